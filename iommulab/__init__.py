@@ -1,0 +1,28 @@
+"""iommulab: a kernel-faithful simulator of Linux DMA ownership (IOMMU groups, VFIO, iommufd).
+
+`import iommulab` stays light: everything is imported on first use.
+"""
+__version__ = "0.1.0"
+
+_LAZY = {"Kernel": ("iommulab.kernel.kernel", "Kernel"),
+         "KernelCrashed": ("iommulab.kernel.kernel", "KernelCrashed"),
+         "ScenarioError": ("iommulab.kernel.scenario", "ScenarioError"),
+         "uapi": ("iommulab.uapi", None)}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'iommulab' has no attribute {name!r}") from None
+    import importlib
+    mod = importlib.import_module(module)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

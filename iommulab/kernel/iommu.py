@@ -1,0 +1,436 @@
+"""The IOMMU core's DMA-ownership machinery, after drivers/iommu/iommu.c.
+
+Groups, domains, iommu_device_use/unuse_default_domain, the claim/release API, attach/detach
+and PASID attachment, with the version differences of ../shared/spec/kernel-ownership.md §2.
+Every function here takes the group mutex in the kernel; the model is single-threaded, so the
+mutex is implicit. Functions return 0 or a negative errno like C; void ones return None.
+"""
+from .errno import EBUSY, EINVAL, ENODEV, EPERM, EPROBE_DEFER
+from .kobject import KObject
+from .trace import traced
+
+IOMMU_NO_PASID = 0
+
+# Domain types as the sysfs `type` file and g.domain.type spell them.
+DOMAIN_DMA, DOMAIN_DMA_FQ, DOMAIN_IDENTITY = "DMA", "DMA-FQ", "identity"
+DOMAIN_BLOCKED, DOMAIN_UNMANAGED = "blocked", "unmanaged"
+
+
+class IommuDomain(KObject):
+    """struct iommu_domain. `user` marks domains made for user space (VFIO type1, iommufd hwpt);
+    it only changes how state is labelled (USER:… versus PRIVATE:…)."""
+
+    def __init__(self, k, type, name, user=False):
+        super().__init__(k)
+        self.type = type
+        self.name = name
+        self.user = user
+
+    def label(self):
+        return self.name
+
+    def __repr__(self):
+        return f"<iommu_domain {self.name} type={self.type}>"
+
+
+class IommuGroup(KObject):
+    """struct iommu_group (fields of ../shared/spec/kernel-ownership.md §1.1)."""
+
+    def __init__(self, k, number):
+        super().__init__(k)
+        self.id = number
+        self.devices = []
+        self.owner_cnt = 0
+        self.owner = None
+        self.domain = None
+        self.default_domain = None
+        self.blocking_domain = None
+        self.pasid_array = {}
+        # The unmerged 2021 design (iommulab.kernel.rfc2021) tracks these instead.
+        self.dma_owner = "DMA_OWNER_NONE"
+        self.owner_user_file = None
+
+    @property
+    def number(self):
+        return self.id
+
+    def label(self):
+        return f"group {self.id}"
+
+    def owner_label(self):
+        return owner_label(self.owner)
+
+    def domain_label(self):
+        d = self.domain
+        if d is None:
+            return "NULL"
+        if d is self.default_domain:
+            return f"DEFAULT({d.type})"
+        if d is self.blocking_domain:
+            return "BLOCKING"
+        return f"{'USER' if d.user else 'PRIVATE'}:{d.name}"
+
+    def state_tuple(self):
+        return (self.id, self.owner_cnt, self.owner_label(), self.domain_label())
+
+    def __repr__(self):
+        return (f"<iommu_group {self.id} owner_cnt={self.owner_cnt} owner={self.owner_label()} "
+                f"domain={self.domain_label()}>")
+
+
+def owner_label(owner):
+    if owner is None:
+        return "NULL"
+    if isinstance(owner, str):
+        return owner
+    lab = getattr(owner, "label", None)
+    if lab is not None:
+        return lab() if callable(lab) else str(lab)
+    return f"{type(owner).__name__}@{id(owner):x}"
+
+
+def _group_of_dev(dev, *_):
+    return dev.iommu_group
+
+
+def _group_arg(group, *_):
+    return group
+
+
+def _group_of_2nd(_, x, *__):
+    return x if isinstance(x, IommuGroup) else x.iommu_group
+
+
+def _warn(k, func, text=""):
+    k.warn("drivers/iommu/iommu.c", func, text)
+
+
+def _need(k, feature, func):
+    if not getattr(k.f, feature):
+        raise NotImplementedError(f"{func}() does not exist in Linux {k.f.release}")
+
+
+# --- groups and their domains -------------------------------------------------------------
+
+def iommu_group_alloc(k, number):
+    """iommu_group_alloc(): a new, empty group with the given id."""
+    g = IommuGroup(k, number)
+    k.iommu_groups[number] = g
+    return g
+
+
+def iommu_domain_alloc_default(group, type):
+    k = group.k
+    k.domain_seq += 1
+    return IommuDomain(k, type, f"dflt{k.domain_seq}")
+
+
+@traced(lambda dev, *_: None)
+def iommu_paging_domain_alloc(dev, name=None, user=False):
+    """iommu_paging_domain_alloc(): an empty paging (UNMANAGED) domain for dev's IOMMU."""
+    k = dev.k
+    k.domain_seq += 1
+    return IommuDomain(k, DOMAIN_UNMANAGED, name or f"D{k.domain_seq}", user)
+
+
+def iommu_def_domain_type(dev):
+    """iommu_get_def_domain_type(): the type a device needs (untrusted PCI → DMA), or None."""
+    if dev.untrusted:
+        return DOMAIN_DMA
+    return None
+
+
+def iommu_group_has_isolated_msi(group):
+    """iommu_group_has_isolated_msi(): true when the platform remaps/isolates MSIs."""
+    return group.k.msi_isolation
+
+
+def _alloc_blocking_domain(group):
+    """__iommu_group_alloc_blocking_domain(): cached for the group's lifetime, never freed on
+    release (a failed claim leaves it allocated, as in Linux)."""
+    if group.blocking_domain is None:
+        group.blocking_domain = IommuDomain(group.k, DOMAIN_BLOCKED, f"blocking{group.id}")
+    return 0
+
+
+def _refuses(dev, new, group):
+    """__iommu_device_set_domain()'s require_direct rule (a48ce36e2786, v6.6)."""
+    return (dev.k.f.require_direct_blocks and dev.require_direct
+            and (new.type == DOMAIN_BLOCKED or new is group.blocking_domain))
+
+
+def __iommu_group_set_domain_internal(group, new, must_succeed=False):
+    """Attach every member to `new`; on any refusal nothing changes (Linux rolls back)."""
+    k = group.k
+    if new is group.domain:
+        return 0
+    if new is None:
+        if group.default_domain is None:      # legacy IOMMU driver without default domains
+            group.domain = None
+            return 0
+        _warn(k, "__iommu_group_set_domain_internal")
+        return -EINVAL
+    for dev in group.devices:
+        if _refuses(dev, new, group):
+            k.printk(f"{dev.log_prefix()}: Firmware has requested this device have a 1:1 IOMMU "
+                     "mapping, rejecting configuring the device without a 1:1 mapping. "
+                     "Contact your platform vendor.")
+            if must_succeed:
+                _warn(k, "__iommu_group_set_domain_internal", "iommu driver failed to attach a domain")
+            return -EINVAL
+    group.domain = new
+    return 0
+
+
+def __iommu_group_set_core_domain(group):
+    """Back to whatever the core owns: the blocking domain while owned, else the default."""
+    new = group.blocking_domain if group.owner is not None else group.default_domain
+    __iommu_group_set_domain_internal(group, new, must_succeed=True)
+
+
+def iommu_is_default_domain(group):
+    """iommu_is_default_domain() (5.19.9 … 6.6.y): identity-on-identity counts as default."""
+    if group.domain is group.default_domain:
+        return True
+    return (group.k.f.amd_identity_hack and group.default_domain is not None
+            and group.domain is not None and group.default_domain.type == DOMAIN_IDENTITY
+            and group.domain.type == DOMAIN_IDENTITY)
+
+
+# --- kernel DMA API users (bus dma_configure / dma_cleanup) -------------------------------
+
+@traced(_group_of_dev)
+def iommu_device_use_default_domain(dev):
+    """A kernel driver that uses the DMA API is about to probe: count it, unless the group is
+    owned or its domain was changed."""
+    group = dev.iommu_group
+    k = dev.k
+    if group is None or not k.f.has_ownership:
+        return 0
+    if (k.f.use_default_eprobe_defer and group.default_domain is None
+            and (not k.f.eprobe_defer_needs_iommu_dma or k.config["CONFIG_IOMMU_DMA"])):
+        return -EPROBE_DEFER
+    if group.owner_cnt:
+        if (group.owner is not None or not iommu_is_default_domain(group)
+                or (k.f.pasid_checks and group.pasid_array)):
+            return -EBUSY
+    group.owner_cnt += 1
+    return 0
+
+
+@traced(_group_of_dev)
+def iommu_device_unuse_default_domain(dev):
+    """The driver went away. Never lets owner_cnt go negative; note it does not look at owner."""
+    group = dev.iommu_group
+    k = dev.k
+    if group is None or not k.f.has_ownership:
+        return None
+    if group.owner_cnt == 0 or (k.f.pasid_checks and group.pasid_array):
+        _warn(k, "iommu_device_unuse_default_domain")
+        return None
+    group.owner_cnt -= 1
+    return None
+
+
+# --- explicit owners (VFIO, iommufd) ------------------------------------------------------
+
+def __iommu_take_dma_ownership(group, owner):
+    k = group.k
+    if ((group.domain is not None and group.domain is not group.default_domain)
+            or (k.f.pasid_checks and group.pasid_array)):
+        return -EBUSY
+    rc = _alloc_blocking_domain(group)
+    if rc:
+        return rc
+    rc = __iommu_group_set_domain_internal(group, group.blocking_domain)
+    if rc:
+        return rc
+    group.owner = owner
+    group.owner_cnt += 1
+    return 0
+
+
+def __iommu_release_dma_ownership(group):
+    k = group.k
+    if group.owner_cnt == 0 or group.owner is None or (k.f.pasid_checks and group.pasid_array):
+        fn = "__iommu_release_dma_ownership" if k.f.device_claim_api else "iommu_group_release_dma_owner"
+        _warn(k, fn)
+        return
+    group.owner_cnt = 0
+    group.owner = None
+    __iommu_group_set_domain_internal(group, group.default_domain, must_succeed=True)
+
+
+@traced(_group_arg)
+def iommu_group_claim_dma_owner(group, owner):
+    """Exclusive, non-recursive claim of a whole group: -EPERM if anyone (a kernel driver or any
+    owner, even the same one) already counts."""
+    k = group.k
+    _need(k, "has_ownership", "iommu_group_claim_dma_owner")
+    if owner is None and k.f.null_owner_warn:
+        _warn(k, "iommu_group_claim_dma_owner")
+        return -EINVAL
+    if group.owner_cnt:
+        return -EPERM
+    return __iommu_take_dma_ownership(group, owner)
+
+
+@traced(_group_of_dev)
+def iommu_device_claim_dma_owner(dev, owner):
+    """Per-device claim (iommufd): the same owner may claim again and just counts."""
+    k = dev.k
+    _need(k, "device_claim_api", "iommu_device_claim_dma_owner")
+    if owner is None:
+        _warn(k, "iommu_device_claim_dma_owner")
+        return -EINVAL
+    group = dev.iommu_group
+    if group is None:
+        return -ENODEV
+    if group.owner_cnt:
+        if group.owner is not owner:
+            return -EPERM
+        group.owner_cnt += 1
+        return 0
+    return __iommu_take_dma_ownership(group, owner)
+
+
+@traced(_group_arg)
+def iommu_group_release_dma_owner(group):
+    """Drops the whole claim (owner_cnt to 0, whatever it was) and reattaches the default domain."""
+    _need(group.k, "has_ownership", "iommu_group_release_dma_owner")
+    __iommu_release_dma_ownership(group)
+
+
+@traced(_group_of_dev)
+def iommu_device_release_dma_owner(dev):
+    """Counterpart of iommu_device_claim_dma_owner(); it does not compare owners."""
+    k = dev.k
+    _need(k, "device_claim_api", "iommu_device_release_dma_owner")
+    group = dev.iommu_group
+    if group is None:                        # Linux dereferences NULL here
+        k.oops("BUG: kernel NULL pointer dereference in iommu_device_release_dma_owner "
+               f"({dev.name} has no IOMMU group)")
+    if group.owner_cnt > 1:
+        group.owner_cnt -= 1
+    else:
+        __iommu_release_dma_ownership(group)
+
+
+@traced(_group_arg)
+def iommu_group_dma_owner_claimed(group):
+    """True while anyone counts: kernel DMA users as well as explicit owners (this is what VFIO
+    calls viability)."""
+    return group.owner_cnt != 0
+
+
+# --- attaching domains --------------------------------------------------------------------
+
+def __iommu_attach_group(domain, group):
+    if group.domain not in (None, group.default_domain, group.blocking_domain):
+        return -EBUSY
+    return __iommu_group_set_domain_internal(group, domain)
+
+
+@traced(_group_of_2nd)
+def iommu_attach_group(domain, group):
+    """No ownership check: the caller must own the group or be its only kernel user."""
+    return __iommu_attach_group(domain, group)
+
+
+@traced(_group_of_2nd)
+def iommu_attach_device(domain, dev):
+    """Only for singleton groups."""
+    group = dev.iommu_group
+    if group is None:
+        return -ENODEV
+    if len(group.devices) != 1:
+        return -EINVAL
+    return __iommu_attach_group(domain, group)
+
+
+@traced(_group_of_2nd)
+def iommu_detach_group(domain, group):
+    __iommu_group_set_core_domain(group)
+
+
+@traced(_group_of_2nd)
+def iommu_detach_device(domain, dev):
+    group = dev.iommu_group
+    if group is None:
+        return None
+    if domain is not group.domain or len(group.devices) != 1:
+        _warn(dev.k, "iommu_detach_device")
+        return None
+    __iommu_group_set_core_domain(group)
+
+
+@traced(_group_of_2nd)
+def iommu_group_replace_domain(group, new_domain):
+    """iommufd's replace: swaps domains without the default/blocking precondition (v6.3)."""
+    if new_domain is None:
+        return -EINVAL
+    return __iommu_group_set_domain_internal(group, new_domain)
+
+
+# --- PASIDs -------------------------------------------------------------------------------
+
+@traced(_group_of_2nd)
+def iommu_attach_device_pasid(domain, dev, pasid):
+    """Attach a domain to one PASID of a device. Does not check ownership."""
+    k = dev.k
+    _need(k, "pasid_checks", "iommu_attach_device_pasid")
+    group = dev.iommu_group
+    if group is None:
+        return -ENODEV
+    if pasid == IOMMU_NO_PASID:
+        return -EINVAL
+    for member in group.devices:
+        if pasid >= member.max_pasids:
+            return -EINVAL
+    if pasid in group.pasid_array:
+        return -EBUSY
+    group.pasid_array[pasid] = domain
+    return 0
+
+
+@traced(_group_of_2nd)
+def iommu_detach_device_pasid(domain, dev, pasid):
+    _need(dev.k, "pasid_checks", "iommu_detach_device_pasid")
+    group = dev.iommu_group
+    if group is not None:
+        group.pasid_array.pop(pasid, None)
+
+
+# --- group membership (iommu_probe_device / iommu_release_device) --------------------------
+
+def iommu_group_add_device(group, dev):
+    """Join a group: attach the group's current domain; the first member sets up the default
+    domain. Returns 0 or -EINVAL when the current domain refuses this device (v6.6 require_direct)."""
+    k = dev.k
+    if not group.devices and group.domain is None and dev.default_domain_support:
+        req = iommu_def_domain_type(dev) or k.default_domain_type
+        group.default_domain = iommu_domain_alloc_default(group, req)
+        group.domain = group.default_domain
+    elif group.domain is not None and _refuses(dev, group.domain, group):
+        return -EINVAL
+    elif group.default_domain is not None and iommu_def_domain_type(dev) == DOMAIN_DMA \
+            and group.default_domain.type == DOMAIN_DMA_FQ and group.domain is group.default_domain:
+        group.default_domain.type = DOMAIN_DMA        # an untrusted member forces strict mode
+    group.devices.append(dev)
+    dev.iommu_group = group
+    return 0
+
+
+def iommu_group_remove_device(dev):
+    """__iommu_group_remove_device(): WARN if the group empties while counted or off-default."""
+    group = dev.iommu_group
+    if group is None:
+        return
+    k = dev.k
+    group.devices.remove(dev)
+    dev.iommu_group = None
+    if not group.devices:
+        if group.owner_cnt or group.domain is not group.default_domain:
+            _warn(k, "__iommu_group_remove_device")
+        del k.iommu_groups[group.id]
+        k.free_group_number(group.id)

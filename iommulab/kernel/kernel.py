@@ -1,0 +1,366 @@
+"""The simulated machine: boot from a scenario, the kernel log, snapshots and the public surface
+of ../shared/spec/api.md (§1 booting, §2 state, §3 the file view, §5 processes)."""
+import heapq
+
+from . import dd, sysfs
+from .buses import make_buses, parse_pci_id
+from .device import Device, DeviceDriver
+from .drivers import builtin_specs
+from .iommu import (DOMAIN_DMA, DOMAIN_DMA_FQ, DOMAIN_IDENTITY, iommu_group_add_device,
+                    iommu_group_alloc, iommu_group_remove_device)
+from .kobject import restore_snapshot, take_snapshot
+from .process import ALL_CAPS, Process
+from .scenario import load, load_text
+from .trace import Tracer
+from .version import features_for
+
+
+class KernelCrashed(RuntimeError):
+    """The simulated kernel hit a BUG: every operation fails until k.reboot()."""
+
+
+# Kernel-level fields a snapshot copies (everything else is in the KObjects).
+_STATE_KEYS = ("devices", "hotplug", "drivers", "iommu_groups", "vfio_groups", "processes",
+               "deferred_probe", "unregistering", "pending", "params", "crashed", "retrying_deferred",
+               "domain_seq", "container_seq", "ictx_seq", "pid_seq", "free_cdev", "cdev_next",
+               "free_groups", "group_next", "reserved_groups")
+
+
+class Kernel:
+    """A booted kernel. Build one with Kernel.from_scenario(name_or_path) or Kernel.from_toml(text)."""
+
+    vfio_cdev_major = 237
+
+    # --- booting -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_scenario(cls, name_or_path):
+        return cls(load(name_or_path))
+
+    @classmethod
+    def from_toml(cls, text, source="<string>"):
+        return cls(load_text(text, source))
+
+    def __init__(self, scenario):
+        self.scenario = scenario
+        kern = scenario["kernel"]
+        self.version = kern["version"]
+        self.f = features_for(self.version)
+        self.config = dict(kern["config"])
+        self.cmdline = kern["cmdline"]
+        self.msi_isolation = kern["msi_isolation"]
+        self.objects = []
+        self.tracer = Tracer()
+        self.dmesg_lines = []
+        self.crashed = None
+        self.retrying_deferred = False
+        self.devices, self.hotplug, self.drivers = {}, {}, {}
+        self.iommu_groups, self.vfio_groups, self.processes = {}, {}, {}
+        self.deferred_probe, self.unregistering, self.pending = [], [], []
+        self.domain_seq = self.container_seq = self.ictx_seq = 0
+        self.pid_seq = 1000
+        self.free_cdev, self.cdev_next = [], 0
+        self.free_groups, self.group_next = [], 0
+        self.reserved_groups = {d["group"] for d in scenario["devices"] if "group" in d}
+        self.params = _params_from_cmdline(self.cmdline)
+        self.default_domain_type = _default_domain_type(self.params)
+        self.buses = make_buses(self)
+        self._boot()
+
+    def _boot(self):
+        self.printk(f"Linux version {self.f.release} (iommulab)")
+        self.printk(f"Command line: {self.cmdline}")
+        for spec in builtin_specs():
+            self._register_driver(spec)
+        for spec in self.scenario["drivers"]:
+            self._register_driver(spec)
+        self._apply_module_ids()
+        order = _topological(self.scenario["devices"])
+        added = []
+        for spec in order:
+            dev = Device(self, spec, self.buses[spec["bus"]])
+            if dev.present:
+                self.device_add(dev, probe=False)
+                added.append(dev)
+            else:
+                self.hotplug[dev.name] = dev
+        for dev in added:                    # drivers load after enumeration: probe in file order
+            self.probe_at_boot(dev)
+        dd.driver_deferred_probe_trigger(self)     # late_initcall retry
+        self.tracer.step = 0
+        self.tracer.events.clear()
+
+    def _register_driver(self, spec):
+        drv = DeviceDriver(self, spec, self.buses[spec["bus"]])
+        self.drivers[drv.name] = drv
+
+    def _apply_module_ids(self):
+        """vfio-pci.ids= / pci-stub.ids= from the command line become dynamic ids at module init."""
+        for module, drv_name, fmt in (("vfio_pci", "vfio-pci", "vfio_pci: add [{0:04x}:{1:04x}[{2:04x}:{3:04x}]] class {4:#08x}/{5:08x}"),
+                                      ("pci_stub", "pci-stub", "pci-stub: add {0:04X}:{1:04X} sub={2:04X}:{3:04X} cls={4:08X}/{5:08X}")):
+            ids = self.params.get(f"{module}.ids", "")
+            for one in filter(None, ids.split(",")):
+                dynid = parse_pci_id(one)
+                self.drivers[drv_name].dynids.append(dynid)
+                self.printk(fmt.format(*[x & 0xFFFF if i < 4 else x for i, x in enumerate(dynid)]))
+
+    def probe_at_boot(self, dev):
+        want = dev.wanted_driver
+        if want is not None:
+            dd.probe_named_driver(dev, self.drivers[want])
+        else:
+            dd.bus_probe_device(dev)
+
+    def reboot(self):
+        """Boot the same scenario again (the only way out of a crashed kernel)."""
+        self.__init__(self.scenario)
+
+    # --- devices and groups ------------------------------------------------------------------
+
+    def device_add(self, dev, probe=True):
+        """device_add(): register, join an IOMMU group (iommu_probe_device), then probe."""
+        self.devices[dev.name] = dev
+        dev.registered = True
+        self.iommu_probe_device(dev)
+        if probe:
+            self.probe_at_boot(dev)
+
+    def iommu_probe_device(self, dev):
+        if not dev.has_iommu:
+            return
+        from .topology import device_group
+        group = device_group(self, dev)
+        if self.f.old_vfio_viability and group.id in self.vfio_groups \
+                and self.vfio_groups[group.id].container_users:
+            self.warn("drivers/vfio/vfio.c", "vfio_group_nb_add_dev",
+                      f"Device {dev.name} added to live group {group.id}!")
+        if iommu_group_add_device(group, dev):
+            self.printk(f"{dev.bus.name} {dev.name}: Failed to add to iommu group {group.id}: -22")
+            if not group.devices:
+                del self.iommu_groups[group.id]
+                self.free_group_number(group.id)
+            return
+        self.printk(f"{dev.bus.name} {dev.name}: Adding to iommu group {group.id}")
+
+    def new_group(self, number=None):
+        if number is None:
+            number = self._alloc_group_number()
+        return iommu_group_alloc(self, number)
+
+    def _alloc_group_number(self):
+        while self.free_groups:
+            n = heapq.heappop(self.free_groups)
+            if n not in self.iommu_groups and n not in self.reserved_groups:
+                return n
+        while self.group_next in self.iommu_groups or self.group_next in self.reserved_groups:
+            self.group_next += 1
+        self.group_next += 1
+        return self.group_next - 1
+
+    def free_group_number(self, n):
+        if n not in self.reserved_groups:
+            heapq.heappush(self.free_groups, n)
+
+    def device_del(self, dev):
+        """The end of device removal: leave the IOMMU group and the bus."""
+        iommu_group_remove_device(dev)
+        dev.registered = False
+        self.devices.pop(dev.name, None)
+        dd.driver_deferred_probe_del(dev)
+
+    def bus_drivers(self, bus):
+        return [d for d in self.drivers.values() if d.bus is bus]
+
+    def bus_devices(self, bus):
+        return [d for d in self.devices.values() if d.bus is bus]
+
+    def registered_vfio_devices(self):
+        out = []
+        for vg in self.vfio_groups.values():
+            out += [v for v in vg.devices if v.index is not None]
+        return sorted(out, key=lambda v: v.index)
+
+    @property
+    def cdev_enabled(self):
+        return self.f.vfio_cdev and self.config["CONFIG_VFIO_DEVICE_CDEV"]
+
+    def alloc_cdev_index(self):
+        if self.free_cdev:
+            return heapq.heappop(self.free_cdev)
+        self.cdev_next += 1
+        return self.cdev_next - 1
+
+    def free_cdev_index(self, i):
+        heapq.heappush(self.free_cdev, i)
+
+    # --- the kernel log ----------------------------------------------------------------------
+
+    def printk(self, line):
+        self.dmesg_lines.append(line)
+
+    def warn(self, file, func, text=""):
+        """A WARN splat: the first line starts with WARNING: and names the function."""
+        self.dmesg_lines.append(f"WARNING: CPU: 0 PID: 1 at {file} {func}")
+        if text:
+            self.dmesg_lines.append(text)
+        self.tracer_note(f"WARN in {func}")
+
+    def tracer_note(self, text):
+        """Attach a note to the innermost running event (WARNs, completions)."""
+        tr = self.tracer
+        if tr.events:
+            ev = tr.events[-1]
+            ev.note = f"{ev.note}; {text}" if ev.note else text
+
+    def crash(self, file, func, text):
+        self.dmesg_lines += ["------------[ cut here ]------------",
+                             f"kernel BUG at {file}! ({func}: {text})",
+                             "invalid opcode: 0000 [#1] PREEMPT SMP",
+                             "Kernel panic - not syncing: Fatal exception"]
+        self.crashed = f"kernel BUG at {file} in {func}(): {text}"
+        self.tracer_note("kernel BUG")
+        raise KernelCrashed(self._crash_text())
+
+    def oops(self, text):
+        self.dmesg_lines += [text, "Oops: 0000 [#1] PREEMPT SMP",
+                             "Kernel panic - not syncing: Fatal exception"]
+        self.crashed = text
+        raise KernelCrashed(self._crash_text())
+
+    def _crash_text(self):
+        return f"the kernel has crashed ({self.crashed}); reboot the scenario with k.reboot()"
+
+    def check_alive(self):
+        if self.crashed:
+            raise KernelCrashed(self._crash_text())
+
+    def dmesg(self):
+        """Kernel log lines, oldest first."""
+        return list(self.dmesg_lines)
+
+    @property
+    def events(self):
+        return self.tracer.events
+
+    # --- snapshots ---------------------------------------------------------------------------
+
+    def snapshot(self):
+        return take_snapshot(self, _STATE_KEYS)
+
+    def restore(self, snap):
+        restore_snapshot(self, snap)
+
+    def state(self):
+        """Everything a learner can observe, as plain data (for comparisons and checks)."""
+        return observable_state(self)
+
+    # --- the file view (§3) -------------------------------------------------------------------
+
+    def write(self, path, data, caps=ALL_CAPS):
+        return sysfs.write(self, path, data, caps)
+
+    def read(self, path):
+        return sysfs.read(self, path)
+
+    def listdir(self, path):
+        return sysfs.listdir(self, path)
+
+    def readlink(self, path):
+        return sysfs.readlink(self, path)
+
+    def exists(self, path):
+        return sysfs.exists(self, path)
+
+    def isdir(self, path):
+        return sysfs.isdir(self, path)
+
+    # --- user space (§5) ---------------------------------------------------------------------
+
+    def spawn(self, name, caps=ALL_CAPS):
+        self.check_alive()
+        p = Process(self, name, caps)
+        self.processes[p.pid] = p
+        return p
+
+    def alloc_pid(self):
+        self.pid_seq += 1
+        return self.pid_seq
+
+    def __repr__(self):
+        return (f"<Kernel {self.f.release} {len(self.devices)} devices "
+                f"{len(self.iommu_groups)} groups>")
+
+
+def _topological(devices):
+    """Parents before children (enumeration order), otherwise file order."""
+    by_name = {d["name"]: d for d in devices}
+
+    def depth(d):
+        n = 0
+        while d.get("parent") in by_name:
+            d = by_name[d["parent"]]
+            n += 1
+        return n
+    return sorted(devices, key=depth)
+
+
+_BOOL_TRUE = ("1", "y", "Y", "on", "true")
+
+
+def _params_from_cmdline(cmdline):
+    params = {"iommufd.allow_unsafe_interrupts": False,
+              "vfio_iommu_type1.allow_unsafe_interrupts": False,
+              "vfio_pci.ids": "", "pci_stub.ids": "", "iommu.strict": None,
+              "iommu.passthrough": None}
+    for word in cmdline.split():
+        key, eq, value = word.partition("=")
+        mod, dot, name = key.partition(".")
+        if dot:
+            key = f"{mod.replace('-', '_')}.{name}"
+        if key in ("iommufd.allow_unsafe_interrupts", "vfio_iommu_type1.allow_unsafe_interrupts"):
+            params[key] = (value in _BOOL_TRUE) if eq else True
+        elif key in ("iommu.strict", "iommu.passthrough"):
+            params[key] = value in _BOOL_TRUE
+        elif key == "iommu" and value == "pt":
+            params["iommu.passthrough"] = True
+        else:
+            params[key] = value
+    return params
+
+
+def _default_domain_type(params):
+    """iommu_subsys_init(): passthrough → identity; strict → DMA; else lazy DMA-FQ (x86 default)."""
+    if params.get("iommu.passthrough"):
+        return DOMAIN_IDENTITY
+    if params.get("iommu.strict"):
+        return DOMAIN_DMA
+    return DOMAIN_DMA_FQ
+
+
+def observable_state(k):
+    from .iommu import owner_label
+    groups = {}
+    for n, g in sorted(k.iommu_groups.items()):
+        groups[n] = {"owner_cnt": g.owner_cnt, "owner": owner_label(g.owner),
+                     "domain": g.domain_label(),
+                     "default_domain": g.default_domain.type if g.default_domain else None,
+                     "blocking_domain": g.blocking_domain is not None,
+                     "devices": [d.name for d in g.devices], "pasids": sorted(g.pasid_array),
+                     "dma_owner": g.dma_owner}
+    devices = {name: {"driver": d.driver.name if d.driver else None,
+                      "driver_override": d.driver_override,
+                      "group": d.iommu_group.id if d.iommu_group else None,
+                      "vfio": d.vfio_device.label() if d.vfio_device else None}
+               for name, d in sorted(k.devices.items())}
+    vfio = {n: {"opened": vg.opened_file is not None,
+                "container": vg.container.label() if vg.container else None,
+                "iommufd": vg.iommufd.label() if vg.iommufd else None,
+                "container_users": vg.container_users, "cdev_open": vg.cdev_device_open_cnt,
+                "devices": [v.dev.name for v in vg.devices]}
+            for n, vg in sorted(k.vfio_groups.items())}
+    procs = {pid: {"fds": {fd: f.path for fd, f in sorted(p.fds.items())}}
+             for pid, p in sorted(k.processes.items())}
+    return {"groups": groups, "devices": devices, "vfio_groups": vfio, "processes": procs,
+            "dynids": {n: list(d.dynids) for n, d in k.drivers.items() if d.dynids},
+            "params": dict(k.params), "deferred": [d.name for d in k.deferred_probe],
+            "hotplug": sorted(k.hotplug), "crashed": k.crashed}

@@ -1,0 +1,197 @@
+"""User-space processes, their file descriptors and ioctls (fs/open.c, fs/file.c, fs/ioctl.c
+and the file_operations of VFIO and iommufd).
+
+Files are reference counted as in Linux: a VFIO device fd obtained from a group holds a
+reference to the group's file, so closing the group fd first defers the group's release until
+the last device fd is closed. A failing call raises OSError with Linux's errno and changes nothing.
+"""
+from .errno import EBADF, EINVAL, ENOENT, ENOTTY, EPERM, ENODEV, oserror
+from .kobject import KObject
+from .trace import traced
+
+ALL_CAPS = frozenset({"CAP_SYS_ADMIN", "CAP_SYS_RAWIO", "CAP_DAC_OVERRIDE"})
+
+
+class File(KObject):
+    """struct file: what an fd points at, with its reference count."""
+
+    def __init__(self, k, kind, obj, path, holds=None):
+        super().__init__(k)
+        self.kind = kind          # vfio-container | vfio-group | vfio-device | vfio-cdev | iommufd | null
+        self.obj = obj
+        self.path = path
+        self.refs = 1
+        self.holds = holds        # the file this one keeps alive (a device fd holds its group fd)
+
+    def label(self):
+        return self.path
+
+
+def _groups_of_file(f):
+    from .vfio import VfioGroup, VfioDevice
+    from .vfio_cdev import DeviceFile
+    from .vfio_container import VfioContainer
+    o = f.obj
+    if isinstance(o, VfioGroup):
+        return [o.iommu_group]
+    if isinstance(o, VfioDevice):
+        return [o.dev.iommu_group]
+    if isinstance(o, DeviceFile):
+        return [o.vdev.dev.iommu_group]
+    if isinstance(o, VfioContainer):
+        return [vg.iommu_group for vg in o.groups]
+    return []
+
+
+def _fd_groups(p, fd, *rest):
+    f = p.fds.get(fd)
+    gs = _groups_of_file(f) if f is not None else []
+    for a in rest:
+        if isinstance(a, int) and a in p.fds:
+            gs += _groups_of_file(p.fds[a])
+    return [g for g in gs if g is not None]
+
+
+class Process(KObject):
+    """A user-space process of the simulated machine (root, with all capabilities by default)."""
+
+    def __init__(self, k, name, caps=ALL_CAPS, pid=None):
+        super().__init__(k)
+        self.name = name
+        self.pid = pid if pid is not None else k.alloc_pid()
+        self.caps = frozenset(caps)
+        self.fds = {}
+        self.alive = True
+        self.requests = []            # device requests delivered while it held a VFIO device
+        self.req_channel = False      # registered a request eventfd (QEMU does)
+
+    def label(self):
+        return f"{self.name}[{self.pid}]"
+
+    def __repr__(self):
+        return f"<process {self.label()} fds={sorted(self.fds)}>"
+
+    # --- the system calls ------------------------------------------------------------------
+
+    def open(self, path):
+        """open(2): returns the new fd or raises OSError."""
+        rc = sys_open(self, path)
+        if rc < 0:
+            raise oserror(rc, path)
+        return rc
+
+    def close(self, fd):
+        rc = sys_close(self, fd)
+        if rc < 0:
+            raise oserror(rc)
+
+    def ioctl(self, fd, request, arg=None):
+        """ioctl(2) by name ("VFIO_GROUP_GET_STATUS", ...); returns an int or raises OSError."""
+        rc = sys_ioctl(self, fd, request, arg)
+        if isinstance(rc, int) and rc < 0:
+            raise oserror(rc)
+        return rc
+
+    def write(self, path, data):
+        """write(2) to a sysfs file with this process's capabilities."""
+        return self.k.write(path, data, caps=self.caps)
+
+    def exit(self):
+        sys_exit(self)
+
+    def deliver_request(self, vdev):
+        self.requests.append(vdev.dev.name)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def install(self, f):
+        fd = 3
+        while fd in self.fds:
+            fd += 1
+        self.fds[fd] = f
+        return fd
+
+    def file(self, fd):
+        return self.fds.get(fd)
+
+
+def _check(p):
+    if not p.alive:
+        raise ProcessLookupError(f"process {p.pid} ({p.name}) has exited")
+
+
+@traced(lambda p, path: [])
+def sys_open(p, path):
+    from . import devnodes
+    _check(p)
+    f = devnodes.open_node(p.k, path, p)
+    if isinstance(f, int):
+        return f
+    fd = p.install(f)
+    _track_holder(p, f, +1)
+    return fd
+
+
+def _track_holder(p, f, delta):
+    from .vfio import VfioDevice
+    from .vfio_cdev import DeviceFile
+    o = f.obj
+    vdev = o if isinstance(o, VfioDevice) else (o.vdev if isinstance(o, DeviceFile) else None)
+    if vdev is None:
+        return
+    if delta > 0:
+        vdev.holders.append(p)
+    elif p in vdev.holders:
+        vdev.holders.remove(p)
+
+
+@traced(_fd_groups)
+def sys_close(p, fd):
+    from .vfio import vfio_kick_unregister
+    _check(p)
+    f = p.fds.pop(fd, None)
+    if f is None:
+        return -EBADF
+    _track_holder(p, f, -1)
+    fput(f)
+    vfio_kick_unregister(p.k)
+    return 0
+
+
+def fput(f):
+    """Drop one reference; the last one runs the file's release()."""
+    f.refs -= 1
+    if f.refs:
+        return
+    from . import devnodes
+    devnodes.release(f)
+    if f.holds is not None:
+        fput(f.holds)
+
+
+@traced(_fd_groups)
+def sys_ioctl(p, fd, request, arg):
+    from . import devnodes
+    _check(p)
+    f = p.fds.get(fd)
+    if f is None:
+        return -EBADF
+    rc = devnodes.ioctl(p, f, request, arg)
+    from .vfio import vfio_kick_unregister
+    vfio_kick_unregister(p.k)
+    return rc
+
+
+@traced(lambda p: [])
+def sys_exit(p):
+    """exit(2): every fd is closed, highest first (as exit_files() does, in fd order)."""
+    from .vfio import vfio_kick_unregister
+    _check(p)
+    for fd in sorted(p.fds):
+        f = p.fds.pop(fd)
+        _track_holder(p, f, -1)
+        fput(f)
+    p.alive = False
+    p.k.processes.pop(p.pid, None)
+    vfio_kick_unregister(p.k)
+    return 0

@@ -1,0 +1,241 @@
+"""Scenario files (TOML, ../shared/spec/api.md §1): parse, validate, normalise.
+
+A bad file raises one ScenarioError naming the file, the entry and the problem, before anything
+boots. The result is a plain dict the kernel boots from.
+"""
+import re
+import tomllib
+from pathlib import Path
+
+from .buses import BUS_NAMES, parse_pci_id
+from .device import DEVICE_KINDS
+from .drivers import BUILTIN_NAMES
+from .version import NEWEST, VersionError, features_for, parse_version
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+PCI_NAME_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$")
+PCI_ID_RE = re.compile(r"^([0-9a-f]{4}|\*):([0-9a-f]{4}|\*)$", re.I)
+
+CONFIG_SYMBOLS = ("CONFIG_DEBUG_TEST_DRIVER_REMOVE", "CONFIG_IOMMUFD", "CONFIG_VFIO_DEVICE_CDEV",
+                  "CONFIG_IOMMUFD_VFIO_CONTAINER", "CONFIG_IOMMU_DMA")
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot boot: the message names the file, the entry and the problem."""
+
+    def __init__(self, source, entry, problem):
+        self.source, self.entry, self.problem = source, entry, problem
+        super().__init__(f"{source}: {entry}: {problem}")
+
+
+_TOP = {"title": str, "description": str, "kernel": dict, "driver": list, "device": list}
+_KERNEL = {"version": str, "config": dict, "cmdline": str, "msi_isolation": bool}
+_DRIVER = {"name": str, "bus": str, "ids": list, "driver_managed_dma": bool,
+           "suppress_bind_attrs": bool, "probe": int}
+_DEVICE = {"name": str, "bus": str, "id": str, "group": int, "driver": str, "present": bool,
+           "parent": str, "kind": str, "multifunction": bool, "acs": bool, "untrusted": bool,
+           "require_direct": bool, "streamid": int,
+           # iommulab additions (documented in the README): firmware/IOMMU facts
+           "iommu": bool, "default_domain": bool, "max_pasids": int, "class": int}
+_TYPE_NAMES = {str: "a string", dict: "a table", list: "an array", bool: "true or false",
+               int: "an integer"}
+
+
+def _check_keys(source, entry, table, schema):
+    for key, value in table.items():
+        want = schema.get(key)
+        if want is None:
+            raise ScenarioError(source, entry, f"unknown key {key!r} (allowed: {', '.join(schema)})")
+        ok = isinstance(value, want) and not (want is int and isinstance(value, bool))
+        if not ok:
+            raise ScenarioError(source, entry, f"{key!r} must be {_TYPE_NAMES[want]}, "
+                                f"not {type(value).__name__} {value!r}")
+
+
+def _kernel_section(source, table):
+    entry = "[kernel]"
+    _check_keys(source, entry, table, _KERNEL)
+    text = table.get("version", NEWEST)
+    try:
+        version = parse_version(text)
+    except VersionError as e:
+        raise ScenarioError(source, entry, str(e)) from None
+    f = features_for(version)
+    config = {"CONFIG_DEBUG_TEST_DRIVER_REMOVE": False, "CONFIG_IOMMUFD": f.iommufd,
+              "CONFIG_VFIO_DEVICE_CDEV": f.vfio_cdev, "CONFIG_IOMMUFD_VFIO_CONTAINER": False,
+              "CONFIG_IOMMU_DMA": True}
+    for sym, val in table.get("config", {}).items():
+        if sym not in CONFIG_SYMBOLS:
+            raise ScenarioError(source, entry, f"unknown Kconfig symbol {sym!r} in config "
+                                f"(modelled: {', '.join(CONFIG_SYMBOLS)})")
+        if not isinstance(val, bool):
+            raise ScenarioError(source, entry, f"config {sym} must be true or false, not {val!r}")
+        config[sym] = val
+    if config["CONFIG_IOMMUFD"] and not f.iommufd:
+        raise ScenarioError(source, entry, f"CONFIG_IOMMUFD does not exist before 6.2 (version {text})")
+    if config["CONFIG_VFIO_DEVICE_CDEV"] and not f.vfio_cdev:
+        raise ScenarioError(source, entry, f"CONFIG_VFIO_DEVICE_CDEV does not exist before 6.6 (version {text})")
+    if (config["CONFIG_VFIO_DEVICE_CDEV"] or config["CONFIG_IOMMUFD_VFIO_CONTAINER"]) \
+            and not config["CONFIG_IOMMUFD"]:
+        raise ScenarioError(source, entry, "CONFIG_VFIO_DEVICE_CDEV and CONFIG_IOMMUFD_VFIO_CONTAINER "
+                            "depend on CONFIG_IOMMUFD")
+    return {"version": version, "version_text": text, "config": config,
+            "cmdline": table.get("cmdline", ""), "msi_isolation": table.get("msi_isolation", True)}
+
+
+def _driver_entry(source, i, table, names):
+    name = table.get("name")
+    entry = f"[[driver]] #{i + 1}" + (f" ({name})" if isinstance(name, str) else "")
+    _check_keys(source, entry, table, _DRIVER)
+    if not name:
+        raise ScenarioError(source, entry, "a driver needs a 'name'")
+    if name in BUILTIN_NAMES:
+        raise ScenarioError(source, entry, f"{name!r} is a built-in driver; do not redefine it")
+    if name in names:
+        raise ScenarioError(source, entry, f"driver {name!r} is defined twice")
+    bus = table.get("bus", "pci")
+    if bus not in BUS_NAMES:
+        raise ScenarioError(source, entry, f"unknown bus {bus!r} (known: {', '.join(BUS_NAMES)})")
+    for pat in table.get("ids", []):
+        if not isinstance(pat, str):
+            raise ScenarioError(source, entry, f"ids must be strings, not {pat!r}")
+        if bus == "pci" and not PCI_ID_RE.match(pat):
+            raise ScenarioError(source, entry, f"PCI id {pat!r} is not \"vendor:device\" in hex "
+                                "(\"*\" allowed for either)")
+    if table.get("probe", 0) > 0:
+        raise ScenarioError(source, entry, "probe must be 0 or a negative errno such as -19")
+    return dict(table, bus=bus)
+
+
+def _device_entry(source, i, table, drivers):
+    name = table.get("name")
+    entry = f"[[device]] #{i + 1}" + (f" ({name})" if isinstance(name, str) else "")
+    _check_keys(source, entry, table, _DEVICE)
+    if not name:
+        raise ScenarioError(source, entry, "a device needs a 'name'")
+    bus = table.get("bus", "pci")
+    if bus not in BUS_NAMES:
+        raise ScenarioError(source, entry, f"unknown bus {bus!r} (known: {', '.join(BUS_NAMES)})")
+    if bus == "pci":
+        if not PCI_NAME_RE.match(name):
+            raise ScenarioError(source, entry, f"{name!r} is not a PCI address "
+                                "domain:bus:device.function such as 0000:01:00.1 (lower-case hex, "
+                                "device 00-1f, function 0-7)")
+        dev_id = table.get("id")
+        if dev_id is not None and not re.match(r"^[0-9a-f]{4}:[0-9a-f]{4}$", dev_id, re.I):
+            raise ScenarioError(source, entry, f"id {dev_id!r} is not \"vendor:device\" in hex")
+    kind = table.get("kind", "endpoint")
+    if kind not in DEVICE_KINDS:
+        raise ScenarioError(source, entry, f"unknown kind {kind!r} (known: {', '.join(DEVICE_KINDS)})")
+    if kind != "endpoint" and bus != "pci":
+        raise ScenarioError(source, entry, f"kind {kind!r} is for PCI devices only")
+    for key in ("group", "streamid", "max_pasids", "class"):
+        if key in table and table[key] < 0:
+            raise ScenarioError(source, entry, f"{key} must not be negative")
+    drv = table.get("driver")
+    if drv is not None:
+        if drv not in drivers:
+            raise ScenarioError(source, entry, f"unknown driver {drv!r} (define it in a [[driver]] "
+                                f"table, or use a built-in one: {', '.join(BUILTIN_NAMES)})")
+        if drivers[drv] != bus:
+            raise ScenarioError(source, entry, f"driver {drv!r} is a {drivers[drv]} driver, "
+                                f"but this is a {bus} device")
+    return dict(table, bus=bus, kind=kind)
+
+
+def _check_topology(source, devices):
+    by_name = {d["name"]: d for d in devices}
+    for i, d in enumerate(devices):
+        parent = d.get("parent")
+        if parent is None:
+            continue
+        entry = f"[[device]] #{i + 1} ({d['name']})"
+        p = by_name.get(parent)
+        if p is None:
+            raise ScenarioError(source, entry, f"parent {parent!r} is not a device of this scenario")
+        if p["kind"] in ("endpoint", "conventional"):
+            raise ScenarioError(source, entry, f"parent {parent!r} is an {p['kind']}, not a bridge or port")
+        seen = {d["name"]}
+        while p is not None and p.get("parent") is not None:
+            if p["name"] in seen:
+                raise ScenarioError(source, entry, "parent links form a loop")
+            seen.add(p["name"])
+            p = by_name.get(p["parent"])
+
+
+def validate(data, source):
+    """Checks a parsed TOML document; returns the normalised scenario dict."""
+    _check_keys(source, "top level", data, _TOP)
+    kernel = _kernel_section(source, data.get("kernel", {}))
+    drivers, names = [], {n: b for n, b, *_ in _builtin_buses()}
+    for i, t in enumerate(data.get("driver", [])):
+        if not isinstance(t, dict):
+            raise ScenarioError(source, f"[[driver]] #{i + 1}", "must be a table")
+        d = _driver_entry(source, i, t, {x["name"] for x in drivers})
+        drivers.append(d)
+        names[d["name"]] = d["bus"]
+    devices, seen = [], {}
+    for i, t in enumerate(data.get("device", [])):
+        if not isinstance(t, dict):
+            raise ScenarioError(source, f"[[device]] #{i + 1}", "must be a table")
+        d = _device_entry(source, i, t, names)
+        if d["name"] in seen:
+            other = seen[d["name"]]
+            what = (f"a device in two groups ({other.get('group')} and {d.get('group')})"
+                    if other.get("group") != d.get("group") else "a device listed twice")
+            raise ScenarioError(source, f"[[device]] #{i + 1} ({d['name']})", what)
+        seen[d["name"]] = d
+        devices.append(d)
+    _check_topology(source, devices)
+    _check_cmdline_ids(source, kernel["cmdline"])
+    return {"source": source, "title": data.get("title", ""), "description": data.get("description", ""),
+            "kernel": kernel, "drivers": drivers, "devices": devices}
+
+
+def _builtin_buses():
+    from .drivers import BUILTIN_DRIVERS
+    return BUILTIN_DRIVERS
+
+
+def _check_cmdline_ids(source, cmdline):
+    for word in cmdline.split():
+        key, _, value = word.partition("=")
+        if key.replace("-", "_") in ("vfio_pci.ids", "pci_stub.ids") and value:
+            for one in value.split(","):
+                try:
+                    parse_pci_id(one)
+                except ValueError:
+                    raise ScenarioError(source, "[kernel] cmdline",
+                                        f"{key}: {one!r} is not vendor:device[:subvendor[:subdevice"
+                                        "[:class[:class_mask]]]] in hex") from None
+
+
+def load_text(text, source="<string>"):
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(source, "TOML syntax", str(e)) from None
+    return validate(data, source)
+
+
+def builtin_names():
+    return sorted(p.stem for p in SCENARIO_DIR.glob("*.toml"))
+
+
+def load(name_or_path):
+    """A path to a .toml file, or the name of a built-in scenario."""
+    p = Path(str(name_or_path))
+    if p.suffix == ".toml" or p.exists():
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ScenarioError(str(p), "file", e.strerror or str(e)) from None
+        except UnicodeDecodeError as e:
+            raise ScenarioError(str(p), "file", f"not UTF-8 text ({e.reason})") from None
+        return load_text(text, str(p))
+    builtin = SCENARIO_DIR / f"{name_or_path}.toml"
+    if builtin.exists():
+        return load_text(builtin.read_text(encoding="utf-8"), f"{name_or_path}.toml")
+    raise ScenarioError(str(name_or_path), "scenario", "no such file or built-in scenario (built-in: "
+                        + ", ".join(builtin_names()) + ")")

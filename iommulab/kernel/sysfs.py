@@ -1,0 +1,608 @@
+"""The file view: sysfs and /dev as user space sees them (../shared/spec/api.md §3).
+
+Attributes are the kernel's show/store functions: bind_store, unbind_store, new_id_store,
+remove_id_store, driver_override_store, drivers_probe_store, rescan_store, remove_store
+(drivers/base/bus.c, drivers/pci/pci-driver.c, drivers/pci/pci-sysfs.c) and the group files
+(drivers/iommu/iommu.c). A store returns the byte count or a negative errno; write() turns that
+into None, a PendingWrite, or OSError with Linux's errno.
+"""
+import posixpath
+from types import SimpleNamespace
+
+from . import dd, devnodes
+from .buses import PCI_ANY_ID, parse_new_id, pci_match_device
+from .errno import (EACCES, EBUSY, EEXIST, EINVAL, EISDIR, ENODEV, ENOENT, ENOTDIR, oserror)
+from .iommu_group_type import iommu_group_show_type, iommu_group_store_type
+from .kobject import KObject
+from .trace import traced
+
+PAGE_SIZE = 4096
+
+
+class Dir:
+    __slots__ = ("names", "get")
+
+    def __init__(self, names, get):
+        self.names, self.get = names, get
+
+
+class Attr:
+    """A sysfs attribute: show() -> str, store(buf, caps) -> count or -errno. A store takes a
+    device's device_lock: `dev` names it, or `lock_named` says the written text names it."""
+    __slots__ = ("show", "store", "dev", "lock_named")
+
+    def __init__(self, show=None, store=None, dev=None, lock_named=False):
+        self.show, self.store, self.dev, self.lock_named = show, store, dev, lock_named
+
+
+class Link:
+    __slots__ = ("target",)
+
+    def __init__(self, target):
+        self.target = target
+
+
+class CharDev:
+    __slots__ = ("path",)
+
+    def __init__(self, path):
+        self.path = path
+
+
+class PendingWrite(KObject):
+    """A write that Linux would block on (unbinding a VFIO device user space still holds, or a
+    write queued behind it on the same device's lock). `.done` turns True, with an event, when
+    the holder lets go; `.errno` is then 0 or the error the write finally returned."""
+
+    def __init__(self, k, path, data, caps, reason):
+        super().__init__(k)
+        self.path, self.data, self.caps, self.reason = path, data, caps, reason
+        self.done = False
+        self.errno = 0
+        self.queue = []           # writes waiting for the same device lock
+        self.followers = []       # queued writes that blocked again through this one
+
+    def label(self):
+        return f"pending write {self.path}"
+
+    def __repr__(self):
+        state = "done" if self.done else f"blocked: {self.reason}"
+        return f"<PendingWrite {self.data.strip()!r} > {self.path} ({state})>"
+
+
+def _strip1(buf):
+    return buf[:-1] if buf.endswith("\n") else buf
+
+
+def _kstrtoul(buf):
+    text = _strip1(buf).strip()
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
+
+
+# --- tree -------------------------------------------------------------------------------------
+
+def _names_dir(names, get):
+    return Dir(names, get)
+
+
+def root(k):
+    return Dir(lambda: ["dev", "proc", "sys"],
+               {"sys": lambda: _sys(k), "dev": lambda: _dev_dir(k, "/dev"),
+                "proc": lambda: _proc(k)}.get)
+
+
+def _lazy(table):
+    """A Dir from a dict of name -> zero-argument node factory."""
+    return Dir(lambda: list(table), lambda n: table[n]() if n in table else None)
+
+
+def _sys(k):
+    return _lazy({"bus": lambda: _bus_root(k), "devices": lambda: _devices_root(k),
+                  "kernel": lambda: _lazy({"iommu_groups": lambda: _groups(k)}),
+                  "module": lambda: _modules(k)})
+
+
+def _proc(k):
+    return _lazy({"cmdline": lambda: Attr(show=lambda: k.cmdline + "\n")})
+
+
+def _dev_dir(k, path):
+    nodes = devnodes.dev_nodes(k)
+    prefix = path.rstrip("/") + "/"
+    children = {}
+    for n in nodes:
+        if n.startswith(prefix):
+            rest = n[len(prefix):]
+            head = rest.split("/", 1)[0]
+            children[head] = children.get(head) or ("/" in rest)
+    return Dir(lambda: sorted(children),
+               lambda n: (None if n not in children else
+                          _dev_dir(k, prefix + n) if children[n] else CharDev(prefix + n)))
+
+
+def _bus_root(k):
+    return Dir(lambda: sorted(k.buses), lambda n: _bus(k, k.buses[n]) if n in k.buses else None)
+
+
+def _bus(k, bus):
+    t = {"devices": lambda: Dir(lambda: [d.name for d in k.bus_devices(bus)],
+                                lambda n: Link(device_path(k.devices[n]))
+                                if n in k.devices and k.devices[n].bus is bus else None),
+         "drivers": lambda: Dir(lambda: [d.name for d in k.bus_drivers(bus)],
+                                lambda n: _driver_dir(k, k.drivers[n])
+                                if n in k.drivers and k.drivers[n].bus is bus else None),
+         "drivers_probe": lambda: Attr(store=lambda buf, caps: drivers_probe_store(bus, buf),
+                                       lock_named=True),
+         "drivers_autoprobe": lambda: Attr(show=lambda: f"{int(bus.drivers_autoprobe)}\n",
+                                           store=lambda buf, caps: drivers_autoprobe_store(bus, buf)),
+         "uevent": lambda: Attr(store=lambda buf, caps: len(buf))}
+    if bus.name == "pci":
+        t["rescan"] = lambda: Attr(store=lambda buf, caps: rescan_store(k, buf))
+    return _lazy(t)
+
+
+def _driver_dir(k, drv):
+    t = {"uevent": lambda: Attr(store=lambda buf, caps: len(buf)),
+         "module": lambda: Link(f"/sys/module/{drv.module}")}
+    if not drv.suppress_bind_attrs:
+        t["bind"] = lambda: Attr(store=lambda buf, caps: bind_store(drv, buf), lock_named=True)
+        t["unbind"] = lambda: Attr(store=lambda buf, caps: unbind_store(drv, buf), lock_named=True)
+    if drv.bus.has_new_id:
+        t["new_id"] = lambda: Attr(store=lambda buf, caps: new_id_store(drv, buf))
+        t["remove_id"] = lambda: Attr(store=lambda buf, caps: remove_id_store(drv, buf))
+    for d in k.bus_devices(drv.bus):
+        if d.driver is drv:
+            t[d.name] = (lambda d=d: Link(device_path(d)))
+    return _lazy(t)
+
+
+def _bus_dir_name(dev):
+    return "platform" if dev.bus.name in ("platform", "amba") else dev.bus.name
+
+
+def device_path(dev):
+    """The canonical /sys/devices/... path of a device."""
+    k = dev.k
+    if dev.bus.name != "pci":
+        return f"/sys/devices/{_bus_dir_name(dev)}/{dev.name}"
+    chain = [dev.name]
+    p = dev.parent
+    while p is not None:
+        chain.append(p)
+        parent = k.devices.get(p) or k.hotplug.get(p)
+        p = parent.parent if parent is not None else None
+    domain, bus = dev.name.split(":")[:2]
+    return f"/sys/devices/pci{domain}:00/" + "/".join(reversed(chain))
+
+
+def _devices_root(k):
+    tops = {}
+    for d in k.devices.values():
+        top = device_path(d).split("/")[3]
+        tops.setdefault(top, []).append(d)
+    return Dir(lambda: sorted(tops), lambda n: _device_container(k, n) if n in tops else None)
+
+
+def _device_container(k, top):
+    def children():
+        out = []
+        for d in k.devices.values():
+            parts = device_path(d).split("/")
+            if parts[3] == top and len(parts) == 5:
+                out.append(d.name)
+        return sorted(out)
+
+    def get(n):
+        d = k.devices.get(n)
+        if d is not None and device_path(d) == f"/sys/devices/{top}/{n}":
+            return _device_dir(k, d)
+        return None
+    return Dir(children, get)
+
+
+def _device_dir(k, dev):
+    t = {"uevent": lambda: Attr(show=lambda: f"DRIVER={dev.driver.name}\n" if dev.driver else "",
+                                store=lambda buf, caps: len(buf)),
+         "subsystem": lambda: Link(f"/sys/bus/{dev.bus.name}")}
+    if dev.driver is not None:
+        t["driver"] = lambda: Link(f"/sys/bus/{dev.bus.name}/drivers/{dev.driver.name}")
+    if dev.bus.has_override:
+        t["driver_override"] = lambda: Attr(
+            show=lambda: f"{dev.driver_override if dev.driver_override is not None else '(null)'}\n",
+            store=lambda buf, caps: driver_override_store(dev, buf), dev=dev)
+    if dev.iommu_group is not None:
+        t["iommu_group"] = lambda: Link(f"/sys/kernel/iommu_groups/{dev.iommu_group.id}")
+    if dev.bus.name == "pci":
+        vd = dev.vendor_device or (0xFFFF, 0xFFFF)
+        t["vendor"] = lambda: Attr(show=lambda: f"0x{vd[0]:04x}\n")
+        t["device"] = lambda: Attr(show=lambda: f"0x{vd[1]:04x}\n")
+        t["class"] = lambda: Attr(show=lambda: f"0x{dev.class_code:06x}\n")
+        t["remove"] = lambda: Attr(store=lambda buf, caps: remove_store(dev, buf), dev=dev)
+    vdev = dev.vfio_device
+    if vdev is not None and vdev.index is not None:
+        t["vfio-dev"] = lambda: _lazy({f"vfio{vdev.index}": lambda: _lazy(
+            {"dev": lambda: Attr(show=lambda: f"{k.vfio_cdev_major}:{vdev.index}\n")})})
+    for child in k.devices.values():
+        if child.parent == dev.name:
+            t[child.name] = (lambda c=child: _device_dir(k, c))
+    return _lazy(t)
+
+
+def _groups(k):
+    return Dir(lambda: [str(n) for n in sorted(k.iommu_groups)],
+               lambda n: _group_dir(k, k.iommu_groups[int(n)])
+               if n.isdigit() and int(n) in k.iommu_groups else None)
+
+
+def _group_dir(k, g):
+    return _lazy({
+        "devices": lambda: Dir(lambda: [d.name for d in g.devices],
+                               lambda n: next((Link(device_path(d)) for d in g.devices
+                                               if d.name == n), None)),
+        "type": lambda: Attr(show=lambda: iommu_group_show_type(g),
+                             store=lambda buf, caps: iommu_group_store_type(g, buf, caps)),
+        "reserved_regions": lambda: Attr(show=lambda: "0x00000000fee00000 0x00000000feefffff msi\n"),
+    })
+
+
+_MODULE_PARAMS = {"iommufd": ("allow_unsafe_interrupts",),
+                  "vfio_iommu_type1": ("allow_unsafe_interrupts",)}
+
+
+def _modules(k):
+    mods = sorted(set(_MODULE_PARAMS) | {d.module for d in k.drivers.values()})
+
+    def module(m):
+        params = _MODULE_PARAMS.get(m, ())
+        t = {"parameters": lambda: _lazy({p: (lambda p=p: _param_attr(k, f"{m}.{p}")) for p in params})}
+        drvs = [d for d in k.drivers.values() if d.module == m]
+        if drvs:
+            t["drivers"] = lambda: _lazy({f"{d.bus.name}:{d.name}": (lambda d=d: Link(
+                f"/sys/bus/{d.bus.name}/drivers/{d.name}")) for d in drvs})
+        return _lazy(t)
+    return Dir(lambda: mods, lambda n: module(n) if n in mods else None)
+
+
+def _param_attr(k, key):
+    return Attr(show=lambda: "Y\n" if k.params[key] else "N\n",
+                store=lambda buf, caps: param_set_bool(k, key, buf))
+
+
+# --- path resolution --------------------------------------------------------------------------
+
+def _resolve(k, path, follow_last=True):
+    """(canonical_path, node) or raises OSError(ENOENT/ENOTDIR)."""
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise OSError(ENOENT, f"not an absolute path: {path!r}", str(path))
+    parts = [p for p in posixpath.normpath(path).split("/") if p]
+    node, cur = root(k), "/"
+    hops = 0
+    i = 0
+    while i < len(parts):
+        name = parts[i]
+        if not isinstance(node, Dir):
+            raise oserror(-ENOTDIR, path)
+        child = node.get(name)
+        if child is None:
+            raise oserror(-ENOENT, path)
+        here = posixpath.join(cur, name)
+        last = i == len(parts) - 1
+        if isinstance(child, Link) and (follow_last or not last):
+            hops += 1
+            if hops > 40:
+                raise oserror(-ENOENT, path)
+            rest = parts[i + 1:]
+            parts = [p for p in child.target.split("/") if p] + rest
+            node, cur, i = root(k), "/", 0
+            continue
+        node, cur = child, here
+        i += 1
+    return cur, node
+
+
+def exists(k, path):
+    try:
+        _resolve(k, path)
+        return True
+    except OSError:
+        return False
+
+
+def isdir(k, path):
+    try:
+        return isinstance(_resolve(k, path)[1], Dir)
+    except OSError:
+        return False
+
+
+def listdir(k, path):
+    _, node = _resolve(k, path)
+    if not isinstance(node, Dir):
+        raise oserror(-ENOTDIR, path)
+    return list(node.names())
+
+
+def readlink(k, path):
+    """The link text, relative like sysfs's own links."""
+    cur, node = _resolve(k, path, follow_last=False)
+    if not isinstance(node, Link):
+        raise oserror(-EINVAL, path)
+    return posixpath.relpath(node.target, posixpath.dirname(cur))
+
+
+def realpath(k, path):
+    return _resolve(k, path)[0]
+
+
+def read(k, path):
+    k.check_alive()
+    _, node = _resolve(k, path)
+    if isinstance(node, Dir):
+        raise oserror(-EISDIR, path)
+    if isinstance(node, CharDev):
+        if node.path == "/dev/null":
+            return ""
+        raise oserror(-EINVAL, path)
+    if node.show is None:
+        raise oserror(-EACCES, path)
+    return node.show()
+
+
+def write(k, path, data, caps):
+    """Returns None, or a PendingWrite when Linux would block; raises OSError on failure."""
+    k.check_alive()
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "replace")
+    if not isinstance(data, str):
+        data = str(data)
+    _, node = _resolve(k, path)
+    if isinstance(node, Dir):
+        raise oserror(-EISDIR, path)
+    if isinstance(node, CharDev):
+        if node.path == "/dev/null":
+            return None
+        raise oserror(-EINVAL, path)
+    if node.store is None:
+        raise oserror(-EACCES, path)
+    dev = _locked_device(k, node, data)
+    if dev is not None:
+        pw = PendingWrite(k, path, data, caps, f"waiting for {dev.name}'s device lock")
+        dev.locked_by.queue.append(pw)
+        k.pending.append(pw)
+        return pw
+    rc = node.store(data, caps)
+    if isinstance(rc, PendingWrite):
+        return rc
+    if rc < 0:
+        raise oserror(rc, path)
+    return None
+
+
+def _locked_device(k, node, data):
+    """The device whose lock this write needs while a blocked write holds it, if any."""
+    dev = node.dev
+    if dev is None and node.lock_named:
+        dev = k.devices.get(_strip1(data))
+    if dev is None or dev.locked_by is None:
+        return None
+    return dev
+
+
+# --- the store functions ----------------------------------------------------------------------
+
+def _find_bus_device(k, bus, buf):
+    """bus_find_device_by_name(): sysfs_streq, so one trailing newline is fine."""
+    dev = k.devices.get(_strip1(buf))
+    return dev if dev is not None and dev.bus is bus and dev.registered else None
+
+
+@traced(lambda drv, buf: None)
+def bind_store(drv, buf):
+    k = drv.k
+    dev = _find_bus_device(k, drv.bus, buf)
+    if dev is None:
+        return -ENODEV
+    from .buses import driver_match_device
+    if not driver_match_device(drv, dev):
+        return -ENODEV
+    rc = dd.device_driver_attach(drv, dev)
+    return rc if rc else len(buf)
+
+
+@traced(lambda drv, buf: None)
+def unbind_store(drv, buf):
+    k = drv.k
+    dev = _find_bus_device(k, drv.bus, buf)
+    if dev is None or dev.driver is not drv:
+        return -ENODEV
+    return _release_or_block(k, dev, f"/sys/bus/{drv.bus.name}/drivers/{drv.name}/unbind", buf)
+
+
+def _release_or_block(k, dev, path, buf, after=None, after_blocked=None):
+    """Unbind dev; if its driver's remove() blocks, return a PendingWrite that completes (running
+    `after`, then `after_blocked`) when user space lets go."""
+    blocker = dd.device_release_driver(dev)
+    if blocker is None:
+        if after is not None:
+            after()
+        return len(buf)
+    pw = PendingWrite(k, path, buf, None,
+                      f"{dev.name} is held open by user space; its driver's remove() waits")
+    dev.locked_by = pw
+    k.pending.append(pw)
+
+    def complete():
+        if after is not None:
+            after()
+        dev.locked_by = None
+        if after_blocked is not None:
+            after_blocked()
+        _complete_pending(k, pw)
+    blocker.on_done.append(complete)
+    return pw
+
+
+def _complete_pending(k, pw):
+    """The blocked write returns; writes queued on the same device lock run in order."""
+    pw.done = True
+    for f in pw.followers:
+        f.done = True
+    if pw in k.pending:
+        k.pending.remove(pw)
+    k.tracer_note(f"blocked write to {pw.path} completed")
+    queue, pw.queue = pw.queue, []
+    while queue:
+        nxt = queue.pop(0)
+        if nxt in k.pending:
+            k.pending.remove(nxt)
+        try:
+            res = write(k, nxt.path, nxt.data, nxt.caps)
+        except OSError as e:
+            nxt.errno = e.errno
+            res = None
+        if isinstance(res, PendingWrite):       # blocked again: the rest waits behind it
+            res.followers.append(nxt)
+            res.queue.extend(queue)
+            return
+        nxt.done = True
+
+
+@traced(lambda dev, buf: dev.iommu_group)
+def driver_override_store(dev, buf):
+    if len(buf) >= PAGE_SIZE:
+        return -EINVAL
+    text = buf.split("\n", 1)[0]
+    dev.driver_override = text or None
+    return len(buf)
+
+
+@traced(lambda drv, buf: None)
+def new_id_store(drv, buf):
+    """Adds a dynamic id and probes unbound devices; -EEXIST if the driver already matches it."""
+    try:
+        vendor, device, subv, subd, cls, mask = parse_new_id(buf)
+    except ValueError:
+        return -EINVAL
+    k = drv.k
+
+    probe = SimpleNamespace(id=f"{vendor & 0xFFFF:04x}:{device & 0xFFFF:04x}", driver_override=None,
+                            kind="endpoint", class_code=cls, vendor_device=(vendor, device))
+    if pci_match_device(drv, probe):            # the fake pci_dev new_id_store() checks with
+        return -EEXIST
+    drv.dynids.append((vendor, device, subv, subd, cls, mask))
+    dd.driver_attach(drv)
+    return len(buf)
+
+
+@traced(lambda drv, buf: None)
+def remove_id_store(drv, buf):
+    fields = buf.split()
+    if len(fields) < 2 or len(fields) > 6:
+        return -EINVAL
+    try:
+        vendor, device, subv, subd, cls, mask = parse_new_id(buf)
+    except ValueError:
+        return -EINVAL
+    for i, (v, d, sv, sd, c, m) in enumerate(drv.dynids):
+        if (v == vendor and d == device and (subv == PCI_ANY_ID or sv == subv)
+                and (subd == PCI_ANY_ID or sd == subd) and not ((c ^ cls) & mask)):
+            del drv.dynids[i]
+            return len(buf)
+    return -ENODEV
+
+
+@traced(lambda bus, buf: None)
+def drivers_probe_store(bus, buf):
+    k = bus.k
+    dev = _find_bus_device(k, bus, buf)
+    if dev is None:
+        return -ENODEV
+    if dev.driver is None and dd.device_attach(dev) < 0:
+        return -EINVAL
+    return len(buf)
+
+
+def drivers_autoprobe_store(bus, buf):
+    bus.drivers_autoprobe = not buf.startswith("0")
+    return len(buf)
+
+
+def param_set_bool(k, key, buf):
+    text = _strip1(buf)
+    if text in ("1", "y", "Y", "on"):
+        k.params[key] = True
+    elif text in ("0", "n", "N", "off"):
+        k.params[key] = False
+    else:
+        return -EINVAL
+    return len(buf)
+
+
+@traced(lambda k, buf: None)
+def rescan_store(k, buf):
+    val = _kstrtoul(buf)
+    if val is None:
+        return -EINVAL
+    if val:
+        pci_rescan_bus(k)
+    return len(buf)
+
+
+def pci_rescan_bus(k):
+    """Devices waiting behind present = false appear (parents first) and probe."""
+    for dev in [d for d in k.hotplug.values() if d.bus.name == "pci"]:
+        if dev.parent is not None and dev.parent not in k.devices:
+            continue
+        del k.hotplug[dev.name]
+        dev.present = True
+        k.printk(f"pci {dev.name}: [{dev.id}] type 00 class 0x{dev.class_code:06x}")
+        k.device_add(dev)
+
+
+@traced(lambda dev, buf: dev.iommu_group)
+def remove_store(dev, buf):
+    """pci_stop_and_remove_bus_device(): children first; each unbinds, leaves its group, goes."""
+    k = dev.k
+    val = _kstrtoul(buf)
+    if val is None:
+        return -EINVAL
+    if not val:
+        return len(buf)
+    subtree = _subtree(k, dev)
+    return _remove_next(k, subtree, dev, buf)
+
+
+def _subtree(k, dev):
+    out = []
+    for child in [d for d in k.devices.values() if d.parent == dev.name]:
+        out += _subtree(k, child)
+    return out + [dev]
+
+
+def _remove_next(k, devs, top, buf):
+    while devs:
+        d = devs.pop(0)
+        if not d.registered:
+            continue
+        if d.driver is None:
+            _del(k, d)
+            continue
+        rest = list(devs)
+        res = _release_or_block(k, d, f"/sys/bus/pci/devices/{top.name}/remove", buf,
+                                after=lambda d=d: _del(k, d),
+                                after_blocked=lambda rest=rest: _remove_next(k, rest, top, buf))
+        if isinstance(res, PendingWrite):
+            return res
+    return len(buf)
+
+
+def _del(k, d):
+    if d.registered:
+        k.printk(f"pci {d.name}: Removing from iommu group "
+                 f"{d.iommu_group.id if d.iommu_group else '-'}")
+        k.device_del(d)
+        k.hotplug[d.name] = d
+        d.present = False

@@ -1,0 +1,96 @@
+"""Which kernel we are: version parsing and the features each release has.
+
+The feature table follows ../shared/spec/kernel-ownership.md §10 (version flags) and §9.5.
+"""
+from dataclasses import dataclass
+import re
+
+NEWEST = "6.18"
+RFC_2021 = "rfc-2021-11"
+# The RFC series was posted against v5.16-rc; everything outside its ownership design is 5.16.
+_RFC_BASE = (5, 16, 0)
+
+_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
+
+
+class VersionError(ValueError):
+    pass
+
+
+def parse_version(text):
+    """'6.1.52' -> (6, 1, 52); 'rfc-2021-11' -> RFC_2021. Raises VersionError."""
+    if text == RFC_2021:
+        return RFC_2021
+    m = _VERSION_RE.match(str(text))
+    if not m:
+        raise VersionError(f"version {text!r} is not \"X.Y\", \"X.Y.Z\" or \"{RFC_2021}\"")
+    v = (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    if v < (5, 18, 0):
+        raise VersionError(f"version {text!r} is older than 5.18, the oldest modelled")
+    return v
+
+
+def _between(v, lo, hi_excl):
+    return lo <= v < hi_excl
+
+
+@dataclass(frozen=True)
+class Features:
+    """What a kernel release does, as booleans the model branches on."""
+    release: str
+    rfc2021: bool                   # the unmerged Nov 2021 tri-state design (seed 002)
+    has_ownership: bool             # owner_cnt/owner, use/unuse_default_domain (v5.19)
+    test_remove_cleanup_fix: bool   # f429378a9bf8: dma_cleanup on the test_remove path
+    amd_identity_hack: bool         # iommu_is_default_domain() (5.19.9 .. 6.6.y)
+    pasid_checks: bool              # pasid_array checks in ownership transitions (6.2)
+    device_claim_api: bool          # iommu_device_claim/release_dma_owner (6.2)
+    null_owner_warn: bool           # claim with a NULL owner WARNs and fails (6.2)
+    vfio_group_owner: bool          # VFIO's owner cookie is the vfio_group, not the container file (6.2)
+    iommufd: bool                   # iommufd exists (6.2)
+    iommufd_msi_check_at_bind: bool # MSI isolation checked at bind (6.3); before, at attach
+    store_type_ownership: bool      # group type store uses owner_cnt (6.4)
+    require_direct_blocks: bool     # require_direct refuses blocking domains (6.6)
+    vfio_cdev: bool                 # /dev/vfio/devices/vfioX and BIND_IOMMUFD (6.6)
+    use_default_eprobe_defer: bool  # -EPROBE_DEFER when the default domain is missing (6.15, backports)
+    eprobe_defer_needs_iommu_dma: bool  # the 6.6.y backport only applies with CONFIG_IOMMU_DMA
+    vfio_force_detach_on_last_unbind: bool  # ≈6.1: last VFIO unbind detaches the container
+    dma_configure_null_driver_check: bool   # "drv is not None" in bus dma_configure (6.15)
+
+    @property
+    def old_vfio_viability(self):
+        """Pre-5.19 VFIO: viability by allow-list, BUG_ON on a bad bind into a live group."""
+        return not self.has_ownership and not self.rfc2021
+
+
+def features_for(version):
+    """The Features of a parsed version (a tuple or RFC_2021)."""
+    if version == RFC_2021:
+        v, rfc = _RFC_BASE, True
+        release = RFC_2021
+    else:
+        v, rfc = version, False
+        release = ".".join(map(str, v if v[2] else v[:2]))
+    own = v >= (5, 19, 0) and not rfc
+    fix = (v >= (6, 6, 0) or _between(v, (6, 5, 3), (6, 6, 0)) or _between(v, (6, 1, 53), (6, 2, 0)))
+    eprobe = (v >= (6, 15, 0) or _between(v, (6, 14, 3), (6, 15, 0))
+              or _between(v, (6, 6, 88), (6, 7, 0)))
+    return Features(
+        release=release,
+        rfc2021=rfc,
+        has_ownership=own,
+        test_remove_cleanup_fix=own and fix,
+        amd_identity_hack=own and _between(v, (5, 19, 9), (6, 7, 0)),
+        pasid_checks=own and v >= (6, 2, 0),
+        device_claim_api=own and v >= (6, 2, 0),
+        null_owner_warn=own and v >= (6, 2, 0),
+        vfio_group_owner=own and v >= (6, 2, 0),
+        iommufd=v >= (6, 2, 0),
+        iommufd_msi_check_at_bind=v >= (6, 3, 0),
+        store_type_ownership=own and v >= (6, 4, 0),
+        require_direct_blocks=v >= (6, 6, 0),
+        vfio_cdev=v >= (6, 6, 0),
+        use_default_eprobe_defer=own and eprobe,
+        eprobe_defer_needs_iommu_dma=own and _between(v, (6, 6, 0), (6, 7, 0)),
+        vfio_force_detach_on_last_unbind=v >= (6, 1, 0),
+        dma_configure_null_driver_check=v >= (6, 15, 0),
+    )

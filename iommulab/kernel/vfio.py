@@ -1,0 +1,341 @@
+"""VFIO core and the legacy group file, after drivers/vfio/vfio_main.c and drivers/vfio/group.c
+(pre-5.19 behaviour from the old drivers/vfio/vfio.c). ../shared/spec/kernel-ownership.md §6.
+
+A vfio_group exists while at least one device of its IOMMU group is bound to a VFIO driver;
+/dev/vfio/<N> is its file. vfio_unregister_group_dev() blocks while user space holds the device:
+here it returns the VfioDevice as the blocker and finishes when the last user lets go.
+"""
+from .errno import EBADF, EBADFD, EBUSY, EINVAL, ENODEV, EPERM
+from .iommu import iommu_group_dma_owner_claimed
+from .kobject import KObject
+from .trace import traced
+
+VFIO_GROUP_FLAGS_VIABLE = 1 << 0
+VFIO_GROUP_FLAGS_CONTAINER_SET = 1 << 1
+
+
+class VfioGroup(KObject):
+    """struct vfio_group."""
+
+    def __init__(self, k, iommu_group):
+        super().__init__(k)
+        self.iommu_group = iommu_group
+        self.id = iommu_group.id
+        self.devices = []
+        self.opened_file = None
+        self.container = None
+        self.iommufd = None
+        self.container_users = 0
+        self.cdev_device_open_cnt = 0
+        self.unbound = []                 # pre-5.19: devices mid-unbind still count as viable
+
+    def label(self):
+        return f"vfio_group:{self.id}"
+
+
+class VfioDevice(KObject):
+    """struct vfio_device: registration, open count and the files that hold it."""
+
+    def __init__(self, k, dev, group, index):
+        super().__init__(k)
+        self.dev = dev
+        self.group = group
+        self.index = index                # /dev/vfio/devices/vfio<index>, or None without cdev
+        self.open_count = 0
+        self.users = 0                    # open files (group-path device fds and cdev fds)
+        self.holders = []                 # processes holding those files, for request delivery
+        self.unregistering = False
+        self.waiting_for_container = False
+        self.on_done = []                 # continuations run when unregistration finishes
+        self.iommufd_device = None        # bound iommufd_device (cdev or compat path)
+        self.iommufd_attached = False
+        self.requests = 0
+
+    def label(self):
+        return f"vfio{self.index}" if self.index is not None else f"vfio:{self.dev.name}"
+
+    @property
+    def name(self):
+        return self.dev.name
+
+
+def _vg_group(vg, *_):
+    return vg.iommu_group
+
+
+def _vdev_group(vdev, *_):
+    return vdev.dev.iommu_group
+
+
+# --- registration (vfio-pci probe / remove) ----------------------------------------------------
+
+@traced(lambda dev: dev.iommu_group)
+def vfio_register_group_dev(dev):
+    k = dev.k
+    group = dev.iommu_group
+    if group is None:
+        return -EINVAL                    # vfio_group_find_or_alloc(): no IOMMU group, no noiommu
+    vg = k.vfio_groups.get(group.id)
+    if vg is None or vg.iommu_group is not group:
+        vg = VfioGroup(k, group)
+        k.vfio_groups[group.id] = vg
+    if dev in vg.unbound:
+        vg.unbound.remove(dev)
+    index = k.alloc_cdev_index() if k.cdev_enabled else None
+    vdev = VfioDevice(k, dev, vg, index)
+    vg.devices.append(vdev)
+    dev.vfio_device = vdev
+    return 0
+
+
+@traced(_vdev_group)
+def vfio_unregister_group_dev(vdev, then):
+    """Blocks (returns vdev) while files are open; delivers the device 'request' to holders."""
+    vdev.unregistering = True
+    if then is not None:
+        vdev.on_done.append(then)
+    if vdev.users:
+        vfio_device_request(vdev)
+        vdev.k.unregistering.append(vdev)
+        return vdev
+    return _unregister_continue(vdev)
+
+
+def vfio_device_request(vdev):
+    """vfio_pci_core_request(): ask user space to give the device back."""
+    k = vdev.k
+    prefix = f"vfio-pci {vdev.dev.name}" if vdev.dev.bus.name == "pci" else vdev.dev.log_prefix()
+    channel = any(p.req_channel for p in vdev.holders)
+    if channel:
+        k.printk(f"{prefix}: Relaying device request to user (#{vdev.requests})")
+    elif vdev.requests == 0:
+        k.printk(f"{prefix}: No device request channel registered, blocked until released by user")
+    vdev.requests += 1
+    for p in vdev.holders:
+        p.deliver_request(vdev)
+
+
+def _unregister_continue(vdev):
+    k = vdev.k
+    vg = vdev.group
+    if vdev in vg.devices:
+        vg.devices.remove(vdev)
+        if k.f.old_vfio_viability or not k.f.vfio_force_detach_on_last_unbind:
+            vg.unbound.append(vdev.dev)
+    if not vg.devices and vg.container is not None and not k.f.vfio_force_detach_on_last_unbind:
+        # Before ≈6.1 the last device waits until user space takes the group out of its container.
+        vdev.waiting_for_container = True
+        if vdev not in k.unregistering:
+            k.unregistering.append(vdev)
+        return vdev
+    vdev.waiting_for_container = False
+    if vdev in k.unregistering:
+        k.unregistering.remove(vdev)
+    if not vg.devices:
+        vfio_device_remove_group(vg)
+    if vdev.index is not None:
+        k.free_cdev_index(vdev.index)
+    vdev.dev.vfio_device = None
+    vdev.unregistering = False
+    done, vdev.on_done = vdev.on_done, []
+    for fn in done:
+        fn()
+    return None
+
+
+@traced(_vg_group)
+def vfio_device_remove_group(vg):
+    """The last VFIO device left: revoke the group (≥ 6.1 force-detaches its container)."""
+    from .vfio_container import vfio_group_detach_container
+    k = vg.k
+    if vg.container is not None:
+        vfio_group_detach_container(vg)
+    if vg.iommufd is not None:
+        vg.iommufd.put()
+        vg.iommufd = None
+    vg.iommu_group = None
+    vg.unbound = []
+    if k.vfio_groups.get(vg.id) is vg:
+        del k.vfio_groups[vg.id]
+
+
+def vfio_kick_unregister(k):
+    """Finish every blocked unregistration whose condition now holds (after a close/unset)."""
+    for vg_dev in list(k.unregistering):
+        if vg_dev.users == 0 and not vg_dev.waiting_for_container:
+            _unregister_continue(vg_dev)
+        elif vg_dev.waiting_for_container and vg_dev.group.container is None:
+            _unregister_continue(vg_dev)
+
+
+# --- viability -----------------------------------------------------------------------------
+
+def vfio_dev_viable_old(dev, vg):
+    """Pre-5.19 allow-list: driverless, VFIO-bound, pci-stub, a bridge, or mid-unbind."""
+    if dev.driver is None or dev in vg.unbound:
+        return True
+    if dev.vfio_device is not None and dev.vfio_device.group is vg:
+        return True
+    if dev.driver.name == "pci-stub":
+        return True
+    return dev.bus.name == "pci" and dev.is_bridge
+
+
+def vfio_group_viable(vg):
+    k = vg.k
+    g = vg.iommu_group
+    if k.f.rfc2021:
+        return g.dma_owner != "DMA_OWNER_KERNEL"
+    if k.f.old_vfio_viability:
+        return all(vfio_dev_viable_old(d, vg) for d in g.devices)
+    return not iommu_group_dma_owner_claimed(g)
+
+
+def vfio_group_nb_verify_bound(dev):
+    """Old vfio_iommu_group_notifier(BOUND_DRIVER): BUG_ON a non-viable driver in a live group."""
+    k = dev.k
+    g = dev.iommu_group
+    vg = k.vfio_groups.get(g.id) if g is not None else None
+    if vg is None or vg.container_users == 0 or vfio_dev_viable_old(dev, vg):
+        return
+    k.crash("drivers/vfio/vfio.c", "vfio_iommu_group_notifier",
+            f"{dev.driver.name} bound to {dev.name} in live group {g.id}")
+
+
+# --- the group file (/dev/vfio/<N>) --------------------------------------------------------
+
+def vfio_group_fops_open(vg, file):
+    k = vg.k
+    if vg.iommu_group is None:
+        return -ENODEV
+    if vg.opened_file is not None:
+        return -EBUSY
+    if k.f.vfio_cdev and vg.cdev_device_open_cnt:
+        return -EBUSY
+    vg.opened_file = file
+    return 0
+
+
+def vfio_group_fops_release(vg):
+    """Last reference to the group file: device fds hold one each, so this runs after them."""
+    from .vfio_container import vfio_group_detach_container
+    if vg.container is not None:
+        vfio_group_detach_container(vg)
+    if vg.iommufd is not None:
+        vg.iommufd.put()
+        vg.iommufd = None
+    vg.opened_file = None
+
+
+@traced(_vg_group)
+def vfio_group_ioctl_get_status(vg):
+    k = vg.k
+    if vg.iommu_group is None:
+        return -ENODEV
+    flags = 0
+    if k.f.old_vfio_viability:
+        if vfio_group_viable(vg):
+            flags |= VFIO_GROUP_FLAGS_VIABLE
+        if vg.container is not None:
+            flags |= VFIO_GROUP_FLAGS_CONTAINER_SET
+        return flags
+    if vg.container is not None or vg.iommufd is not None:
+        return VFIO_GROUP_FLAGS_VIABLE | VFIO_GROUP_FLAGS_CONTAINER_SET
+    if vfio_group_viable(vg):
+        flags |= VFIO_GROUP_FLAGS_VIABLE
+    return flags
+
+
+@traced(_vg_group)
+def vfio_group_ioctl_set_container(vg, file):
+    from .vfio_container import VfioContainer, vfio_container_attach_group
+    from .iommufd import IommufdCtx, iommufd_vfio_compat_ioas_create
+    if file is None:
+        return -EBADF
+    if vg.container is not None or vg.iommufd is not None:
+        return -EINVAL
+    if vg.iommu_group is None:
+        return -ENODEV
+    obj = file.obj
+    if isinstance(obj, VfioContainer):
+        return vfio_container_attach_group(obj, vg)
+    if isinstance(obj, IommufdCtx):
+        rc = iommufd_vfio_compat_ioas_create(obj)
+        if rc:
+            return rc
+        obj.get()
+        vg.iommufd = obj
+        return 0
+    return -EBADFD
+
+
+@traced(_vg_group)
+def vfio_group_ioctl_unset_container(vg):
+    from .vfio_container import vfio_group_detach_container
+    if vg.container is None and vg.iommufd is None:
+        return -EINVAL
+    if vg.container is not None:
+        if vg.container_users != 1:
+            return -EBUSY
+        vfio_group_detach_container(vg)
+    if vg.iommufd is not None:
+        vg.iommufd.put()
+        vg.iommufd = None
+    return 0
+
+
+def _find_device(vg, name):
+    for vdev in vg.devices:
+        if vdev.dev.name == name.strip() and not vdev.unregistering:
+            return vdev
+    return None
+
+
+@traced(_vg_group)
+def vfio_group_ioctl_get_device_fd(vg, name):
+    """Returns the vfio_device to open, or a negative errno. The caller makes the file."""
+    k = vg.k
+    if k.f.old_vfio_viability:
+        if (vg.container is None or vg.container.iommu_driver is None
+                or not vfio_group_viable(vg)):
+            return -EINVAL
+    vdev = _find_device(vg, name)
+    if vdev is None:
+        return -ENODEV
+    if vg.container is None and vg.iommufd is None:
+        return -EINVAL
+    if vg.container is not None and vg.container.iommu_driver is None:
+        return -EINVAL
+    rc = vfio_df_group_open(vdev)
+    return rc if rc else vdev
+
+
+def vfio_df_group_open(vdev):
+    """vfio_df_open() on the group path: the first open binds to iommufd in compat mode."""
+    from .iommufd import iommufd_device_bind, iommufd_vfio_compat_attach
+    vg = vdev.group
+    if vg.iommufd is not None and vdev.open_count == 0:
+        idev = iommufd_device_bind(vg.iommufd, vdev.dev)
+        if isinstance(idev, int):
+            return idev
+        rc = iommufd_vfio_compat_attach(idev)
+        if rc:
+            idev.unbind()
+            return rc
+        vdev.iommufd_device = idev
+        vdev.iommufd_attached = True
+    vdev.open_count += 1
+    if vg.container is not None:
+        vg.container_users += 1
+    return 0
+
+
+def vfio_df_group_close(vdev):
+    vg = vdev.group
+    vdev.open_count -= 1
+    if vdev.open_count == 0 and vdev.iommufd_device is not None:
+        vdev.iommufd_device.unbind()
+        vdev.iommufd_device = None
+        vdev.iommufd_attached = False
+    if vg.container is not None:
+        vg.container_users -= 1

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Sets up everything the tests need on a bare Debian machine with Python 3.11, then runs them all.
+# Usage: bash scripts/test.sh [pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+VENV=${IOMMULAB_VENV:-.venv}
+
+if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "iommulab needs Python 3.11 or newer ($PY is $("$PY" --version 2>&1))" >&2
+  exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$PY" -m venv "$VENV" 2>/dev/null; then
+    echo "python3 -m venv failed: installing Debian's python3-venv" >&2
+    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+  fi
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+exec "$VENV/bin/python" -m pytest "$@"
