@@ -338,13 +338,14 @@ def _default_domain_type(params):
 
 
 def observable_state(k):
+    """What user space and the public attributes show. Left out on purpose: a group's cached
+    blocking domain (allocated on first claim and kept, as in Linux, even when that claim fails)."""
     from .iommu import owner_label
     groups = {}
     for n, g in sorted(k.iommu_groups.items()):
         groups[n] = {"owner_cnt": g.owner_cnt, "owner": owner_label(g.owner),
                      "domain": g.domain_label(),
                      "default_domain": g.default_domain.type if g.default_domain else None,
-                     "blocking_domain": g.blocking_domain is not None,
                      "devices": [d.name for d in g.devices], "pasids": sorted(g.pasid_array),
                      "dma_owner": g.dma_owner}
     devices = {name: {"driver": d.driver.name if d.driver else None,

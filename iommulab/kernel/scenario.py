@@ -239,3 +239,31 @@ def load(name_or_path):
         return load_text(builtin.read_text(encoding="utf-8"), f"{name_or_path}.toml")
     raise ScenarioError(str(name_or_path), "scenario", "no such file or built-in scenario (built-in: "
                         + ", ".join(builtin_names()) + ")")
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def to_toml(data):
+    """Writes a scenario document (the shape load_text() reads) as TOML text."""
+    lines = []
+    for key in ("title", "description"):
+        if key in data:
+            lines.append(f"{key} = {_toml_value(data[key])}")
+    if data.get("kernel"):
+        lines += ["", "[kernel]"] + [f"{k} = {_toml_value(v)}" for k, v in data["kernel"].items()]
+    for section in ("driver", "device"):
+        for table in data.get(section, ()):
+            lines += ["", f"[[{section}]]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"

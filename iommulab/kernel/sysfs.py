@@ -89,9 +89,8 @@ def _names_dir(names, get):
 
 
 def root(k):
-    return Dir(lambda: ["dev", "proc", "sys"],
-               {"sys": lambda: _sys(k), "dev": lambda: _dev_dir(k, "/dev"),
-                "proc": lambda: _proc(k)}.get)
+    return _lazy({"dev": lambda: _dev_dir(k, "/dev"), "proc": lambda: _proc(k),
+                  "sys": lambda: _sys(k)})
 
 
 def _lazy(table):

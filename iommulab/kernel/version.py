@@ -45,7 +45,7 @@ class Features:
     pasid_checks: bool              # pasid_array checks in ownership transitions (6.2)
     device_claim_api: bool          # iommu_device_claim/release_dma_owner (6.2)
     null_owner_warn: bool           # claim with a NULL owner WARNs and fails (6.2)
-    vfio_group_owner: bool          # VFIO's owner cookie is the vfio_group, not the container file (6.2)
+    vfio_group_owner: bool          # VFIO's owner cookie is the vfio_group, not the container file (6.1)
     iommufd: bool                   # iommufd exists (6.2)
     iommufd_msi_check_at_bind: bool # MSI isolation checked at bind (6.3); before, at attach
     store_type_ownership: bool      # group type store uses owner_cnt (6.4)
@@ -83,7 +83,7 @@ def features_for(version):
         pasid_checks=own and v >= (6, 2, 0),
         device_claim_api=own and v >= (6, 2, 0),
         null_owner_warn=own and v >= (6, 2, 0),
-        vfio_group_owner=own and v >= (6, 2, 0),
+        vfio_group_owner=own and v >= (6, 1, 0),
         iommufd=v >= (6, 2, 0),
         iommufd_msi_check_at_bind=v >= (6, 3, 0),
         store_type_ownership=own and v >= (6, 4, 0),

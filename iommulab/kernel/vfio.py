@@ -27,7 +27,6 @@ class VfioGroup(KObject):
         self.iommufd = None
         self.container_users = 0
         self.cdev_device_open_cnt = 0
-        self.unbound = []                 # pre-5.19: devices mid-unbind still count as viable
 
     def label(self):
         return f"vfio_group:{self.id}"
@@ -79,8 +78,6 @@ def vfio_register_group_dev(dev):
     if vg is None or vg.iommu_group is not group:
         vg = VfioGroup(k, group)
         k.vfio_groups[group.id] = vg
-    if dev in vg.unbound:
-        vg.unbound.remove(dev)
     index = k.alloc_cdev_index() if k.cdev_enabled else None
     vdev = VfioDevice(k, dev, vg, index)
     vg.devices.append(vdev)
@@ -120,8 +117,6 @@ def _unregister_continue(vdev):
     vg = vdev.group
     if vdev in vg.devices:
         vg.devices.remove(vdev)
-        if k.f.old_vfio_viability or not k.f.vfio_force_detach_on_last_unbind:
-            vg.unbound.append(vdev.dev)
     if not vg.devices and vg.container is not None and not k.f.vfio_force_detach_on_last_unbind:
         # Before ≈6.1 the last device waits until user space takes the group out of its container.
         vdev.waiting_for_container = True
@@ -154,7 +149,6 @@ def vfio_device_remove_group(vg):
         vg.iommufd.put()
         vg.iommufd = None
     vg.iommu_group = None
-    vg.unbound = []
     if k.vfio_groups.get(vg.id) is vg:
         del k.vfio_groups[vg.id]
 
@@ -171,8 +165,9 @@ def vfio_kick_unregister(k):
 # --- viability -----------------------------------------------------------------------------
 
 def vfio_dev_viable_old(dev, vg):
-    """Pre-5.19 allow-list: driverless, VFIO-bound, pci-stub, a bridge, or mid-unbind."""
-    if dev.driver is None or dev in vg.unbound:
+    """Pre-5.19 allow-list: driverless, VFIO-bound (also while its unbind waits), pci-stub, or a
+    bridge."""
+    if dev.driver is None:
         return True
     if dev.vfio_device is not None and dev.vfio_device.group is vg:
         return True
@@ -250,6 +245,7 @@ def vfio_group_ioctl_get_status(vg):
 def vfio_group_ioctl_set_container(vg, file):
     from .vfio_container import VfioContainer, vfio_container_attach_group
     from .iommufd import IommufdCtx, iommufd_vfio_compat_ioas_create
+    k = vg.k
     if file is None:
         return -EBADF
     if vg.container is not None or vg.iommufd is not None:
@@ -266,7 +262,7 @@ def vfio_group_ioctl_set_container(vg, file):
         obj.get()
         vg.iommufd = obj
         return 0
-    return -EBADFD
+    return -EBADFD if k.f.iommufd else -EINVAL     # before iommufd: "is this really our fd?"
 
 
 @traced(_vg_group)
