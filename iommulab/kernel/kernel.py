@@ -31,6 +31,11 @@ class Kernel:
 
     vfio_cdev_major = 237
 
+    @property
+    def k(self):
+        """Kernel functions find their kernel as `arg.k`; for the kernel itself that is itself."""
+        return self
+
     # --- booting -----------------------------------------------------------------------------
 
     @classmethod
