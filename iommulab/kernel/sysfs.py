@@ -55,7 +55,7 @@ class PendingWrite(KObject):
     the holder lets go; `.errno` is then 0 or the error the write finally returned."""
 
     def __init__(self, k, path, data, caps, reason):
-        super().__init__(k)
+        KObject.__init__(self, k)
         self.path, self.data, self.caps, self.reason = path, data, caps, reason
         self.done = False
         self.errno = 0
@@ -357,27 +357,49 @@ def write(k, path, data, caps):
         data = data.decode("utf-8", "replace")
     if not isinstance(data, str):
         data = str(data)
-    _, node = _resolve(k, path)
+    rc = vfs_write(k, path, data, caps)
+    if isinstance(rc, PendingWrite):
+        return rc
+    if rc < 0:
+        raise oserror(rc, path)
+    return None
+
+
+def _write_groups(k, path, data, caps):
+    """The groups a write concerns: the device named by the path or the data, or the group file."""
+    names = [p for p in path.split("/") if p] + [_strip1(data)]
+    out = []
+    for n in names:
+        d = k.devices.get(n)
+        if d is not None and d.iommu_group is not None:
+            out.append(d.iommu_group)
+    if "/iommu_groups/" in path:
+        num = path.split("/iommu_groups/")[1].split("/")[0]
+        if num.isdigit() and int(num) in k.iommu_groups:
+            out.append(k.iommu_groups[int(num)])
+    return out
+
+
+@traced(_write_groups)
+def vfs_write(k, path, data, caps):
+    """write(2) on a sysfs or /dev path: the byte count, a negative errno, or a PendingWrite."""
+    try:
+        _, node = _resolve(k, path)
+    except OSError as e:
+        return -e.errno
     if isinstance(node, Dir):
-        raise oserror(-EISDIR, path)
+        return -EISDIR
     if isinstance(node, CharDev):
-        if node.path == "/dev/null":
-            return None
-        raise oserror(-EINVAL, path)
+        return len(data) if node.path == "/dev/null" else -EINVAL
     if node.store is None:
-        raise oserror(-EACCES, path)
+        return -EACCES
     dev = _locked_device(k, node, data)
     if dev is not None:
         pw = PendingWrite(k, path, data, caps, f"waiting for {dev.name}'s device lock")
         dev.locked_by.queue.append(pw)
         k.pending.append(pw)
         return pw
-    rc = node.store(data, caps)
-    if isinstance(rc, PendingWrite):
-        return rc
-    if rc < 0:
-        raise oserror(rc, path)
-    return None
+    return node.store(data, caps)
 
 
 def _locked_device(k, node, data):
@@ -529,6 +551,7 @@ def drivers_autoprobe_store(bus, buf):
     return len(buf)
 
 
+@traced(lambda k, key, buf: None)
 def param_set_bool(k, key, buf):
     text = _strip1(buf)
     if text in ("1", "y", "Y", "on"):

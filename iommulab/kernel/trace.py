@@ -54,8 +54,10 @@ def label(obj):
     lab = getattr(obj, "label", None)
     if lab is not None:
         return lab() if callable(lab) else lab
-    if isinstance(obj, (str, int)):
-        return repr(obj) if isinstance(obj, str) else str(obj)
+    if isinstance(obj, str):
+        return repr(obj if len(obj) <= 60 else obj[:57] + "...")
+    if isinstance(obj, (int, frozenset)):
+        return str(obj) if isinstance(obj, int) else "caps"
     return getattr(obj, "name", None) or type(obj).__name__
 
 
