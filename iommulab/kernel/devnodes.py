@@ -24,15 +24,14 @@ def dev_nodes(k):
     nodes.append("/dev/vfio/vfio")
     nodes += [f"/dev/vfio/{n}" for n in sorted(k.vfio_groups)]
     if k.cdev_enabled:
-        nodes += [f"/dev/vfio/devices/vfio{v.index}" for v in k.registered_vfio_devices()]
+        nodes += [f"/dev/vfio/devices/vfio{i}" for i in sorted(k.cdevs)]
     return nodes
 
 
 def _cdev(k, name):
-    for vdev in k.registered_vfio_devices():
-        if f"vfio{vdev.index}" == name:
-            return vdev
-    return None
+    if not name.startswith("vfio") or not name[4:].isdigit():
+        return None
+    return k.cdevs.get(int(name[4:]))
 
 
 def open_node(k, path, p):

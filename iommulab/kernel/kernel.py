@@ -20,7 +20,7 @@ class KernelCrashed(RuntimeError):
 
 
 # Kernel-level fields a snapshot copies (everything else is in the KObjects).
-_STATE_KEYS = ("devices", "hotplug", "drivers", "iommu_groups", "vfio_groups", "processes",
+_STATE_KEYS = ("devices", "hotplug", "drivers", "iommu_groups", "vfio_groups", "processes", "cdevs",
                "deferred_probe", "unregistering", "pending", "params", "crashed", "retrying_deferred",
                "domain_seq", "container_seq", "ictx_seq", "pid_seq", "free_cdev", "cdev_next",
                "free_groups", "group_next", "reserved_groups")
@@ -61,6 +61,7 @@ class Kernel:
         self.retrying_deferred = False
         self.devices, self.hotplug, self.drivers = {}, {}, {}
         self.iommu_groups, self.vfio_groups, self.processes = {}, {}, {}
+        self.cdevs = {}                     # cdev index -> registered VfioDevice
         self.deferred_probe, self.unregistering, self.pending = [], [], []
         self.domain_seq = self.container_seq = self.ictx_seq = 0
         self.pid_seq = 1000
@@ -178,12 +179,6 @@ class Kernel:
 
     def bus_devices(self, bus):
         return [d for d in self.devices.values() if d.bus is bus]
-
-    def registered_vfio_devices(self):
-        out = []
-        for vg in self.vfio_groups.values():
-            out += [v for v in vg.devices if v.index is not None]
-        return sorted(out, key=lambda v: v.index)
 
     @property
     def cdev_enabled(self):

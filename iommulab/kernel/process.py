@@ -5,7 +5,9 @@ Files are reference counted as in Linux: a VFIO device fd obtained from a group 
 reference to the group's file, so closing the group fd first defers the group's release until
 the last device fd is closed. A failing call raises OSError with Linux's errno and changes nothing.
 """
-from .errno import EBADF, EINVAL, ENOENT, ENOTTY, EPERM, ENODEV, oserror
+import heapq
+
+from .errno import EBADF, oserror
 from .kobject import KObject
 from .trace import traced
 
@@ -44,11 +46,10 @@ def _groups_of_file(f):
 
 
 def _fd_groups(p, fd, *rest):
+    """The groups a call on `fd` concerns (an argument fd such as the container is not followed:
+    SET_CONTAINER concerns the group whose file it is called on)."""
     f = p.fds.get(fd)
     gs = _groups_of_file(f) if f is not None else []
-    for a in rest:
-        if isinstance(a, int) and a in p.fds:
-            gs += _groups_of_file(p.fds[a])
     return [g for g in gs if g is not None]
 
 
@@ -61,6 +62,8 @@ class Process(KObject):
         self.pid = pid if pid is not None else k.alloc_pid()
         self.caps = frozenset(caps)
         self.fds = {}
+        self.fd_free = []             # closed fds, reused lowest first (like the fdtable)
+        self.fd_next = 3
         self.alive = True
         self.requests = []            # device requests delivered while it held a VFIO device
         self.req_channel = False      # registered a request eventfd (QEMU does)
@@ -105,11 +108,17 @@ class Process(KObject):
     # --- helpers -----------------------------------------------------------------------------
 
     def install(self, f):
-        fd = 3
-        while fd in self.fds:
-            fd += 1
+        """__alloc_fd(): the lowest free descriptor."""
+        if self.fd_free:
+            fd = heapq.heappop(self.fd_free)
+        else:
+            fd = self.fd_next
+            self.fd_next += 1
         self.fds[fd] = f
         return fd
+
+    def release_fd(self, fd):
+        heapq.heappush(self.fd_free, fd)
 
     def file(self, fd):
         return self.fds.get(fd)
@@ -152,6 +161,7 @@ def sys_close(p, fd):
     f = p.fds.pop(fd, None)
     if f is None:
         return -EBADF
+    p.release_fd(fd)
     _track_holder(p, f, -1)
     fput(f)
     vfio_kick_unregister(p.k)

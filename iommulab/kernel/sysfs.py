@@ -93,9 +93,17 @@ def root(k):
                   "sys": lambda: _sys(k)})
 
 
-def _lazy(table):
-    """A Dir from a dict of name -> zero-argument node factory."""
-    return Dir(lambda: list(table), lambda n: table[n]() if n in table else None)
+def _lazy(table, more_names=None, more_get=None):
+    """A Dir from a dict of name -> zero-argument node factory, plus optional further entries
+    (`more_names()` lists them, `more_get(name)` finds one) so big directories stay lazy."""
+    def names():
+        return list(table) + (list(more_names()) if more_names else [])
+
+    def get(n):
+        if n in table:
+            return table[n]()
+        return more_get(n) if more_get else None
+    return Dir(names, get)
 
 
 def _sys(k):
@@ -152,10 +160,11 @@ def _driver_dir(k, drv):
     if drv.bus.has_new_id:
         t["new_id"] = lambda: Attr(store=lambda buf, caps: new_id_store(drv, buf))
         t["remove_id"] = lambda: Attr(store=lambda buf, caps: remove_id_store(drv, buf))
-    for d in k.bus_devices(drv.bus):
-        if d.driver is drv:
-            t[d.name] = (lambda d=d: Link(device_path(d)))
-    return _lazy(t)
+
+    def bound(n):
+        d = k.devices.get(n)
+        return Link(device_path(d)) if d is not None and d.driver is drv else None
+    return _lazy(t, lambda: [d.name for d in k.bus_devices(drv.bus) if d.driver is drv], bound)
 
 
 def _bus_dir_name(dev):
@@ -178,11 +187,9 @@ def device_path(dev):
 
 
 def _devices_root(k):
-    tops = {}
-    for d in k.devices.values():
-        top = device_path(d).split("/")[3]
-        tops.setdefault(top, []).append(d)
-    return Dir(lambda: sorted(tops), lambda n: _device_container(k, n) if n in tops else None)
+    def tops():
+        return sorted({device_path(d).split("/")[3] for d in k.devices.values()})
+    return Dir(tops, lambda n: _device_container(k, n) if n in tops() else None)
 
 
 def _device_container(k, top):
@@ -224,10 +231,11 @@ def _device_dir(k, dev):
     if vdev is not None and vdev.index is not None:
         t["vfio-dev"] = lambda: _lazy({f"vfio{vdev.index}": lambda: _lazy(
             {"dev": lambda: Attr(show=lambda: f"{k.vfio_cdev_major}:{vdev.index}\n")})})
-    for child in k.devices.values():
-        if child.parent == dev.name:
-            t[child.name] = (lambda c=child: _device_dir(k, c))
-    return _lazy(t)
+
+    def child(n):
+        c = k.devices.get(n)
+        return _device_dir(k, c) if c is not None and c.parent == dev.name else None
+    return _lazy(t, lambda: [c.name for c in k.devices.values() if c.parent == dev.name], child)
 
 
 def _groups(k):

@@ -80,6 +80,8 @@ def vfio_register_group_dev(dev):
         k.vfio_groups[group.id] = vg
     index = k.alloc_cdev_index() if k.cdev_enabled else None
     vdev = VfioDevice(k, dev, vg, index)
+    if index is not None:
+        k.cdevs[index] = vdev
     vg.devices.append(vdev)
     dev.vfio_device = vdev
     return 0
@@ -129,6 +131,7 @@ def _unregister_continue(vdev):
     if not vg.devices:
         vfio_device_remove_group(vg)
     if vdev.index is not None:
+        k.cdevs.pop(vdev.index, None)
         k.free_cdev_index(vdev.index)
     vdev.dev.vfio_device = None
     vdev.unregistering = False
