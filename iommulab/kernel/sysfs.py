@@ -189,7 +189,13 @@ def device_path(dev):
 def _devices_root(k):
     def tops():
         return sorted({device_path(d).split("/")[3] for d in k.devices.values()})
-    return Dir(tops, lambda n: _device_container(k, n) if n in tops() else None)
+
+    def get(n):
+        # a PCI root "pciDDDD:00" or a bus directory; which devices it holds is checked below it
+        if (n.startswith("pci") and len(n) == 10) or n in k.buses or n == "platform":
+            return _device_container(k, n)
+        return None
+    return Dir(tops, get)
 
 
 def _device_container(k, top):
