@@ -74,6 +74,13 @@ def driver_match_device(drv, dev):
     return any(_id_matches(p, dev) for p in drv.ids)
 
 
+def modalias_matches(drv, dev):
+    """Whether drv's static id table names dev (what `lspci -k` lists as "Kernel modules")."""
+    if drv.bus is not dev.bus or drv.override_only:
+        return False
+    return any(_id_matches(p, dev) for p in drv.ids)
+
+
 def _dma_name(dev, *_):
     return f"{dev.bus.name.replace('-', '_')}_dma_configure"
 

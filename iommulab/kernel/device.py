@@ -31,6 +31,9 @@ class Device(KObject):
         self.max_pasids = spec.get("max_pasids", 1 << 20)
         self.class_code = spec.get("class", CLASS_BRIDGE_PCI if self.kind in BRIDGE_KINDS else 0)
         self.wanted_driver = spec.get("driver")
+        self.vendor_name = spec.get("vendor_name")
+        self.device_name = spec.get("device_name")
+        self.revision = spec.get("revision")
         # state
         self.present = spec.get("present", True)
         self.registered = False
@@ -83,6 +86,7 @@ class DeviceDriver(KObject):
         self.override_only = spec.get("override_only", False)
         self.module = spec.get("module", self.name.replace("-", "_"))
         self.dynids = []                            # (vendor, device, subvendor, subdevice, class, mask)
+        self.registered = True                      # its module is loaded
         self.probe_hook = None
         self.remove_hook = None
 

@@ -130,7 +130,7 @@ def _group_get_device_fd(p, f, arg):
         return vdev
     f.refs += 1                            # the device file keeps the group file alive
     vdev.users += 1
-    df = File(p.k, "vfio-device", vdev, f"{f.path}:{vdev.dev.name}", holds=f)
+    df = File(p.k, "vfio-device", vdev, "anon_inode:[vfio-device]", holds=f)
     fd = p.install(df)
     vdev.holders.append(p)
     return fd

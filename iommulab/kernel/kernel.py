@@ -3,7 +3,7 @@ of ../shared/spec/api.md (§1 booting, §2 state, §3 the file view, §5 process
 import heapq
 
 from . import dd, sysfs
-from .buses import make_buses, parse_pci_id
+from .buses import make_buses
 from .device import Device, DeviceDriver
 from .drivers import builtin_specs
 from .iommu import (DOMAIN_DMA, DOMAIN_DMA_FQ, DOMAIN_IDENTITY, iommu_group_add_device,
@@ -102,13 +102,10 @@ class Kernel:
 
     def _apply_module_ids(self):
         """vfio-pci.ids= / pci-stub.ids= from the command line become dynamic ids at module init."""
-        for module, drv_name, fmt in (("vfio_pci", "vfio-pci", "vfio_pci: add [{0:04x}:{1:04x}[{2:04x}:{3:04x}]] class {4:#08x}/{5:08x}"),
-                                      ("pci_stub", "pci-stub", "pci-stub: add {0:04X}:{1:04X} sub={2:04X}:{3:04X} cls={4:08X}/{5:08X}")):
-            ids = self.params.get(f"{module}.ids", "")
-            for one in filter(None, ids.split(",")):
-                dynid = parse_pci_id(one)
-                self.drivers[drv_name].dynids.append(dynid)
-                self.printk(fmt.format(*[x & 0xFFFF if i < 4 else x for i, x in enumerate(dynid)]))
+        from .module import apply_ids
+        for drv_name in ("vfio-pci", "pci-stub"):
+            drv = self.drivers[drv_name]
+            apply_ids(self, drv, self.params.get(f"{drv.module}.ids", ""))
 
     def probe_at_boot(self, dev):
         want = dev.wanted_driver
@@ -175,7 +172,8 @@ class Kernel:
         dd.driver_deferred_probe_del(dev)
 
     def bus_drivers(self, bus):
-        return [d for d in self.drivers.values() if d.bus is bus]
+        """The bus's registered drivers, in registration order."""
+        return [d for d in self.drivers.values() if d.bus is bus and d.registered]
 
     def bus_devices(self, bus):
         return [d for d in self.devices.values() if d.bus is bus]
@@ -274,11 +272,22 @@ class Kernel:
     def isdir(self, path):
         return sysfs.isdir(self, path)
 
+    def lstat(self, path):
+        return sysfs.lstat(self, path)
+
+    def realpath(self, path):
+        return sysfs.realpath(self, path)
+
+    def sh(self, script):
+        """Run shell text as a learner types it (iommulab.shell); returns status, stdout, stderr."""
+        from ..shell import session_for
+        return session_for(self).run(script)
+
     # --- user space (§5) ---------------------------------------------------------------------
 
-    def spawn(self, name, caps=ALL_CAPS):
+    def spawn(self, name, caps=ALL_CAPS, cmdline=None):
         self.check_alive()
-        p = Process(self, name, caps)
+        p = Process(self, name, caps, cmdline=cmdline)
         self.processes[p.pid] = p
         return p
 

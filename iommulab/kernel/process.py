@@ -56,15 +56,17 @@ def _fd_groups(p, fd, *rest):
 class Process(KObject):
     """A user-space process of the simulated machine (root, with all capabilities by default)."""
 
-    def __init__(self, k, name, caps=ALL_CAPS, pid=None):
+    def __init__(self, k, name, caps=ALL_CAPS, pid=None, cmdline=None):
         super().__init__(k)
         self.name = name
+        self.cmdline = cmdline or name
         self.pid = pid if pid is not None else k.alloc_pid()
         self.caps = frozenset(caps)
         self.fds = {}
         self.fd_free = []             # closed fds, reused lowest first (like the fdtable)
         self.fd_next = 3
         self.alive = True
+        self.killed = False
         self.requests = []            # device requests delivered while it held a VFIO device
         self.req_channel = False      # registered a request eventfd (QEMU does)
 
@@ -100,6 +102,11 @@ class Process(KObject):
         return self.k.write(path, data, caps=self.caps)
 
     def exit(self):
+        sys_exit(self)
+
+    def kill(self):
+        """Killed by a signal: the kernel closes everything it held, as at exit."""
+        self.killed = True
         sys_exit(self)
 
     def deliver_request(self, vdev):

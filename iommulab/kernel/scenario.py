@@ -37,7 +37,9 @@ _DEVICE = {"name": str, "bus": str, "id": str, "group": int, "driver": str, "pre
            "parent": str, "kind": str, "multifunction": bool, "acs": bool, "untrusted": bool,
            "require_direct": bool, "streamid": int,
            # iommulab additions (documented in the README): firmware/IOMMU facts
-           "iommu": bool, "default_domain": bool, "max_pasids": int, "class": int}
+           "iommu": bool, "default_domain": bool, "max_pasids": int, "class": int,
+           # names lspci shows (from pci.ids on a real host)
+           "vendor_name": str, "device_name": str, "revision": int}
 _TYPE_NAMES = {str: "a string", dict: "a table", list: "an array", bool: "true or false",
                int: "an integer"}
 

@@ -36,10 +36,11 @@ class Attr:
 
 
 class Link:
-    __slots__ = ("target",)
+    """A symlink. sysfs writes relative targets; /proc/<pid>/fd links are absolute."""
+    __slots__ = ("target", "absolute")
 
-    def __init__(self, target):
-        self.target = target
+    def __init__(self, target, absolute=False):
+        self.target, self.absolute = target, absolute
 
 
 class CharDev:
@@ -113,7 +114,17 @@ def _sys(k):
 
 
 def _proc(k):
-    return _lazy({"cmdline": lambda: Attr(show=lambda: k.cmdline + "\n")})
+    def pid_dir(n):
+        p = k.processes.get(int(n)) if n.isdigit() else None
+        if p is None:
+            return None
+        return _lazy({"comm": lambda: Attr(show=lambda: p.name + "\n"),
+                      "cmdline": lambda: Attr(show=lambda: p.cmdline + "\n"),
+                      "fd": lambda: Dir(lambda: [str(fd) for fd in sorted(p.fds)],
+                                        lambda fd: Link(p.fds[int(fd)].path, absolute=True)
+                                        if fd.isdigit() and int(fd) in p.fds else None)})
+    return _lazy({"cmdline": lambda: Attr(show=lambda: k.cmdline + "\n")},
+                 lambda: [str(pid) for pid in sorted(k.processes)], pid_dir)
 
 
 def _dev_dir(k, path):
@@ -140,7 +151,8 @@ def _bus(k, bus):
                                 if n in k.devices and k.devices[n].bus is bus else None),
          "drivers": lambda: Dir(lambda: [d.name for d in k.bus_drivers(bus)],
                                 lambda n: _driver_dir(k, k.drivers[n])
-                                if n in k.drivers and k.drivers[n].bus is bus else None),
+                                if n in k.drivers and k.drivers[n].bus is bus and k.drivers[n].registered
+                                else None),
          "drivers_probe": lambda: Attr(store=lambda buf, caps: drivers_probe_store(bus, buf),
                                        lock_named=True),
          "drivers_autoprobe": lambda: Attr(show=lambda: f"{int(bus.drivers_autoprobe)}\n",
@@ -266,7 +278,7 @@ _MODULE_PARAMS = {"iommufd": ("allow_unsafe_interrupts",),
 
 
 def _modules(k):
-    mods = sorted(set(_MODULE_PARAMS) | {d.module for d in k.drivers.values()})
+    mods = sorted(set(_MODULE_PARAMS) | {d.module for d in k.drivers.values() if d.registered})
 
     def module(m):
         params = _MODULE_PARAMS.get(m, ())
@@ -304,6 +316,8 @@ def _resolve(k, path, follow_last=True):
         here = posixpath.join(cur, name)
         last = i == len(parts) - 1
         if isinstance(child, Link) and (follow_last or not last):
+            if not child.target.startswith("/"):
+                raise oserror(-ENOENT, path)         # anon_inode:[...] leads nowhere
             hops += 1
             if hops > 40:
                 raise oserror(-ENOENT, path)
@@ -343,11 +357,40 @@ def readlink(k, path):
     cur, node = _resolve(k, path, follow_last=False)
     if not isinstance(node, Link):
         raise oserror(-EINVAL, path)
+    if node.absolute:
+        return node.target
     return posixpath.relpath(node.target, posixpath.dirname(cur))
 
 
 def realpath(k, path):
     return _resolve(k, path)[0]
+
+
+class Stat:
+    """What lstat(2) tells: kind (dir, file, link, chardev), the ls -l mode string, size, and
+    whether the file can be read and written."""
+    __slots__ = ("kind", "mode", "size", "readable", "writable")
+
+    def __init__(self, kind, mode, size, readable, writable):
+        self.kind, self.mode, self.size, self.readable, self.writable = kind, mode, size, readable, writable
+
+
+_PRIVATE_NODES = ("/dev/iommu",)
+
+
+def lstat(k, path):
+    """lstat(2) of a path (a final link is not followed); raises OSError(ENOENT)."""
+    _, node = _resolve(k, path, follow_last=False)
+    if isinstance(node, Dir):
+        return Stat("dir", "drwxr-xr-x", 0, True, False)
+    if isinstance(node, Link):
+        return Stat("link", "lrwxrwxrwx", 0, True, True)
+    if isinstance(node, CharDev):
+        shared = node.path in ("/dev/null", "/dev/vfio/vfio")
+        return Stat("chardev", "crw-rw-rw-" if shared else "crw-------", 0, True, True)
+    r, w = node.show is not None, node.store is not None
+    mode = "-" + ("r" if r else "-") + ("w" if w else "-") + "-" + ("r--r--" if r else "------")
+    return Stat("file", mode, 4096, r, w)
 
 
 def read(k, path):

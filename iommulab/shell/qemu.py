@@ -1,0 +1,234 @@
+"""qemu-system-x86_64 with -device vfio-pci,host=BDF[,iommufd=ID] and -object iommufd,id=ID.
+
+It does what QEMU's hw/vfio does, in QEMU's order, as a process of the simulated kernel:
+legacy: readlink iommu_group, open /dev/vfio/N, GET_STATUS (stop if not viable), open
+/dev/vfio/vfio (or reuse the container), GET_API_VERSION, CHECK_EXTENSION, SET_CONTAINER,
+SET_IOMMU, GET_DEVICE_FD; iommufd: find vfio-dev/vfioX, open the cdev, open /dev/iommu,
+VFIO_DEVICE_BIND_IOMMUFD, IOMMU_IOAS_ALLOC, VFIO_DEVICE_ATTACH_IOMMUFD_PT. On failure it prints
+QEMU's words and exits 1 (closing everything); on success it runs as a background job.
+"""
+import re
+
+from ..kernel.errno import strerror
+from ..uapi import VFIO_API_VERSION, VFIO_GROUP_FLAGS_VIABLE
+
+FLAG_OPTIONS = {"-nographic", "-enable-kvm", "-S", "-s", "-no-reboot", "-no-shutdown", "-snapshot",
+                "-daemonize", "-no-hpet", "-nodefaults", "-no-user-config", "-full-screen",
+                "-version", "-help", "-h", "-no-acpi", "-no-fd-bootchk", "-portrait"}
+_HOST = re.compile(r"^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,2})\.([0-7])$")
+
+
+class QemuError(Exception):
+    def __init__(self, message, hint=None):
+        super().__init__(message)
+        self.hint = hint
+
+
+def _props(value):
+    parts = value.split(",")
+    driver, props = parts[0], {}
+    for p in parts[1:]:
+        key, eq, val = p.partition("=")
+        props[key] = val if eq else "on"
+    if driver.startswith("driver="):
+        driver = driver[len("driver="):]
+    return driver, props
+
+
+def parse(argv, prog):
+    """→ (vfio devices [(option text, host, iommufd id)], iommufd object ids); raises QemuError."""
+    devices, objects = [], []
+    i = 1
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("-"):
+            raise QemuError(f"{prog}: {a}: drive with bus=0, unit=0 (index=0) exists")
+        opt = "-" + a.lstrip("-")
+        if opt in FLAG_OPTIONS:
+            i += 1
+            continue
+        if i + 1 >= len(argv):
+            raise QemuError(f"{prog}: {a}: requires an argument")
+        value = argv[i + 1]
+        if opt == "-device":
+            driver, props = _props(value)
+            if driver == "vfio-pci":
+                host = props.get("host")
+                if host is None and "sysfsdev" in props:
+                    host = props["sysfsdev"].rstrip("/").rsplit("/", 1)[-1]
+                if host is None:
+                    raise QemuError(f"{prog}: -device {value}: No provided host device",
+                                    "Use -device vfio-pci,host=DDDD:BB:DD.F or -device "
+                                    "vfio-pci,sysfsdev=PATH_TO_DEVICE")
+                m = _HOST.match(host)
+                if not m:
+                    raise QemuError(f"{prog}: -device {value}: Property 'vfio-pci.host' doesn't take "
+                                    f"value '{host}'")
+                dom, bus, slot, fn = m.groups()
+                bdf = f"{int(dom or '0', 16):04x}:{int(bus, 16):02x}:{int(slot, 16):02x}.{fn}"
+                devices.append((value, bdf, props.get("iommufd")))
+        elif opt == "-object":
+            kind, props = _props(value)
+            if kind == "iommufd":
+                if "id" not in props:
+                    raise QemuError(f"{prog}: -object {value}: Parameter 'id' is missing")
+                objects.append(props["id"])
+        i += 2
+    for value, _, ifd in devices:
+        if ifd is not None and ifd not in objects:
+            raise QemuError(f"{prog}: -device {value}: Property 'vfio-pci.iommufd' can't find value '{ifd}'")
+    return devices, objects
+
+
+class Qemu:
+    """The VFIO part of one QEMU process."""
+
+    def __init__(self, k, p):
+        self.k, self.p = k, p
+        self.groups = {}          # group id -> fd
+        self.container = None
+        self.iommufd = {}         # object id -> /dev/iommu fd
+        self.ioas = {}            # object id -> IOAS id
+        self.attached = set()
+
+    def _ioctl(self, fd, req, arg=None):
+        return self.p.ioctl(fd, req, arg)
+
+    def attach_legacy(self, bdf):
+        k, p = self.k, self.p
+        try:
+            link = k.readlink(f"/sys/bus/pci/devices/{bdf}/iommu_group")
+        except OSError as e:
+            raise QemuError(f"no iommu_group found: {strerror(e.errno)}")
+        gid = int(link.rsplit("/", 1)[-1])
+        if gid not in self.groups:
+            path = f"/dev/vfio/{gid}"
+            try:
+                gfd = p.open(path)
+            except OSError as e:
+                raise QemuError(f"Could not open '{path}': {strerror(e.errno)}")
+            try:
+                status = self._ioctl(gfd, "VFIO_GROUP_GET_STATUS")
+            except OSError as e:
+                p.close(gfd)
+                raise QemuError(f"failed to get group {gid} status: {strerror(e.errno)}")
+            if not status & VFIO_GROUP_FLAGS_VIABLE:
+                p.close(gfd)
+                raise QemuError(f"group {gid} is not viable",
+                                "Please ensure all devices within the iommu_group are bound to their "
+                                "vfio bus driver.")
+            try:
+                self.connect_container(gfd, gid)
+            except QemuError:
+                p.close(gfd)
+                raise
+            self.groups[gid] = gfd
+        gfd = self.groups[gid]
+        try:
+            return self._ioctl(gfd, "VFIO_GROUP_GET_DEVICE_FD", bdf)
+        except OSError as e:
+            raise QemuError(f"error getting device from group {gid}: {strerror(e.errno)}",
+                            f"Verify all devices in group {gid} are bound to vfio-<bus> or pci-stub "
+                            "and not already in use")
+
+    def connect_container(self, gfd, gid):
+        p = self.p
+        if self.container is not None:
+            try:
+                self._ioctl(gfd, "VFIO_GROUP_SET_CONTAINER", self.container)
+                return
+            except OSError:
+                pass
+        prefix = f"failed to setup container for group {gid}: "
+        try:
+            cfd = p.open("/dev/vfio/vfio")
+        except OSError as e:
+            raise QemuError(prefix + f"Could not open '/dev/vfio/vfio': {strerror(e.errno)}")
+        try:
+            version = self._ioctl(cfd, "VFIO_GET_API_VERSION")
+            if version != VFIO_API_VERSION:
+                raise QemuError(prefix + f"supported vfio version: {VFIO_API_VERSION}, reported version: {version}")
+            if not self._ioctl(cfd, "VFIO_CHECK_EXTENSION", "VFIO_TYPE1v2_IOMMU"):
+                raise QemuError(prefix + "No available IOMMU models")
+            try:
+                self._ioctl(gfd, "VFIO_GROUP_SET_CONTAINER", cfd)
+            except OSError as e:
+                raise QemuError(prefix + f"Failed to set group container: {strerror(e.errno)}")
+            try:
+                self._ioctl(cfd, "VFIO_SET_IOMMU", "VFIO_TYPE1v2_IOMMU")
+            except OSError as e:
+                self._ioctl(gfd, "VFIO_GROUP_UNSET_CONTAINER")
+                raise QemuError(prefix + f"Failed to set iommu for container: {strerror(e.errno)}")
+        except QemuError:
+            p.close(cfd)
+            raise
+        self.container = cfd
+
+    def attach_iommufd(self, bdf, obj):
+        k, p = self.k, self.p
+        vdir = f"/sys/bus/pci/devices/{bdf}/vfio-dev"
+        try:
+            names = [n for n in k.listdir(vdir) if n.startswith("vfio")]
+        except OSError as e:
+            raise QemuError(f"vfio {vdir}: couldn't open directory {vdir}: {strerror(e.errno)}")
+        if not names:
+            raise QemuError(f"vfio {vdir}: failed to find vfio-dev/vfioX/dev")
+        cdev = f"/dev/vfio/devices/{names[0]}"
+        try:
+            dfd = p.open(cdev)
+        except OSError:
+            raise QemuError(f"vfio {vdir}: Failed to open {cdev}")
+        try:
+            if obj not in self.iommufd:
+                try:
+                    self.iommufd[obj] = p.open("/dev/iommu")
+                except OSError as e:
+                    raise QemuError(f"Could not open '/dev/iommu': {strerror(e.errno)}")
+            ifd = self.iommufd[obj]
+            try:
+                self._ioctl(dfd, "VFIO_DEVICE_BIND_IOMMUFD", ifd)
+            except OSError as e:
+                raise QemuError(f"error bind device fd={dfd} to iommufd={ifd}: {strerror(e.errno)}")
+            if obj not in self.ioas:
+                self.ioas[obj] = self._ioctl(ifd, "IOMMU_IOAS_ALLOC")
+            try:
+                self._ioctl(dfd, "VFIO_DEVICE_ATTACH_IOMMUFD_PT", self.ioas[obj])
+            except OSError as e:
+                raise QemuError(f"[iommufd={ifd}] error attach {bdf} ({dfd}) to id={self.ioas[obj]}: "
+                                f"{strerror(e.errno)}")
+        except QemuError:
+            p.close(dfd)
+            raise
+        return dfd
+
+
+def qemu_system(sh, argv, io, line):
+    k = sh.k
+    prog = argv[0]
+    try:
+        devices, objects = parse(argv, prog)
+    except QemuError as e:
+        io.error(str(e) + (f"\n{e.hint}" if e.hint else ""))
+        return 1
+    p = k.spawn(prog, cmdline=" ".join(argv))
+    p.req_channel = True                        # QEMU registers the device request eventfd
+    q = Qemu(k, p)
+    for value, bdf, ifd in devices:
+        try:
+            if bdf in q.attached:
+                raise QemuError("device is already attached")
+            if ifd is None:
+                q.attach_legacy(bdf)
+            else:
+                q.attach_iommufd(bdf, ifd)
+            q.attached.add(bdf)
+        except QemuError as e:
+            p.exit()
+            io.error(f"{prog}: -device {value}: vfio {bdf}: {e}" + (f"\n{e.hint}" if e.hint else ""))
+            return 1
+    job = sh.add_job(p.pid, line if line.endswith("&") else line + " &", process=p)
+    io.error(f"[{job.num}] {p.pid}")
+    return 0
+
+
+COMMANDS = {"qemu-system-x86_64": qemu_system, "qemu-system-aarch64": qemu_system}

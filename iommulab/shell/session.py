@@ -1,0 +1,463 @@
+"""A small bash for the simulated machine: bashlex parses, this walks the tree.
+
+Lists (`;`, `&&`, `||`, `&`, newlines), pipelines, `for`, `if`, `while`, `{ }`, redirections
+(`>`, `>>`, `<`, `2>`, `2>&1`, `&>`), variables and the expansions of expand.py. Commands are
+Python functions over the kernel's file view and processes; nothing touches the real machine.
+"""
+import posixpath
+
+import bashlex
+import bashlex.errors
+
+from ..kernel.errno import strerror
+from ..kernel.kernel import KernelCrashed
+from ..kernel.sysfs import PendingWrite
+from .expand import ExpansionError, Expander, glob_pattern_parts, has_glob, match_component
+
+MAX_LOOP = 10000
+
+
+class ShResult:
+    """What k.sh() returns: status, stdout and stderr, like a finished bash."""
+    __slots__ = ("status", "stdout", "stderr")
+
+    def __init__(self, status, stdout, stderr):
+        self.status, self.stdout, self.stderr = status, stdout, stderr
+
+    def __iter__(self):
+        return iter((self.status, self.stdout, self.stderr))
+
+    def __repr__(self):
+        return f"ShResult(status={self.status}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(self.stdout + self.stderr + ("" if self.status == 0 else f"[exit status {self.status}]"))
+
+
+class IO:
+    __slots__ = ("stdin", "out", "err")
+
+    def __init__(self, stdin=""):
+        self.stdin, self.out, self.err = stdin, [], []
+
+    def write(self, text):
+        self.out.append(text)
+
+    def error(self, text):
+        self.err.append(text if text.endswith("\n") else text + "\n")
+
+
+class Job:
+    """A background job: a process (QEMU) or a sysfs write that Linux would block on."""
+
+    def __init__(self, num, pid, cmdline, process=None, pending=None):
+        self.num, self.pid, self.cmdline = num, pid, cmdline
+        self.process, self.pending = process, pending
+        self.state = "Running"
+        self.reported = False
+
+    def refresh(self, k):
+        if self.state != "Running":
+            return
+        if self.process is not None and (not self.process.alive or self.process.pid not in k.processes):
+            self.state = "Terminated" if self.process.killed else "Done"
+        if self.pending is not None and self.pending.done:
+            self.state = "Done" if not self.pending.errno else f"Exit 1"
+
+
+class ExitShell(Exception):
+    def __init__(self, status):
+        self.status = status
+
+
+class Session:
+    """One shell bound to one kernel: variables, working directory and jobs persist across runs."""
+
+    def __init__(self, k, interactive=False):
+        self.k = k
+        self.vars = {"HOME": "/root", "PWD": "/", "IFS": " \t\n", "USER": "root", "SHELL": "/bin/bash",
+                     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+        self.cwd = "/"
+        self.jobs = []
+        self.last_status = 0
+        self.last_bg_pid = None
+        self.pid = 999
+        self.interactive = interactive
+        self.expander = Expander(self)
+        self._src = []
+
+    # --- running scripts -------------------------------------------------------------------
+
+    def run(self, script):
+        """Run a script; returns ShResult. Never raises for anything a learner can type."""
+        io = IO()
+        try:
+            status = self.run_source(script, io)
+        except ExitShell as e:
+            status = e.status
+        except KernelCrashed as e:
+            io.error(f"Kernel panic: {e}")
+            status = 1
+        except RecursionError:
+            io.error("bash: maximum nesting level exceeded")
+            status = 1
+        except Exception as e:  # a bug of ours must never reach a notebook as a traceback
+            io.error(f"iommulab: internal error: {type(e).__name__}: {e}")
+            status = 70
+        self._flush_capture_err(io)
+        self.last_status = status
+        return ShResult(status, "".join(io.out), "".join(io.err))
+
+    def run_source(self, src, io):
+        if not src.strip():
+            return self.last_status
+        try:
+            trees = bashlex.parse(src)
+        except bashlex.errors.ParsingError as e:
+            io.error(f"bash: syntax error: {_parse_message(e)}")
+            return 2
+        except (NotImplementedError, AssertionError, IndexError, TypeError, AttributeError) as e:
+            io.error(f"bash: syntax error: {e or 'unsupported construct'}")
+            return 2
+        self._src.append(src)
+        try:
+            status = self.last_status
+            for tree in trees:
+                status = self.exec(tree, io)
+                self.last_status = status
+            return status
+        finally:
+            self._src.pop()
+
+    def capture(self, src):
+        """$(src): its stdout without trailing newlines; its stderr goes to ours."""
+        io = IO()
+        try:
+            status = self.run_source(src, io)
+        except ExitShell as e:
+            status = e.status
+        self.last_status = status
+        self._pending_err.extend(io.err)
+        return "".join(io.out).rstrip("\n")
+
+    @property
+    def _pending_err(self):
+        return self.__dict__.setdefault("_errbuf", [])
+
+    def text(self, node):
+        return self._src[-1][node.pos[0]:node.pos[1]]
+
+    # --- the tree ----------------------------------------------------------------------------
+
+    def exec(self, node, io):
+        kind = node.kind
+        if kind == "list":
+            return self.exec_list(node.parts, io)
+        if kind == "pipeline":
+            return self.exec_pipeline(node, io)
+        if kind == "command":
+            return self.exec_command(node, io)
+        if kind == "compound":
+            return self.exec_compound(node, io)
+        if kind == "for":
+            return self.exec_for(node, io)
+        if kind == "if":
+            return self.exec_if(node, io)
+        if kind in ("while", "until"):
+            return self.exec_while(node, io, until=kind == "until")
+        if kind == "function":
+            io.error("bash: functions are not supported here")
+            return 2
+        io.error(f"bash: {kind}: not supported here")
+        return 2
+
+    def exec_list(self, parts, io, background_ok=True):
+        status = self.last_status
+        skip_next = False
+        for i, part in enumerate(parts):
+            if part.kind == "operator":
+                op = part.op
+                if op == "&&":
+                    skip_next = status != 0
+                elif op == "||":
+                    skip_next = status == 0
+                else:
+                    skip_next = False
+                continue
+            if part.kind == "pipe":
+                continue
+            if skip_next:
+                skip_next = False
+                continue
+            nxt = parts[i + 1] if i + 1 < len(parts) else None
+            background = nxt is not None and nxt.kind == "operator" and nxt.op == "&"
+            self.background = background
+            try:
+                status = self.exec(part, io)
+            finally:
+                self.background = False
+            self.last_status = status
+        return status
+
+    def exec_compound(self, node, io):
+        inner = [p for p in node.list if p.kind != "reservedword"]
+        redirects = getattr(node, "redirects", None) or []
+        if redirects:
+            return self.with_redirects(redirects, io, lambda sub: self.exec_list(inner, sub), "{")
+        return self.exec_list(inner, io)
+
+    def exec_pipeline(self, node, io):
+        cmds = [p for p in node.parts if p.kind != "pipe"]
+        stdin = io.stdin
+        status = 0
+        for j, cmd in enumerate(cmds):
+            sub = IO(stdin)
+            status = self.exec(cmd, sub)
+            io.err.extend(sub.err)
+            stdin = "".join(sub.out)
+            if j == len(cmds) - 1:
+                io.out.append(stdin)
+        return status
+
+    def exec_for(self, node, io):
+        parts = node.parts
+        name = parts[1].word
+        words, body, i = [], None, 2
+        if i < len(parts) and parts[i].kind == "reservedword" and parts[i].word == "in":
+            i += 1
+            while parts[i].kind == "word":
+                words.append(self.text(parts[i]))
+                i += 1
+        for p in parts[i:]:
+            if p.kind not in ("reservedword",):
+                body = p
+        try:
+            items = self.expander.expand_words(words)
+        except ExpansionError as e:
+            io.error(f"bash: {e}")
+            return 1
+        self._flush_capture_err(io)
+        status = 0
+        for item in items[:MAX_LOOP]:
+            self.vars[name] = item
+            status = self.exec(body, io)
+        return status
+
+    def exec_if(self, node, io):
+        parts = node.parts
+        i = 0
+        while i < len(parts):
+            p = parts[i]
+            if p.kind == "reservedword" and p.word in ("if", "elif"):
+                cond, body = parts[i + 1], parts[i + 3]
+                if self.exec(cond, io) == 0:
+                    return self.exec(body, io)
+                i += 4
+            elif p.kind == "reservedword" and p.word == "else":
+                return self.exec(parts[i + 1], io)
+            else:
+                i += 1
+        return 0
+
+    def exec_while(self, node, io, until=False):
+        parts = [p for p in node.parts if p.kind != "reservedword"]
+        cond, body = parts[0], parts[1]
+        status = 0
+        for _ in range(MAX_LOOP):
+            ok = self.exec(cond, io) == 0
+            if ok == until:
+                return status
+            status = self.exec(body, io)
+        io.error("bash: loop stopped after 10000 iterations")
+        return 1
+
+    # --- simple commands ---------------------------------------------------------------------
+
+    def exec_command(self, node, io):
+        words, assigns, redirects = [], [], []
+        for p in node.parts:
+            if p.kind == "word":
+                words.append(self.text(p))
+            elif p.kind == "assignment" and not words:
+                assigns.append(self.text(p))
+            elif p.kind == "assignment":
+                words.append(self.text(p))
+            elif p.kind == "redirect":
+                redirects.append(p)
+        try:
+            argv = self.expander.expand_words(words)
+            values = [(a.split("=", 1)[0], self.expander.expand_string(a.split("=", 1)[1])) for a in assigns]
+        except ExpansionError as e:
+            self._flush_capture_err(io)
+            io.error(f"bash: {e}")
+            return 1
+        self._flush_capture_err(io)
+        if not argv:
+            for name, value in values:
+                self.vars[name] = value
+            return self.last_status if words else 0
+        for name, value in values:              # VAR=x cmd: good enough to set it
+            self.vars[name] = value
+        line = " ".join(words + ["&"] if self.background else words)
+        if redirects:
+            return self.with_redirects(redirects, io, lambda sub: self.call(argv, sub, line), argv[0])
+        return self.call(argv, io, line)
+
+    def _flush_capture_err(self, io):
+        if self._pending_err:
+            io.err.extend(self._pending_err)
+            self._pending_err.clear()
+
+    def call(self, argv, io, line):
+        from .commands import COMMANDS
+        fn = COMMANDS.get(argv[0])
+        if fn is None:
+            io.error(f"bash: {argv[0]}: command not found")
+            return 127
+        try:
+            return fn(self, argv, io, line)
+        except KernelCrashed:
+            raise
+        except ExitShell:
+            raise
+        except Exception as e:  # a bug of ours must not become a traceback in a notebook
+            io.error(f"iommulab: internal error in {argv[0]}: {type(e).__name__}: {e}")
+            return 70
+
+    # --- redirections ------------------------------------------------------------------------
+
+    def with_redirects(self, redirects, io, run, who):
+        stdin = io.stdin
+        out_target = None          # (path, append)
+        err_mode = None            # None | "devnull" | "stdout" | path
+        both = False
+        for r in redirects:
+            fd = r.input if isinstance(r.input, int) else None
+            target = r.output
+            if r.type in (">&",) and isinstance(target, int) or (r.type == ">&" and fd == 2):
+                if fd == 2 and (target == 1 or getattr(target, "word", "") == "1"):
+                    err_mode = "stdout"
+                continue
+            if isinstance(target, int):
+                continue
+            try:
+                path = self.expander.expand_string(self.text(target))
+            except ExpansionError as e:
+                io.error(f"bash: {e}")
+                return 1
+            if r.type == "<":
+                try:
+                    stdin = self.k.read(self.abspath(path))
+                except OSError as e:
+                    io.error(f"bash: {path}: {strerror(e.errno)}")
+                    return 1
+                continue
+            if r.type == "&>":
+                both = True
+            if fd == 2:
+                err_mode = "devnull" if path == "/dev/null" else ("file", path)
+                continue
+            err = self.check_writable(path)
+            if err:
+                io.error(f"bash: {path}: {strerror(err)}")
+                return 1
+            out_target = (path, r.type == ">>")
+        sub = IO(stdin)
+        status = run(sub)
+        out = "".join(sub.out)
+        if err_mode == "stdout" or both:
+            out_err, sub.err = "".join(sub.err), []
+            out = out + out_err
+        if err_mode == "devnull":
+            sub.err = []
+        if out_target is None:
+            io.out.append(out)
+        elif out:
+            status = self.write_file(out_target[0], out, who, io, status)
+        io.err.extend(sub.err)
+        return status
+
+    def abspath(self, path):
+        return posixpath.normpath(posixpath.join(self.cwd, path)) if not path.startswith("/") else path
+
+    def check_writable(self, path):
+        """Opening for writing: 0, or the errno bash would report."""
+        k = self.k
+        full = self.abspath(path)
+        if full == "/dev/null":
+            return 0
+        if not k.exists(full):
+            return 2 if not k.isdir(posixpath.dirname(full)) else 13     # ENOENT / EACCES (read-only fs)
+        st = k.lstat(k.realpath(full))
+        if st.kind == "dir":
+            return 21
+        return 0 if st.writable else 13
+
+    def write_file(self, path, data, who, io, status):
+        full = self.abspath(path)
+        try:
+            res = self.k.write(full, data)
+        except OSError as e:
+            prefix = f"bash: {who}" if who in ("echo", "printf") else who
+            io.error(f"{prefix}: write error: {strerror(e.errno)}")
+            return 1
+        if isinstance(res, PendingWrite):
+            job = self.add_job(self.k.alloc_pid(), f"{who} ... > {path}", pending=res)
+            io.error(f"[{job.num}] {job.pid}")
+            io.error(f"iommulab: Linux blocks this write until user space lets go of the device "
+                     f"({res.reason}); it goes on as job [{job.num}]")
+        return status
+
+    # --- paths and globbing ------------------------------------------------------------------
+
+    def glob(self, field):
+        comps = glob_pattern_parts(field)
+        absolute = field and field[0][0].startswith("/")
+        bases = ["/"] if absolute else [""]
+        comps = comps[1:] if absolute else comps
+        for comp in comps:
+            if not comp:
+                continue
+            nxt = []
+            for base in bases:
+                here = self.abspath(base or ".")
+                if has_glob(comp):
+                    try:
+                        names = sorted(self.k.listdir(here))
+                    except OSError:
+                        continue
+                    nxt += [posixpath.join(base, n) if base else n for n in names if match_component(comp, n)]
+                else:
+                    name = "".join(t for t, _ in comp)
+                    nxt.append(posixpath.join(base, name) if base else name)
+            bases = nxt
+        return sorted(b for b in bases if self.k.exists(self.abspath(b)))
+
+    # --- jobs --------------------------------------------------------------------------------
+
+    def add_job(self, pid, cmdline, process=None, pending=None):
+        self.refresh_jobs()
+        num = max((j.num for j in self.jobs), default=0) + 1
+        job = Job(num, pid, cmdline, process, pending)
+        self.jobs.append(job)
+        self.last_bg_pid = pid
+        return job
+
+    def refresh_jobs(self):
+        for j in self.jobs:
+            j.refresh(self.k)
+
+    def finished_notices(self):
+        """Lines bash prints before a prompt for jobs that ended; they leave the table."""
+        self.refresh_jobs()
+        lines = []
+        for j in list(self.jobs):
+            if j.state != "Running":
+                lines.append(f"[{j.num}]+  {j.state:<24}{j.cmdline}")
+                self.jobs.remove(j)
+        return lines
+
+
+def _parse_message(e):
+    msg = str(e)
+    return msg.split(" (position")[0]
