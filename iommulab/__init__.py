@@ -24,5 +24,11 @@ def __getattr__(name):
     return value
 
 
+def load_ipython_extension(ipython):
+    """`%load_ext iommulab` registers the %%iommush cell magic."""
+    from .shell.magic import register
+    register(ipython)
+
+
 def __dir__():
     return sorted(set(globals()) | set(_LAZY))

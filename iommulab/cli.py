@@ -14,11 +14,29 @@ def cmd_scenarios(args):
     return 0
 
 
+def cmd_sh(args):
+    from .kernel.kernel import Kernel
+    from .kernel.scenario import ScenarioError
+    from .shell.repl import main as repl
+    try:
+        k = Kernel.from_scenario(args.scenario)
+    except ScenarioError as e:
+        print(f"iommulab sh: {e}", file=sys.stderr)
+        return 2
+    return repl(k, args.command)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="iommulab", description="A simulator of Linux DMA ownership "
                                      "(IOMMU groups, VFIO, iommufd).")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("scenarios", help="list the built-in scenarios").set_defaults(func=cmd_scenarios)
+    sh = sub.add_parser("sh", help="a shell on a simulated machine (reads a script from stdin when "
+                        "that is not a terminal)")
+    sh.add_argument("--scenario", default="desktop-gpu", help="built-in scenario name or .toml file "
+                    "[desktop-gpu]")
+    sh.add_argument("-c", dest="command", help="run this command text and exit")
+    sh.set_defaults(func=cmd_sh)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -83,6 +83,8 @@ class Session:
         self.last_bg_pid = None
         self.pid = 999
         self.interactive = interactive
+        self.background = False
+        self.exited = False                 # `exit` ran: a reader of lines stops here
         self.expander = Expander(self)
         self._src = []
 
@@ -95,6 +97,7 @@ class Session:
             status = self.run_source(script, io)
         except ExitShell as e:
             status = e.status
+            self.exited = True
         except KernelCrashed as e:
             io.error(f"Kernel panic: {e}")
             status = 1

@@ -1,0 +1,98 @@
+"""`iommulab sh`: an interactive shell on a simulated machine (prompt, history, job notices), or a
+script read from standard input when that is not a terminal."""
+import os
+import sys
+
+from .session import Session
+
+
+def _complete(buffered):
+    """Whether the text so far is a whole command (bash would not ask for more with PS2)."""
+    import bashlex
+    try:
+        bashlex.parse(buffered)
+        return True
+    except Exception as e:      # bashlex raises several types; EOF ones mean "keep reading"
+        return "unexpected EOF" not in str(e)
+
+
+def run_lines(session, lines, out, err, prompt=None):
+    """Feed lines to the session as bash reads them: a command may span lines."""
+    status, buf = 0, ""
+    for line in lines:
+        buf += line if line.endswith("\n") else line + "\n"
+        if not _complete(buf):
+            continue
+        r = session.run(buf)
+        buf = ""
+        out.write(r.stdout)
+        err.write(r.stderr)
+        status = r.status
+        if session.exited:
+            return status
+    if buf.strip():
+        r = session.run(buf)
+        out.write(r.stdout)
+        err.write(r.stderr)
+        status = r.status
+    return status
+
+
+def interactive(session):
+    try:
+        import readline
+    except ImportError:          # not on every platform; the shell works without history
+        readline = None
+    hist = os.path.expanduser("~/.iommulab_history")
+    if readline is not None:
+        try:
+            readline.read_history_file(hist)
+        except OSError:
+            pass
+    k = session.k
+    print(f"iommulab: {k.scenario.get('title') or 'simulated host'} — Linux {k.f.release} (simulated). "
+          "Type help for commands, exit or Ctrl-D to leave.")
+    buf = ""
+    status = 0
+    while True:
+        for notice in session.finished_notices():
+            print(notice)
+        prompt = "> " if buf else f"root@iommulab:{session.cwd}# "
+        try:
+            line = input(prompt)
+        except EOFError:
+            print()
+            break
+        except KeyboardInterrupt:
+            print("^C")
+            buf = ""
+            continue
+        buf += line + "\n"
+        if not _complete(buf):
+            continue
+        r = session.run(buf)
+        buf = ""
+        sys.stdout.write(r.stdout)
+        sys.stderr.write(r.stderr)
+        status = r.status
+        if session.exited:
+            break
+    if readline is not None:
+        try:
+            readline.write_history_file(hist)
+        except OSError:
+            pass
+    return status
+
+
+def main(k, script=None):
+    session = Session(k, interactive=sys.stdin.isatty() and script is None)
+    k.__dict__["_shell_session"] = session
+    if script is not None:
+        r = session.run(script)
+        sys.stdout.write(r.stdout)
+        sys.stderr.write(r.stderr)
+        return r.status
+    if sys.stdin.isatty():
+        return interactive(session)
+    return run_lines(session, sys.stdin, sys.stdout, sys.stderr)
