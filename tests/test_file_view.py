@@ -12,7 +12,7 @@ def k():
                                 dev("0000:03:00.0", id="8086:10d3", parent="0000:00:1c.0", group=11),
                                 dev("0000:03:00.1", id="8086:1533", parent="0000:00:1c.0", group=45,
                                     driver="vfio-pci"),
-                                dev("ethernet@ff0c0000", bus="platform", id="snps,dwmac", streamid=0x877)],
+                                dev("ethernet@ff0c0000", bus="platform", id="snps,dwmac", streamid=0x877, group=80)],
                 drivers=[drv("igb", ids=["8086:1533"])])
 
 
@@ -34,7 +34,7 @@ def test_links_are_relative_like_sysfs(k):
 
 
 def test_directories(k):
-    assert k.listdir("/sys/kernel/iommu_groups") == ["0", "11", "45"]
+    assert k.listdir("/sys/kernel/iommu_groups") == ["11", "45", "80"]
     assert k.listdir("/sys/kernel/iommu_groups/11/devices") == ["0000:00:1c.0", "0000:03:00.0"]
     assert "0000:03:00.1" in k.listdir("/sys/bus/pci/drivers/vfio-pci")
     assert {"bind", "unbind", "new_id", "remove_id"} <= set(k.listdir("/sys/bus/pci/drivers/vfio-pci"))

@@ -25,6 +25,13 @@ class Device(KObject):
         self.require_direct = spec.get("require_direct", False)
         self.streamid = spec.get("streamid")
         self.explicit_group = spec.get("group")
+        self.dma_alias = tuple(spec.get("dma_alias", ()))    # quirk aliases on the same bus
+        self.physfn = spec.get("physfn")                   # the PF of a virtual function
+        self.sriov_totalvfs = spec.get("sriov_totalvfs", 0)
+        self.vf_id = spec.get("vf_id")
+        self.vf_offset = spec.get("vf_offset", 16)
+        self.vf_stride = spec.get("vf_stride", 1)
+        self.num_vfs = 0
         self.has_iommu = spec.get("iommu", bus.behind_iommu or self.streamid is not None
                                   or self.explicit_group is not None)
         self.default_domain_support = spec.get("default_domain", True)
@@ -82,6 +89,7 @@ class DeviceDriver(KObject):
         self.driver_managed_dma = spec.get("driver_managed_dma", False)
         self.suppress_bind_attrs = spec.get("suppress_bind_attrs", False)
         self.probe_rc = spec.get("probe", 0)
+        self.sriov_configure = spec.get("sriov_configure", spec.get("name") == "vfio-pci")
         self.builtin = spec.get("builtin")          # "vfio", "pci-stub", "pcieport" or None
         self.override_only = spec.get("override_only", False)
         self.module = spec.get("module", self.name.replace("-", "_"))

@@ -21,6 +21,7 @@ ENOSPC = _py.ENOSPC
 ENXIO = _py.ENXIO
 EBADFD = _py.EBADFD
 ESRCH = _py.ESRCH
+ERANGE = _py.ERANGE
 ENOSYS = _py.ENOSYS
 # Kernel-internal values that never reach user space as such.
 EPROBE_DEFER = 517

@@ -81,16 +81,16 @@ class Kernel:
         for spec in self.scenario["drivers"]:
             self._register_driver(spec)
         self._apply_module_ids()
-        order = _topological(self.scenario["devices"])
+        devs = [Device(self, spec, self.buses[spec["bus"]]) for spec in self.scenario["devices"]]
         added = []
-        for spec in order:
-            dev = Device(self, spec, self.buses[spec["bus"]])
-            if dev.present:
+        for dev in enumeration_order(devs):
+            if dev.present and (dev.parent is None or dev.parent in self.devices):
                 self.device_add(dev, probe=False)
                 added.append(dev)
             else:
+                dev.present = False
                 self.hotplug[dev.name] = dev
-        for dev in added:                    # drivers load after enumeration: probe in file order
+        for dev in added:                    # drivers load after enumeration, then probe in that order
             self.probe_at_boot(dev)
         dd.driver_deferred_probe_trigger(self)     # late_initcall retry
         self.tracer.step = 0
@@ -300,17 +300,49 @@ class Kernel:
                 f"{len(self.iommu_groups)} groups>")
 
 
-def _topological(devices):
-    """Parents before children (enumeration order), otherwise file order."""
-    by_name = {d["name"]: d for d in devices}
+_BUS_ORDER = ("platform", "pci", "amba", "fsl-mc", "cdx")     # iommu_buses[] in drivers/iommu/iommu.c
 
-    def depth(d):
-        n = 0
-        while d.get("parent") in by_name:
-            d = by_name[d["parent"]]
-            n += 1
-        return n
-    return sorted(devices, key=depth)
+
+def enumeration_order(devs):
+    """The order devices reach the IOMMU layer, which numbers groups: bus by bus as in
+    iommu_buses[]; PCI as pci_bus_add_devices() walks (a bus's devices by address, then each
+    bridge's secondary bus in turn); other buses parents first, in file order."""
+    children = {}
+    for d in devs:
+        children.setdefault(d.parent, []).append(d)
+    out = []
+
+    def walk(parent, key):
+        kids = sorted(children.get(parent, []), key=key)
+        out.extend(kids)
+        for kid in kids:
+            walk(kid.name, key)
+
+    def pci_key(d):
+        from .topology import pci_bdf
+        return pci_bdf(d.name)
+
+    by_bus = {}
+    for d in devs:
+        by_bus.setdefault(d.bus.name, []).append(d)
+    names = {d.name for d in devs}
+    for bus in list(_BUS_ORDER) + sorted(set(by_bus) - set(_BUS_ORDER)):
+        members = by_bus.get(bus, [])
+        if not members:
+            continue
+        sub = {d.name for d in members}
+        roots = [d for d in members if d.parent is None or d.parent not in sub]
+        start = len(out)
+        order_key = pci_key if bus == "pci" else (lambda d, idx={id(x): i for i, x in enumerate(devs)}: idx[id(d)])
+        out.extend(sorted(roots, key=order_key))
+        for r in list(out[start:]):
+            walk(r.name, order_key)
+    seen, result = set(), []
+    for d in out:
+        if id(d) not in seen and d.name in names:
+            seen.add(id(d))
+            result.append(d)
+    return result
 
 
 _BOOL_TRUE = ("1", "y", "Y", "on", "true")
@@ -332,6 +364,8 @@ def _params_from_cmdline(cmdline):
             params[key] = value in _BOOL_TRUE
         elif key == "iommu" and value == "pt":
             params["iommu.passthrough"] = True
+        elif key == "vfio_pci.enable_sriov":
+            params[key] = (value in _BOOL_TRUE) if eq else True
         else:
             params[key] = value
     return params

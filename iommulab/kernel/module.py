@@ -57,6 +57,8 @@ def load_module(k, module, params):
     for key in params:
         if key not in _KNOWN_PARAMS.get(mod, ()):
             k.printk(f"{mod}: unknown parameter '{key}' ignored")
+    if mod == "vfio_pci" and "enable_sriov" in params:
+        k.params["vfio_pci.enable_sriov"] = params["enable_sriov"] in ("1", "Y", "y", "on", "true")
     for drv in drivers:
         if "ids" in params and drv.module in _IDS_PARAM:
             apply_ids(k, drv, params["ids"])

@@ -32,14 +32,17 @@ class ScenarioError(ValueError):
 _TOP = {"title": str, "description": str, "kernel": dict, "driver": list, "device": list}
 _KERNEL = {"version": str, "config": dict, "cmdline": str, "msi_isolation": bool}
 _DRIVER = {"name": str, "bus": str, "ids": list, "driver_managed_dma": bool,
-           "suppress_bind_attrs": bool, "probe": int}
+           "suppress_bind_attrs": bool, "probe": int,
+           "sriov_configure": bool}         # iommulab addition: supports sriov_numvfs
 _DEVICE = {"name": str, "bus": str, "id": str, "group": int, "driver": str, "present": bool,
            "parent": str, "kind": str, "multifunction": bool, "acs": bool, "untrusted": bool,
            "require_direct": bool, "streamid": int,
            # iommulab additions (documented in the README): firmware/IOMMU facts
            "iommu": bool, "default_domain": bool, "max_pasids": int, "class": int,
            # names lspci shows (from pci.ids on a real host)
-           "vendor_name": str, "device_name": str, "revision": int}
+           "vendor_name": str, "device_name": str, "revision": int,
+           # quirk DMA aliases, and SR-IOV physical functions
+           "dma_alias": list, "sriov_totalvfs": int, "vf_id": str, "vf_offset": int, "vf_stride": int}
 _TYPE_NAMES = {str: "a string", dict: "a table", list: "an array", bool: "true or false",
                int: "an integer"}
 
@@ -132,9 +135,19 @@ def _device_entry(source, i, table, drivers):
         raise ScenarioError(source, entry, f"unknown kind {kind!r} (known: {', '.join(DEVICE_KINDS)})")
     if kind != "endpoint" and bus != "pci":
         raise ScenarioError(source, entry, f"kind {kind!r} is for PCI devices only")
-    for key in ("group", "streamid", "max_pasids", "class"):
+    for key in ("group", "streamid", "max_pasids", "class", "sriov_totalvfs", "vf_offset", "vf_stride"):
         if key in table and table[key] < 0:
             raise ScenarioError(source, entry, f"{key} must not be negative")
+    for alias in table.get("dma_alias", []):
+        if not isinstance(alias, str) or not PCI_NAME_RE.match(alias) or alias[:7] != name[:7]:
+            raise ScenarioError(source, entry, f"dma_alias {alias!r} must be a PCI address on the "
+                                f"same bus as {name}")
+    if table.get("sriov_totalvfs") and not table.get("vf_id"):
+        raise ScenarioError(source, entry, "a physical function with sriov_totalvfs needs vf_id "
+                            "(the virtual functions' vendor:device)")
+    vf_id = table.get("vf_id")
+    if vf_id is not None and not re.match(r"^[0-9a-f]{4}:[0-9a-f]{4}$", vf_id, re.I):
+        raise ScenarioError(source, entry, f"vf_id {vf_id!r} is not \"vendor:device\" in hex")
     drv = table.get("driver")
     if drv is not None:
         if drv not in drivers:
@@ -156,7 +169,9 @@ def _check_topology(source, devices):
         p = by_name.get(parent)
         if p is None:
             raise ScenarioError(source, entry, f"parent {parent!r} is not a device of this scenario")
-        if p["kind"] in ("endpoint", "conventional"):
+        if p["bus"] != d["bus"]:
+            raise ScenarioError(source, entry, f"parent {parent!r} is on the {p['bus']} bus, not {d['bus']}")
+        if d["bus"] == "pci" and p["kind"] in ("endpoint", "conventional"):
             raise ScenarioError(source, entry, f"parent {parent!r} is an {p['kind']}, not a bridge or port")
         seen = {d["name"]}
         while p is not None and p.get("parent") is not None:
@@ -190,9 +205,27 @@ def validate(data, source):
         seen[d["name"]] = d
         devices.append(d)
     _check_topology(source, devices)
+    _check_group_mix(source, devices)
     _check_cmdline_ids(source, kernel["cmdline"])
     return {"source": source, "title": data.get("title", ""), "description": data.get("description", ""),
             "kernel": kernel, "drivers": drivers, "devices": devices}
+
+
+def _has_iommu(d):
+    if "iommu" in d:
+        return d["iommu"]
+    return d["bus"] in ("pci", "fsl-mc", "cdx") or "streamid" in d or "group" in d
+
+
+def _check_group_mix(source, devices):
+    """Either every IOMMU-backed device names its group, or none does (topology decides)."""
+    grouped = [d for d in devices if _has_iommu(d)]
+    explicit = [d for d in grouped if "group" in d]
+    if explicit and len(explicit) != len(grouped):
+        i, d = next((i, d) for i, d in enumerate(devices) if _has_iommu(d) and "group" not in d)
+        raise ScenarioError(source, f"[[device]] #{i + 1} ({d['name']})",
+                            "has no group while other devices name theirs: give every device "
+                            "behind an IOMMU a group, or none and let the topology decide")
 
 
 def _builtin_buses():

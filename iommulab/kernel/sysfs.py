@@ -245,6 +245,15 @@ def _device_dir(k, dev):
         t["device"] = lambda: Attr(show=lambda: f"0x{vd[1]:04x}\n")
         t["class"] = lambda: Attr(show=lambda: f"0x{dev.class_code:06x}\n")
         t["remove"] = lambda: Attr(store=lambda buf, caps: remove_store(dev, buf), dev=dev)
+    if dev.sriov_totalvfs:
+        from .iov import sriov_numvfs_store, virtfns
+        t["sriov_totalvfs"] = lambda: Attr(show=lambda: f"{dev.sriov_totalvfs}\n")
+        t["sriov_numvfs"] = lambda: Attr(show=lambda: f"{dev.num_vfs}\n",
+                                         store=lambda buf, caps: sriov_numvfs_store(dev, buf), dev=dev)
+        for i, vf in enumerate(virtfns(dev)):
+            t[f"virtfn{i}"] = (lambda vf=vf: Link(device_path(vf)))
+    if dev.physfn is not None and dev.physfn in k.devices:
+        t["physfn"] = lambda: Link(device_path(k.devices[dev.physfn]))
     vdev = dev.vfio_device
     if vdev is not None and vdev.index is not None:
         t["vfio-dev"] = lambda: _lazy({f"vfio{vdev.index}": lambda: _lazy(
@@ -631,8 +640,9 @@ def rescan_store(k, buf):
 
 
 def pci_rescan_bus(k):
-    """Devices waiting behind present = false appear (parents first) and probe."""
-    for dev in [d for d in k.hotplug.values() if d.bus.name == "pci"]:
+    """Devices waiting behind present = false appear (in enumeration order) and probe."""
+    from .kernel import enumeration_order
+    for dev in enumeration_order([d for d in k.hotplug.values() if d.bus.name == "pci"]):
         if dev.parent is not None and dev.parent not in k.devices:
             continue
         del k.hotplug[dev.name]
@@ -655,8 +665,9 @@ def remove_store(dev, buf):
 
 
 def _subtree(k, dev):
-    out = []
-    for child in [d for d in k.devices.values() if d.parent == dev.name]:
+    """What pci_stop_and_remove_bus_device() removes: VFs and everything below, then the device."""
+    out = [d for d in k.devices.values() if d.physfn == dev.name]
+    for child in [d for d in k.devices.values() if d.parent == dev.name and d.physfn is None]:
         out += _subtree(k, child)
     return out + [dev]
 
@@ -683,5 +694,8 @@ def _del(k, d):
         k.printk(f"pci {d.name}: Removing from iommu group "
                  f"{d.iommu_group.id if d.iommu_group else '-'}")
         k.device_del(d)
-        k.hotplug[d.name] = d
         d.present = False
+        if d.physfn is None:                    # a rescan finds it again; VFs come back by SR-IOV
+            k.hotplug[d.name] = d
+        if d.sriov_totalvfs:
+            d.num_vfs = 0

@@ -1,16 +1,168 @@
-"""Which group a new device joins (the IOMMU driver's device_group(), ../shared/spec/
-kernel-ownership.md §8). An explicit `group = N` in the scenario wins; otherwise platform
-devices sharing a stream ID share a group (arm_smmu_device_group) and everything else gets a
-new group (generic_device_group). The PCI rules (ACS, aliases, multifunction) come with the
-topology issue."""
+"""Which IOMMU group a new device joins: the IOMMU driver's device_group() callbacks
+(../shared/spec/kernel-ownership.md §8).
+
+pci_device_group() and its helpers mirror drivers/iommu/iommu.c with pci_for_each_dma_alias()
+and pci_acs_enabled() from drivers/pci/search.c and drivers/pci/pci.c; platform and amba devices
+sharing a stream ID share a group (arm_smmu_device_group); fsl-mc objects share their container's
+group (fsl_mc_device_group); cdx and everything else get one each (generic_device_group).
+An explicit `group = N` in the scenario decides instead of all of these.
+"""
+
+# --- PCI topology facts ------------------------------------------------------------------------
+
+def pci_bdf(name):
+    """'0000:01:00.1' → (domain, bus, slot, func)."""
+    dom, bus, rest = name.split(":")
+    slot, fn = rest.split(".")
+    return int(dom, 16), int(bus, 16), int(slot, 16), int(fn, 16)
+
+
+def upstream_bridge(k, dev):
+    """bus->self: the bridge above the device's bus, or None on a root bus."""
+    return k.devices.get(dev.parent) if dev.parent else None
+
+
+def same_bus(a, b):
+    return a.parent == b.parent and pci_bdf(a.name)[:2] == pci_bdf(b.name)[:2]
+
+
+def is_pcie(dev):
+    return dev.kind not in ("conventional", "pci-bridge")
+
+
+def is_multifunction(k, dev):
+    """pdev->multifunction: the header says so (any function of the slot that declares it, or
+    more than one function present). Virtual functions never are."""
+    if dev.physfn is not None:
+        return False
+    if dev.multifunction:
+        return True
+    d, b, s, _ = pci_bdf(dev.name)
+    for other in k.devices.values():
+        if other is not dev and other.bus is dev.bus and other.physfn is None:
+            od, ob, os_, _ = pci_bdf(other.name)
+            if (od, ob, os_) == (d, b, s) and other.parent == dev.parent:
+                return True
+    return False
+
+
+def pci_acs_enabled(k, dev):
+    """pci_acs_enabled(dev, REQ_ACS_FLAGS): the scenario's `acs` stands for "the capability has
+    SV, RR, CR and UF" (or a device-specific quirk saying so)."""
+    if not is_pcie(dev) or dev.kind == "pcie-to-pci-bridge":
+        return False
+    if dev.kind in ("root-port", "downstream-port"):
+        return dev.acs
+    if is_multifunction(k, dev):
+        return dev.acs
+    return True
+
+
+def pci_acs_path_enabled(k, start):
+    """Every bridge from `start` up to the root bus has ACS."""
+    dev = start
+    while dev is not None:
+        if not pci_acs_enabled(k, dev):
+            return False
+        dev = upstream_bridge(k, dev)
+    return True
+
+
+def pci_for_each_dma_alias(k, dev):
+    """The devices whose requester IDs the IOMMU may see for dev's DMA, in the kernel's order: the
+    device (and its quirk aliases), then upstream: PCIe ports are transparent, a PCIe-to-PCI
+    bridge takes over with (secondary bus, 00.0), a conventional bridge with its own ID."""
+    yield dev
+    bridge = upstream_bridge(k, dev)
+    while bridge is not None:
+        if bridge.kind not in ("root-port", "downstream-port", "upstream-port"):
+            yield bridge
+        bridge = upstream_bridge(k, bridge)
+
+
+def pci_devs_are_dma_aliases(a, b):
+    return b.name in a.dma_alias or a.name in b.dma_alias
+
+
+# --- the group helpers of drivers/iommu/iommu.c ------------------------------------------------
+
+def get_pci_alias_group(k, dev, seen):
+    if dev.name in seen:
+        return None
+    seen.add(dev.name)
+    if dev.iommu_group is not None:
+        return dev.iommu_group
+    for other in list(k.devices.values()):
+        if other is dev or other.bus is not dev.bus or not same_bus(other, dev):
+            continue
+        if pci_devs_are_dma_aliases(dev, other):
+            g = get_pci_alias_group(k, other, seen) or get_pci_function_alias_group(k, other, seen)
+            if g is not None:
+                return g
+    return None
+
+
+def get_pci_function_alias_group(k, dev, seen):
+    """Functions of a multifunction slot without ACS isolation share a group."""
+    if not is_multifunction(k, dev) or pci_acs_enabled(k, dev):
+        return None
+    slot = pci_bdf(dev.name)[:3]
+    for other in list(k.devices.values()):
+        if (other is dev or other.bus is not dev.bus or not same_bus(other, dev)
+                or pci_bdf(other.name)[:3] != slot or pci_acs_enabled(k, other)):
+            continue
+        g = get_pci_alias_group(k, other, seen)
+        if g is not None:
+            return g
+    return None
+
+
+def pci_device_group(k, dev):
+    """The group a PCI device belongs in, and why (a list of reasons for learners)."""
+    # 1. DMA aliases: the first alias that already has a group decides.
+    last = dev
+    for alias in pci_for_each_dma_alias(k, dev):
+        last = alias
+        if alias.iommu_group is not None:
+            why = ("dma-alias", alias.name) if alias is not dev else None
+            return alias.iommu_group, why
+    pdev = last
+    # 2. Up towards the root: stop at the first bridge whose path to the root has ACS; a bridge
+    #    without that isolation pulls everything below it into its group.
+    bridge = upstream_bridge(k, pdev)
+    while bridge is not None:
+        if pci_acs_path_enabled(k, bridge):
+            break
+        pdev = bridge
+        if pdev.iommu_group is not None:
+            return pdev.iommu_group, ("no-acs-above", pdev.name)
+        bridge = upstream_bridge(k, bridge)
+    # 3. Quirk DMA aliases on the same bus, 4. functions of a multifunction slot without ACS.
+    seen = set()
+    g = get_pci_alias_group(k, pdev, seen)
+    if g is not None:
+        return g, ("quirk-alias", pdev.name)
+    g = get_pci_function_alias_group(k, pdev, seen)
+    if g is not None:
+        return g, ("multifunction", pdev.name)
+    return None, ("own", pdev.name)
 
 
 def device_group(k, dev):
+    """The IommuGroup a newly added device joins (creating it if needed)."""
     if dev.explicit_group is not None:
         g = k.iommu_groups.get(dev.explicit_group)
         return g if g is not None else k.new_group(dev.explicit_group)
-    if dev.streamid is not None:
+    bus = dev.bus.name
+    if bus == "pci":
+        g, _ = pci_device_group(k, dev)
+        return g if g is not None else k.new_group()
+    if bus in ("platform", "amba") and dev.streamid is not None:
         for other in k.devices.values():
             if other is not dev and other.streamid == dev.streamid and other.iommu_group is not None:
                 return other.iommu_group
+    if bus == "fsl-mc" and dev.parent is not None:
+        container = k.devices.get(dev.parent)
+        if container is not None and container.iommu_group is not None:
+            return container.iommu_group
     return k.new_group()
