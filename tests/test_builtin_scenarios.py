@@ -5,20 +5,36 @@ import sys
 import pytest
 
 from iommulab import Kernel
-from iommulab.kernel.scenario import SCENARIO_DIR, builtin_names
+from iommulab.kernel.scenario import SCENARIO_DIR, builtin_names, check_expectations
 
 
 @pytest.mark.parametrize("name", builtin_names())
-def test_every_builtin_boots_with_a_title(name):
+def test_every_builtin_boots_and_passes_its_own_smoke_check(name):
     k = Kernel.from_scenario(name)
     assert k.scenario["title"] and k.scenario["description"].strip()
-    assert k.iommu_groups
+    assert k.scenario["expect"], "every library scenario states what it shows"
+    assert check_expectations(k) == []
+    assert k.iommu_groups and k.events == []
+
+
+def test_the_library_has_what_the_issue_lists():
+    names = set(builtin_names())
+    assert len(names) >= 10
+    assert {"desktop-gpu", "workstation-no-acs", "server-sriov", "legacy-pci-bridge", "arm-soc-streamid",
+            "nxp-dpaa2", "seed-001", "seed-004-type", "require-direct", "sriov-2000"} <= names
+
+
+def test_check_expectations_reports_mismatches():
+    k = Kernel.from_scenario("desktop-gpu")
+    k.write("/sys/bus/pci/drivers/nouveau/unbind", "0000:01:00.0")
+    assert check_expectations(k) == ["group 1 owner_cnt 1, expected 2",
+                                      "0000:01:00.0 bound to None, expected nouveau"]
 
 
 def test_desktop_gpu_audio_holds_the_group():
     k = Kernel.from_scenario("desktop-gpu")
     g = k.iommu_groups[1]
-    assert [d.name for d in g.devices] == ["0000:01:00.0", "0000:01:00.1"]
+    assert [d.name for d in g.devices] == ["0000:00:01.0", "0000:01:00.0", "0000:01:00.1"]
     assert g.owner_cnt == 2                       # nouveau and snd_hda_intel
     assert k.devices["0000:00:01.0"].driver.name == "pcieport"
 

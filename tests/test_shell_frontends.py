@@ -64,7 +64,7 @@ def test_cli_exit_status_command_and_bad_scenario(tmp_path):
     assert sh("exit 4\necho never\n").returncode == 4
     r = subprocess.run([sys.executable, "-m", "iommulab.cli", "sh", "-c", "lspci -s 01:00.1"],
                        capture_output=True, text=True, cwd=ROOT)
-    assert r.stdout == "01:00.1 Audio device: NVIDIA Corporation Device 1aef\n"
+    assert r.stdout == "01:00.1 Audio device: NVIDIA Corporation GA102 High Definition Audio Controller (rev a1)\n"
     bad = tmp_path / "bad.toml"
     bad.write_text("nonsense = 1\n")
     r = sh("", "--scenario", str(bad))

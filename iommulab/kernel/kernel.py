@@ -21,6 +21,7 @@ class KernelCrashed(RuntimeError):
 
 # Kernel-level fields a snapshot copies (everything else is in the KObjects).
 _STATE_KEYS = ("devices", "hotplug", "drivers", "iommu_groups", "vfio_groups", "processes", "cdevs",
+               "pci_bus_index",
                "deferred_probe", "unregistering", "pending", "params", "crashed", "retrying_deferred",
                "domain_seq", "container_seq", "ictx_seq", "pid_seq", "free_cdev", "cdev_next",
                "free_groups", "group_next", "reserved_groups")
@@ -62,6 +63,7 @@ class Kernel:
         self.devices, self.hotplug, self.drivers = {}, {}, {}
         self.iommu_groups, self.vfio_groups, self.processes = {}, {}, {}
         self.cdevs = {}                     # cdev index -> registered VfioDevice
+        self.pci_bus_index = {}             # (domain, bus) -> tuple of the PCI devices on it
         self.deferred_probe, self.unregistering, self.pending = [], [], []
         self.domain_seq = self.container_seq = self.ictx_seq = 0
         self.pid_seq = 1000
@@ -124,6 +126,9 @@ class Kernel:
         """device_add(): register, join an IOMMU group (iommu_probe_device), then probe."""
         self.devices[dev.name] = dev
         dev.registered = True
+        if dev.bus.name == "pci":
+            key = _bus_key(dev)
+            self.pci_bus_index[key] = self.pci_bus_index.get(key, ()) + (dev,)
         self.iommu_probe_device(dev)
         if probe:
             self.probe_at_boot(dev)
@@ -169,6 +174,9 @@ class Kernel:
         iommu_group_remove_device(dev)
         dev.registered = False
         self.devices.pop(dev.name, None)
+        if dev.bus.name == "pci":
+            key = _bus_key(dev)
+            self.pci_bus_index[key] = tuple(d for d in self.pci_bus_index.get(key, ()) if d is not dev)
         dd.driver_deferred_probe_del(dev)
 
     def bus_drivers(self, bus):
@@ -298,6 +306,11 @@ class Kernel:
     def __repr__(self):
         return (f"<Kernel {self.f.release} {len(self.devices)} devices "
                 f"{len(self.iommu_groups)} groups>")
+
+
+def _bus_key(dev):
+    from .topology import pci_bdf
+    return pci_bdf(dev.name)[:2]
 
 
 _BUS_ORDER = ("platform", "pci", "amba", "fsl-mc", "cdx")     # iommu_buses[] in drivers/iommu/iommu.c

@@ -29,7 +29,10 @@ class ScenarioError(ValueError):
         super().__init__(f"{source}: {entry}: {problem}")
 
 
-_TOP = {"title": str, "description": str, "kernel": dict, "driver": list, "device": list}
+_TOP = {"title": str, "description": str, "kernel": dict, "driver": list, "device": list,
+        "expect": dict}
+# [expect]: what the booted machine must show (a scenario's own smoke check)
+_EXPECT = {"groups": int, "members": dict, "owner_cnt": dict, "drivers": dict}
 _KERNEL = {"version": str, "config": dict, "cmdline": str, "msi_isolation": bool}
 _DRIVER = {"name": str, "bus": str, "ids": list, "driver_managed_dma": bool,
            "suppress_bind_attrs": bool, "probe": int,
@@ -207,8 +210,33 @@ def validate(data, source):
     _check_topology(source, devices)
     _check_group_mix(source, devices)
     _check_cmdline_ids(source, kernel["cmdline"])
+    expect = data.get("expect", {})
+    _check_keys(source, "[expect]", expect, _EXPECT)
     return {"source": source, "title": data.get("title", ""), "description": data.get("description", ""),
-            "kernel": kernel, "drivers": drivers, "devices": devices}
+            "kernel": kernel, "drivers": drivers, "devices": devices, "expect": expect}
+
+
+def check_expectations(k):
+    """The scenario's [expect] table against the booted kernel: a list of mismatches (empty: ok)."""
+    exp = k.scenario.get("expect", {})
+    bad = []
+    if "groups" in exp and len(k.iommu_groups) != exp["groups"]:
+        bad.append(f"{len(k.iommu_groups)} groups, expected {exp['groups']}")
+    for n, names in exp.get("members", {}).items():
+        g = k.iommu_groups.get(int(n))
+        got = [d.name for d in g.devices] if g else None
+        if got != names:
+            bad.append(f"group {n} has {got}, expected {names}")
+    for n, cnt in exp.get("owner_cnt", {}).items():
+        g = k.iommu_groups.get(int(n))
+        if g is None or g.owner_cnt != cnt:
+            bad.append(f"group {n} owner_cnt {g.owner_cnt if g else None}, expected {cnt}")
+    for name, drv in exp.get("drivers", {}).items():
+        d = k.devices.get(name)
+        got = d.driver.name if d is not None and d.driver is not None else None
+        if got != (drv or None):
+            bad.append(f"{name} bound to {got}, expected {drv or None}")
+    return bad
 
 
 def _has_iommu(d):
@@ -286,8 +314,13 @@ def _toml_value(v):
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def _toml_key(k):
+    k = str(k)
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_value(k)
 
 
 def to_toml(data):
@@ -301,4 +334,6 @@ def to_toml(data):
     for section in ("driver", "device"):
         for table in data.get(section, ()):
             lines += ["", f"[[{section}]]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    if data.get("expect"):
+        lines += ["", "[expect]"] + [f"{k} = {_toml_value(v)}" for k, v in data["expect"].items()]
     return "\n".join(lines) + "\n"

@@ -22,12 +22,13 @@ def upstream_bridge(k, dev):
     return k.devices.get(dev.parent) if dev.parent else None
 
 
-def same_bus(a, b):
-    return a.parent == b.parent and pci_bdf(a.name)[:2] == pci_bdf(b.name)[:2]
-
-
 def is_pcie(dev):
     return dev.kind not in ("conventional", "pci-bridge")
+
+
+def bus_devices(k, dev):
+    """The devices on dev's PCI bus (k.pci_bus_index keeps them per domain:bus)."""
+    return [d for d in k.pci_bus_index.get(pci_bdf(dev.name)[:2], ()) if d.parent == dev.parent]
 
 
 def is_multifunction(k, dev):
@@ -37,13 +38,9 @@ def is_multifunction(k, dev):
         return False
     if dev.multifunction:
         return True
-    d, b, s, _ = pci_bdf(dev.name)
-    for other in k.devices.values():
-        if other is not dev and other.bus is dev.bus and other.physfn is None:
-            od, ob, os_, _ = pci_bdf(other.name)
-            if (od, ob, os_) == (d, b, s) and other.parent == dev.parent:
-                return True
-    return False
+    slot = pci_bdf(dev.name)[2]
+    return any(o is not dev and o.physfn is None and pci_bdf(o.name)[2] == slot
+               for o in bus_devices(k, dev))
 
 
 def pci_acs_enabled(k, dev):
@@ -92,8 +89,8 @@ def get_pci_alias_group(k, dev, seen):
     seen.add(dev.name)
     if dev.iommu_group is not None:
         return dev.iommu_group
-    for other in list(k.devices.values()):
-        if other is dev or other.bus is not dev.bus or not same_bus(other, dev):
+    for other in bus_devices(k, dev):
+        if other is dev:
             continue
         if pci_devs_are_dma_aliases(dev, other):
             g = get_pci_alias_group(k, other, seen) or get_pci_function_alias_group(k, other, seen)
@@ -107,9 +104,8 @@ def get_pci_function_alias_group(k, dev, seen):
     if not is_multifunction(k, dev) or pci_acs_enabled(k, dev):
         return None
     slot = pci_bdf(dev.name)[:3]
-    for other in list(k.devices.values()):
-        if (other is dev or other.bus is not dev.bus or not same_bus(other, dev)
-                or pci_bdf(other.name)[:3] != slot or pci_acs_enabled(k, other)):
+    for other in bus_devices(k, dev):
+        if other is dev or pci_bdf(other.name)[:3] != slot or pci_acs_enabled(k, other):
             continue
         g = get_pci_alias_group(k, other, seen)
         if g is not None:
@@ -148,6 +144,10 @@ def pci_device_group(k, dev):
     return None, ("own", pdev.name)
 
 
+def is_fsl_mc_dprc(dev):
+    return dev.id == "dprc" or dev.name.startswith("dprc.")
+
+
 def device_group(k, dev):
     """The IommuGroup a newly added device joins (creating it if needed)."""
     if dev.explicit_group is not None:
@@ -161,8 +161,8 @@ def device_group(k, dev):
         for other in k.devices.values():
             if other is not dev and other.streamid == dev.streamid and other.iommu_group is not None:
                 return other.iommu_group
-    if bus == "fsl-mc" and dev.parent is not None:
-        container = k.devices.get(dev.parent)
+    if bus == "fsl-mc" and dev.parent is not None and not is_fsl_mc_dprc(dev):
+        container = k.devices.get(dev.parent)      # fsl_mc_cont_dev(): a DPRC is its own container
         if container is not None and container.iommu_group is not None:
             return container.iommu_group
     return k.new_group()
