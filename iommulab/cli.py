@@ -26,6 +26,41 @@ def cmd_sh(args):
     return repl(k, args.command)
 
 
+def cmd_import_host(args):
+    import os
+    from .hostimport import ImportError_, parse_dirs, parse_live, parse_text, to_document
+    from .kernel.scenario import ScenarioError, load_text, to_toml
+    try:
+        if args.live:
+            lst = parse_live(args.sys_root)
+        elif args.input != "-" and os.path.isdir(args.input):
+            lst = parse_dirs(args.input, args.pci_devices)
+        else:
+            if args.input == "-":
+                text, source = sys.stdin.read(), "<stdin>"
+            else:
+                try:
+                    with open(args.input, encoding="utf-8", errors="replace") as f:
+                        text = f.read(8 << 20)
+                except OSError as e:
+                    raise ImportError_(args.input, 0, e.strerror or str(e)) from None
+                source = args.input
+            lst = parse_text(text, source)
+        toml = to_toml(to_document(lst, args.version, args.title))
+        load_text(toml, args.output or "<import>")          # what we write must boot
+    except (ImportError_, ScenarioError) as e:
+        print(f"iommulab import-host: {e}", file=sys.stderr)
+        return 2
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(toml)
+        print(f"wrote {args.output}: {len(lst.devices)} devices in "
+              f"{len({d['group'] for d in lst.devices.values()})} groups", file=sys.stderr)
+    else:
+        sys.stdout.write(toml)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="iommulab", description="A simulator of Linux DMA ownership "
                                      "(IOMMU groups, VFIO, iommufd).")
@@ -37,6 +72,16 @@ def main(argv=None):
                     "[desktop-gpu]")
     sh.add_argument("-c", dest="command", help="run this command text and exit")
     sh.set_defaults(func=cmd_sh)
+    imp = sub.add_parser("import-host", help="turn your machine's IOMMU group listing into a scenario")
+    imp.add_argument("input", nargs="?", default="-", help="a pasted listing (the classic loop, ls -l or "
+                     "find output), a directory copied from /sys/kernel/iommu_groups, or - for stdin")
+    imp.add_argument("--pci-devices", help="with a copied directory: a copy of /sys/bus/pci/devices")
+    imp.add_argument("--live", action="store_true", help="read this machine's /sys (read-only)")
+    imp.add_argument("--sys-root", default="/sys", help=argparse.SUPPRESS)
+    imp.add_argument("--version", help="kernel version for the scenario [newest modelled]")
+    imp.add_argument("--title", help="the scenario's title")
+    imp.add_argument("-o", "--output", help="write the scenario here instead of stdout")
+    imp.set_defaults(func=cmd_import_host)
     args = parser.parse_args(argv)
     return args.func(args)
 

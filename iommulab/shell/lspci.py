@@ -43,7 +43,11 @@ def describe(dev, numeric):
     cls = dev.class_code >> 8 if dev.class_code > 0xFFFF else dev.class_code
     if numeric == 1:
         return f"{cls:04x}: {vd[0]:04x}:{vd[1]:04x}"
-    vendor = dev.vendor_name or VENDORS.get(vd[0])
+    vendor = dev.vendor_name if dev.vendor_name is not None else VENDORS.get(vd[0])
+    if vendor == "" and dev.device_name:          # imported text that names no vendor we know
+        text = f"{class_name(dev.class_code)}" + (f" [{cls:04x}]" if numeric == 2 else "")
+        text += f": {dev.device_name}" + (f" [{vd[0]:04x}:{vd[1]:04x}]" if numeric == 2 else "")
+        return text + (f" (rev {dev.revision:02x})" if dev.revision is not None else "")
     if numeric == 2:
         if vendor is None:
             name = f"Device [{vd[0]:04x}:{vd[1]:04x}]"
