@@ -145,6 +145,11 @@ def parse_text(text, source="<input>"):
             lst.add(group, name, lineno, line, parent=_parent_from_target(target, name),
                     **({"bus": "platform"} if "/platform/" in target and not PCI_RE.match(name) else {}))
             continue
+        if lst.format == "ls" and group is not None and all(
+                normalize(w)[1] == "pci" or NAME_RE.match(w) for w in stripped.split()):
+            for word in stripped.split():              # plain `ls` prints names, several per line
+                lst.add(group, word, lineno, line)
+            continue
         m = re.match(r"^\s*Kernel driver in use:\s*(\S+)\s*$", line)
         if m:
             if last is None:

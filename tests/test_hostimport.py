@@ -107,6 +107,12 @@ def test_ls_l_recovers_parents():
     assert k.devices["0000:00:01.0"].kind == "pci-bridge"           # a bridge; no pcieport line was shown
 
 
+def test_plain_ls_lists_names_after_each_header():
+    text = ("/sys/kernel/iommu_groups/0/devices:\n0000:00:00.0\n\n"
+            "/sys/kernel/iommu_groups/1/devices:\n0000:00:01.0  0000:01:00.0  0000:01:00.1\n")
+    assert groups(boot(text)) == {"0": ["0000:00:00.0"], "1": ["0000:00:01.0", "0000:01:00.0", "0000:01:00.1"]}
+
+
 def test_find_output_unsorted():
     text = ("/sys/kernel/iommu_groups/2/devices/0000:00:14.2\n/sys/kernel/iommu_groups/0/devices/0000:00:00.0\n"
             "/sys/kernel/iommu_groups/2/devices/0000:00:14.0\n")

@@ -16,6 +16,7 @@ class Device(KObject):
         super().__init__(k)
         self.name = spec["name"]
         self.bus = bus
+        self.bdf = _parse_bdf(self.name) if bus.name == "pci" else None   # (domain, bus, slot, fn)
         self.id = spec.get("id", "")
         self.kind = spec.get("kind", "endpoint")
         self.parent = spec.get("parent")
@@ -75,6 +76,12 @@ class Device(KObject):
         drv = self.driver.name if self.driver else None
         grp = self.iommu_group.id if self.iommu_group else None
         return f"<device {self.name} bus={self.bus.name} driver={drv} group={grp}>"
+
+
+def _parse_bdf(name):
+    dom, bus, rest = name.split(":")
+    slot, fn = rest.split(".")
+    return int(dom, 16), int(bus, 16), int(slot, 16), int(fn, 16)
 
 
 class DeviceDriver(KObject):

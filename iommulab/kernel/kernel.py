@@ -309,8 +309,7 @@ class Kernel:
 
 
 def _bus_key(dev):
-    from .topology import pci_bdf
-    return pci_bdf(dev.name)[:2]
+    return dev.bdf[:2]
 
 
 _BUS_ORDER = ("platform", "pci", "amba", "fsl-mc", "cdx")     # iommu_buses[] in drivers/iommu/iommu.c
@@ -332,8 +331,7 @@ def enumeration_order(devs):
             walk(kid.name, key)
 
     def pci_key(d):
-        from .topology import pci_bdf
-        return pci_bdf(d.name)
+        return d.bdf
 
     by_bus = {}
     for d in devs:

@@ -12,9 +12,8 @@ An explicit `group = N` in the scenario decides instead of all of these.
 
 def pci_bdf(name):
     """'0000:01:00.1' → (domain, bus, slot, func)."""
-    dom, bus, rest = name.split(":")
-    slot, fn = rest.split(".")
-    return int(dom, 16), int(bus, 16), int(slot, 16), int(fn, 16)
+    from .device import _parse_bdf
+    return _parse_bdf(name)
 
 
 def upstream_bridge(k, dev):
@@ -28,7 +27,7 @@ def is_pcie(dev):
 
 def bus_devices(k, dev):
     """The devices on dev's PCI bus (k.pci_bus_index keeps them per domain:bus)."""
-    return [d for d in k.pci_bus_index.get(pci_bdf(dev.name)[:2], ()) if d.parent == dev.parent]
+    return [d for d in k.pci_bus_index.get(dev.bdf[:2], ()) if d.parent == dev.parent]
 
 
 def is_multifunction(k, dev):
@@ -38,9 +37,8 @@ def is_multifunction(k, dev):
         return False
     if dev.multifunction:
         return True
-    slot = pci_bdf(dev.name)[2]
-    return any(o is not dev and o.physfn is None and pci_bdf(o.name)[2] == slot
-               for o in bus_devices(k, dev))
+    slot = dev.bdf[2]
+    return any(o is not dev and o.physfn is None and o.bdf[2] == slot for o in bus_devices(k, dev))
 
 
 def pci_acs_enabled(k, dev):
@@ -89,7 +87,10 @@ def get_pci_alias_group(k, dev, seen):
     seen.add(dev.name)
     if dev.iommu_group is not None:
         return dev.iommu_group
-    for other in bus_devices(k, dev):
+    peers = bus_devices(k, dev)
+    if not dev.dma_alias and not any(o.dma_alias for o in peers):
+        return None                                     # no quirk aliases on this bus
+    for other in peers:
         if other is dev:
             continue
         if pci_devs_are_dma_aliases(dev, other):
@@ -103,9 +104,9 @@ def get_pci_function_alias_group(k, dev, seen):
     """Functions of a multifunction slot without ACS isolation share a group."""
     if not is_multifunction(k, dev) or pci_acs_enabled(k, dev):
         return None
-    slot = pci_bdf(dev.name)[:3]
+    slot = dev.bdf[:3]
     for other in bus_devices(k, dev):
-        if other is dev or pci_bdf(other.name)[:3] != slot or pci_acs_enabled(k, other):
+        if other is dev or other.bdf[:3] != slot or pci_acs_enabled(k, other):
             continue
         g = get_pci_alias_group(k, other, seen)
         if g is not None:
