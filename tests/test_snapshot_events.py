@@ -64,12 +64,13 @@ def test_restored_processes_keep_working():
 
 def test_events_describe_each_step():
     k = gpu_audio()
-    assert k.events == []                              # boot is not part of the learner's history
+    assert [e.func for e in k.events] == ["boot"]       # step 0: the machine as booted
+    assert k.events[0].groups == ((1, 2, "NULL", "DEFAULT(DMA-FQ)"),)
     unbind(k, "0000:01:00.1")
     top = [e for e in k.events if e.depth == 0]
-    assert [e.func for e in top] == ["vfs_write"] and top[0].step == 1
+    assert [e.func for e in top] == ["boot", "vfs_write"] and top[1].step == 1
     funcs = [e.func for e in k.events]
-    assert funcs[:4] == ["vfs_write", "unbind_store", "device_release_driver", "pci_dma_cleanup"]
+    assert funcs[1:5] == ["vfs_write", "unbind_store", "device_release_driver", "pci_dma_cleanup"]
     unuse = next(e for e in k.events if e.func == "iommu_device_unuse_default_domain")
     assert unuse.args == ("0000:01:00.1",) and unuse.groups == ((1, 1, "NULL", "DEFAULT(DMA-FQ)"),)
     k.write("/sys/bus/pci/devices/0000:01:00.1/driver_override", "vfio-pci")

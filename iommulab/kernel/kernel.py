@@ -95,8 +95,7 @@ class Kernel:
         for dev in added:                    # drivers load after enumeration, then probe in that order
             self.probe_at_boot(dev)
         dd.driver_deferred_probe_trigger(self)     # late_initcall retry
-        self.tracer.step = 0
-        self.tracer.events.clear()
+        self.tracer.record_boot(f"boot {self.f.release}", self.iommu_groups.values())
 
     def _register_driver(self, spec):
         drv = DeviceDriver(self, spec, self.buses[spec["bus"]])
@@ -391,6 +390,23 @@ def _default_domain_type(params):
     return DOMAIN_DMA_FQ
 
 
+def _holds(p):
+    """The groups and devices a process holds open (what `ls -l /proc/<pid>/fd` tells a learner)."""
+    from .vfio import VfioDevice, VfioGroup
+    from .vfio_cdev import DeviceFile
+    groups, devices = set(), set()
+    for f in p.fds.values():
+        o = f.obj
+        if isinstance(o, VfioGroup) and o.iommu_group is not None:
+            groups.add(o.iommu_group.id)
+        vdev = o if isinstance(o, VfioDevice) else (o.vdev if isinstance(o, DeviceFile) else None)
+        if vdev is not None:
+            devices.add(vdev.dev.name)
+            if vdev.dev.iommu_group is not None:
+                groups.add(vdev.dev.iommu_group.id)
+    return {"groups": sorted(groups), "devices": sorted(devices)}
+
+
 def observable_state(k):
     """What user space and the public attributes show. Left out on purpose: a group's cached
     blocking domain (allocated on first claim and kept, as in Linux, even when that claim fails)."""
@@ -403,6 +419,7 @@ def observable_state(k):
                      "devices": [d.name for d in g.devices], "pasids": sorted(g.pasid_array),
                      "dma_owner": g.dma_owner}
     devices = {name: {"driver": d.driver.name if d.driver else None,
+                      "managed": d.driver.driver_managed_dma if d.driver else None,
                       "driver_override": d.driver_override,
                       "group": d.iommu_group.id if d.iommu_group else None,
                       "vfio": d.vfio_device.label() if d.vfio_device else None}
@@ -413,7 +430,8 @@ def observable_state(k):
                 "container_users": vg.container_users, "cdev_open": vg.cdev_device_open_cnt,
                 "devices": [v.dev.name for v in vg.devices]}
             for n, vg in sorted(k.vfio_groups.items())}
-    procs = {pid: {"fds": {fd: f.path for fd, f in sorted(p.fds.items())}}
+    procs = {pid: {"name": p.name, "fds": {fd: f.path for fd, f in sorted(p.fds.items())},
+                   "holds": _holds(p)}
              for pid, p in sorted(k.processes.items())}
     return {"groups": groups, "devices": devices, "vfio_groups": vfio, "processes": procs,
             "dynids": {n: list(d.dynids) for n, d in k.drivers.items() if d.dynids},

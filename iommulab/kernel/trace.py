@@ -70,6 +70,15 @@ class Tracer:
         self.depth = 0
         self.enabled = True
 
+    def record_boot(self, text, groups):
+        """The history starts with one event, step 0: the machine as booted."""
+        self.events.clear()
+        self.step = 0
+        ev = Event(0, 0, 0, "boot", (repr(text),))
+        ev.result = 0
+        ev.groups = tuple(g.state_tuple() for g in groups)
+        self.events.append(ev)
+
     def enter(self, func, args):
         if self.depth == 0:
             self.step += 1

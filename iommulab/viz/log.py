@@ -1,0 +1,74 @@
+"""The log: the event history as an HTML table, the kernel log, and describe(k) — every group's
+state in plain sentences (the fallback without Graphviz, and what a screen reader gets)."""
+import html
+
+from ..kernel.errno import errname, strerror
+from .graph import _domain_text, _owner_text
+from .model import build
+
+
+def _result(ev):
+    if ev.errno:
+        return f'<span class="err">-{errname(ev.errno)}</span> {html.escape(strerror(ev.errno))}'
+    if ev.result is None:
+        return "done"
+    return html.escape(str(ev.result))
+
+
+def events_html(k, limit=100):
+    """The last `limit` actions: step, action, result (errno name and Linux's text), changed state,
+    and what happened inside (WARNs, refused inner calls)."""
+    events = k.events
+    tops = [e for e in events if e.depth == 0][-limit:]
+    by_step = {}
+    for e in events:
+        by_step.setdefault(e.step, []).append(e)
+    rows = []
+    for ev in tops:
+        inner = [e for e in by_step.get(ev.step, []) if e.depth > 0]
+        groups = {}
+        for e in by_step.get(ev.step, []):
+            for g in e.groups:
+                groups[g[0]] = g
+        notes = [e.note for e in inner if e.note] + [
+            f"{e.func} → -{errname(e.errno)}" for e in inner if e.errno and e.depth == 1]
+        action = f"{ev.func}({', '.join(ev.args)})"
+        rows.append(
+            f'<tr class="{"refused" if ev.refused else "ok"}"><td>{ev.step}</td><td><code>{html.escape(action)}</code></td>'
+            f"<td>{_result(ev)}</td><td>{html.escape('; '.join(f'group {n}: owner_cnt {c}, owner {o}, {d}' for n, c, o, d in groups.values()))}</td>"
+            f"<td>{html.escape('; '.join(notes))}</td></tr>")
+    return ('<table class="iommulab-events"><thead><tr><th>step</th><th>action</th><th>result</th>'
+            "<th>groups after</th><th>inside</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+def dmesg_html(k, limit=200):
+    lines = k.dmesg()[-limit:]
+    out = []
+    for line in lines:
+        cls = ' class="warn"' if line.startswith(("WARNING:", "kernel BUG")) else ""
+        out.append(f"<span{cls}>{html.escape(line)}</span>")
+    return '<pre class="iommulab-dmesg">' + "\n".join(out) + "</pre>"
+
+
+def describe(k):
+    """Every group's state in plain text."""
+    m = build(k)
+    out = [f"Linux {m.release}, step {m.step}" + (f"; last action: {m.last_action}" if m.last_action else "") + "."]
+    for n in sorted(m.groups):
+        g = m.groups[n]
+        changed = " (changed by the last action)" if n in m.changed_groups else ""
+        out.append(f"IOMMU group {n}{changed}: owner_cnt {g.owner_cnt}, {_owner_text(g)}; {_domain_text(g)}.")
+        for name in g.devices:
+            d = m.devices[name]
+            drv = {"kernel-dma": f"bound to {d.driver}, a kernel DMA driver",
+                   "managed": f"bound to {d.driver}, which manages DMA itself",
+                   "unbound": "no driver"}[d.driver_kind]
+            out.append(f"  - {name} ({d.what}): {drv}.")
+    loose = [d for d in m.devices.values() if d.group is None]
+    if loose:
+        out.append("Devices without an IOMMU group: " + ", ".join(
+            f"{d.name} ({d.driver or 'no driver'})" for d in loose) + ".")
+    for p in m.processes:
+        held = [f"group {n}" for n in p.groups] + [f"device {d}" for d in p.devices]
+        out.append(f"Process {p.name} [{p.pid}] holds " + (", ".join(held) if held else "no VFIO files") + ".")
+    return "\n".join(out)
