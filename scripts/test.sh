@@ -10,11 +10,12 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
   echo "iommulab needs Python 3.11 or newer ($PY is $("$PY" --version 2>&1))" >&2
   exit 1
 fi
+bash scripts/system-deps.sh graphviz
 if [ ! -x "$VENV/bin/python" ]; then
   if ! "$PY" -m venv "$VENV" 2>/dev/null; then
     echo "python3 -m venv failed: installing Debian's python3-venv" >&2
-    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
     rm -rf "$VENV"
+    bash scripts/system-deps.sh python3-venv
     "$PY" -m venv "$VENV"
   fi
 fi

@@ -158,11 +158,18 @@ def test_collapse_above_the_threshold_and_focus():
         graph(small, focus_group=99)
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="needs Graphviz's dot")
 def test_svg_renders_with_dot():
+    assert shutil.which("dot"), "scripts/test.sh installs Graphviz; the views need its dot"
     k = Kernel.from_scenario("desktop-gpu")
     svg, fallback = render_svg(k)
     assert fallback is None and svg.lstrip().startswith(("<?xml", "<svg")) and "IOMMU group 1" in svg
+
+
+def test_refresh_gives_picture_and_plot_together():
+    from iommulab.viz import refresh
+    k = leak_story()
+    svg, text, png = refresh(k, OwnerCntPlot())
+    assert text is None and "<svg" in svg and png.startswith(b"\x89PNG")
 
 
 def test_missing_dot_falls_back_to_text(monkeypatch):

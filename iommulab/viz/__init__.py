@@ -13,6 +13,28 @@ def render_svg(k, **kw):
         return None, f"{e}\n\n{describe(k)}"
 
 
+def refresh(k, plot, **kw):
+    """After an action: the new picture and plot, (svg or None, fallback text or None, png).
+    The DOT text is built first; then dot runs in its own process while matplotlib draws, so the
+    two overlap on two cores."""
+    import threading
+    from .graph import DotMissing, graph, pipe_svg
+    from .log import describe
+    source = graph(k, **kw)
+    result = {}
+
+    def run_dot():
+        try:
+            result["svg"] = pipe_svg(source)
+        except DotMissing as e:
+            result["text"] = f"{e}\n\n{describe(k)}"
+    worker = threading.Thread(target=run_dot)
+    worker.start()
+    png = plot.update(k).png()
+    worker.join()
+    return result.get("svg"), result.get("text"), png
+
+
 def __getattr__(name):
     import importlib
     table = {"graph": ".graph", "svg": ".graph", "OwnerCntPlot": ".plot", "describe": ".log",

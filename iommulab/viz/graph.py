@@ -13,16 +13,13 @@ Node ids are stable (dev_<name>, cluster_g<N>), so the layout does not jump betw
 import hashlib
 import re
 
+from .dotproc import DOT_MISSING, DotMissing, runner  # noqa: F401  (DotMissing is part of this module's API)
 from .model import BRIDGES, ViewModel, build
 
 BLACK, ORANGE, SKY, GREEN = "#000000", "#E69F00", "#56B4E9", "#009E73"
 YELLOW, BLUE, VERMILLION, PURPLE, GREY = "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"
 TINT = {"kernel": "#DCEAF4", "user": "#F7DDCC", "free": "#FFFFFF", "sky": "#CDE8F8", "green": "#C8EBDF"}
 THRESHOLD = 80
-
-
-class DotMissing(RuntimeError):
-    """Graphviz's `dot` program is not installed."""
 
 
 def node_id(name):
@@ -95,7 +92,7 @@ def _signature(m, g):
 def _new_digraph(m):
     import graphviz
     return graphviz.Digraph("iommu", graph_attr={
-        "compound": "true", "newrank": "true", "rankdir": "TB", "nodesep": "0.25", "ranksep": "0.35",
+        "compound": "true", "newrank": "true", "rankdir": "LR", "nodesep": "0.2", "ranksep": "0.45",
         "fontname": "Helvetica", "fontsize": "11", "label": f"Linux {m.release} · step {m.step}"
         + (f" · last action: {m.last_action}" if m.last_action else ""), "labelloc": "t"},
         node_attr={"fontname": "Helvetica", "fontsize": "10", "margin": "0.08,0.04"},
@@ -134,7 +131,7 @@ def graph(k_or_model, legend=False, threshold=THRESHOLD, focus_group=None, focus
     full = _full_groups(m, threshold, focus_group, focus_device)
     full_set = set(full)
     shown = set()
-    for n in full:
+    for n in reversed(full):                 # dot stacks left-to-right ranks bottom-up: group 0 on top
         g = m.groups[n]
         with dot.subgraph(name=f"cluster_g{n}") as c:
             c.attr(**_group_style(g, n in m.changed_groups, m.step))
@@ -208,12 +205,9 @@ def _legend(dot):
 
 def svg(k_or_model, **kw):
     """The picture as SVG text; raises DotMissing when Graphviz's dot is not installed."""
-    import graphviz
-    try:
-        return graph(k_or_model, **kw).pipe(format="svg", encoding="utf-8")
-    except graphviz.ExecutableNotFound:
-        raise DotMissing(DOT_MISSING) from None
+    return pipe_svg(graph(k_or_model, **kw))
 
 
-DOT_MISSING = ("Graphviz's `dot` is not installed, so here is a text description instead "
-               "(install it with: apt-get install graphviz).")
+def pipe_svg(digraph):
+    """Lay out a graphviz.Digraph with dot; raises DotMissing without Graphviz."""
+    return runner().render(digraph.source)

@@ -75,6 +75,33 @@ def domain_kind(label):
     return "none"
 
 
+def _unquote(a):
+    """Event arguments are stored as repr() text; strings come back as the text they were."""
+    if len(a) >= 2 and a[0] == a[-1] and a[0] in "'\"":
+        import ast
+        try:
+            return ast.literal_eval(a)
+        except (ValueError, SyntaxError):
+            return a[1:-1]
+    return a
+
+
+def describe_action(ev):
+    """An event in words: "write 0000:01:00.1 to …/unbind", "qemu[1001]: ioctl VFIO_GROUP_GET_STATUS"."""
+    a = [_unquote(x) for x in ev.args]
+    if ev.func == "vfs_write" and len(a) >= 3:
+        return f"write {a[2].strip()!r} to {a[1]}"
+    if ev.func == "sys_open":
+        return f"{a[0]}: open {a[1]}"
+    if ev.func == "sys_ioctl":
+        return f"{a[0]}: ioctl {a[2]} on fd {a[1]}"
+    if ev.func == "sys_close":
+        return f"{a[0]}: close fd {a[1]}"
+    if ev.func == "sys_exit":
+        return f"{a[0]} exits"
+    return f"{ev.func}({', '.join(a)})"
+
+
 def last_step_changes(events):
     """The groups and devices touched by the most recent action (the last top-level event)."""
     if not events:
@@ -88,7 +115,7 @@ def last_step_changes(events):
         groups.update(g[0] for g in ev.groups)
         names.update(a.strip("'") for a in ev.args)
         if ev.depth == 0:
-            action = f"{ev.func}({', '.join(ev.args)})"
+            action = describe_action(ev)
     return groups, names, step, action
 
 

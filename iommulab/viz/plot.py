@@ -67,60 +67,111 @@ def _pick_groups(points, marks):
 
 
 class OwnerCntPlot:
-    """One Figure, redrawn for each kernel state: plot.update(k); plot.png(); plot.svg()."""
+    """One Figure, redrawn for each kernel state: plot.update(k); plot.png(); plot.svg().
 
-    def __init__(self, width=7.0, height=2.8, dpi=80):
+    Redraws are cheap: axes, ticks and legend are drawn once per change of scale or of the groups
+    shown (then kept as a background); each update restores that background and draws only the
+    lines, markers and notes (matplotlib's blitting, on the Agg canvas)."""
+
+    def __init__(self, width=6.6, height=2.5, dpi=72):
         from matplotlib.figure import Figure
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         self.fig = Figure(figsize=(width, height), dpi=dpi)
-        FigureCanvasAgg(self.fig)
-        self.ax = self.fig.add_axes((0.07, 0.17, 0.64, 0.70))
+        self.canvas = FigureCanvasAgg(self.fig)
+        ax = self.ax = self.fig.add_axes((0.08, 0.19, 0.60, 0.68))
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel("owner_cnt", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+        ax.set_title("owner_cnt over time", fontsize=9)
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        self.lines, self.labels = [], []
+        for i in range(MAX_GROUPS):
+            color, style = COLORS[i % len(COLORS)], STYLES[i % len(STYLES)]
+            self.lines.append(ax.plot([], [], drawstyle="steps-post", color=color, linestyle=style,
+                                      linewidth=2, animated=True)[0])
+            self.labels.append(ax.text(0, 0, "", color=color, fontsize=8, va="center", animated=True))
+        self.markers = {kind: ax.scatter([], [], marker=m, s=30, zorder=3, animated=True)
+                        for kind, (m, _) in MARKERS.items()}
+        self.notes = ax.text(0.99, 0.97, "", transform=ax.transAxes, ha="right", va="top", fontsize=7.5,
+                             color=VERMILLION, fontweight="bold", animated=True,
+                             bbox={"facecolor": "white", "edgecolor": VERMILLION, "alpha": 0.9, "boxstyle": "round"})
+        self.double = ax.annotate("", (0, 0), xytext=(14, -34), textcoords="offset points", fontsize=7.5,
+                                  color=VERMILLION, animated=True,
+                                  arrowprops={"arrowstyle": "->", "color": VERMILLION})
+        self._static = None
+        self._background = None
         self.annotations = []
 
-    def update(self, k):
+    def _dynamic(self):
+        return self.lines + self.labels + list(self.markers.values()) + [self.notes, self.double]
+
+    def _draw_static(self, shown, xmax, ymax):
+        from matplotlib.lines import Line2D
         ax = self.ax
-        ax.cla()
+        ax.set_xlim(-0.3, xmax)
+        ax.set_ylim(-0.2, ymax)
+        handles = [Line2D([], [], color=COLORS[i % len(COLORS)], linestyle=STYLES[i % len(STYLES)], linewidth=2,
+                          label=f"group {n}") for i, n in enumerate(shown)]
+        handles += [Line2D([], [], marker=m, color=VERMILLION if kind == "warn" else "#555555", linestyle="none",
+                           label=text) for kind, (m, text) in MARKERS.items()]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.08, 1.02), fontsize=7, frameon=False)
+        self.canvas.draw()
+        self._background = self.canvas.copy_from_bbox(self.fig.bbox)
+
+    def update(self, k):
         events = k.events
         points, marks, double = series(events)
         last = events[-1].step if events else 0
         shown = _pick_groups(points, marks)
-        self.annotations = []
-        for i, n in enumerate(shown):
+        top = max([c for n in shown for _, c in points[n]] + [1])
+        xmax, ymax = 10 * ((last + 12) // 10), top + 1.8
+        if self._static != (tuple(shown), xmax, ymax):
+            self._static = (tuple(shown), xmax, ymax)
+            self._draw_static(shown, xmax, ymax)
+        offsets = {kind: [] for kind in MARKERS}
+        colors = {kind: [] for kind in MARKERS}
+        for i, line in enumerate(self.lines):
+            if i >= len(shown):
+                line.set_data([], [])
+                self.labels[i].set_text("")
+                continue
+            n = shown[i]
             pts = points[n]
             xs = [s for s, _ in pts] + [max(last, pts[-1][0]) + 0.5]
             ys = [c for _, c in pts] + [pts[-1][1]]
-            color, style = COLORS[i % len(COLORS)], STYLES[(i // len(COLORS) + i) % len(STYLES)]
-            ax.step(xs, ys, where="post", color=color, linestyle=style, linewidth=2, label=f"group {n}")
-            ax.annotate(f"group {n}", (xs[-1], ys[-1]), xytext=(3, 0), textcoords="offset points",
-                        color=color, fontsize=8, va="center")
+            line.set_data(xs, ys)
+            self.labels[i].set_position((xs[-1] + 0.15, ys[-1]))
+            self.labels[i].set_text(f"group {n}")
             for step, kind in marks.get(n, ()):
-                y = _value_at(pts, step)
-                m, _ = MARKERS[kind]
-                ax.plot([step], [y], marker=m, color=VERMILLION if kind == "warn" else color,
-                        markersize=8 if kind == "warn" else 6, linestyle="none")
-        for n, step, cnt in double:
-            if n in shown:
-                text = f"one bind, owner_cnt +2 in group {n}:\nthe self-test probe counted twice"
-                ax.annotate(text, (step, cnt), xytext=(14, -34), textcoords="offset points", fontsize=7.5,
-                            color=VERMILLION, arrowprops={"arrowstyle": "->", "color": VERMILLION})
-                self.annotations.append(text)
-        self._leaks(k, shown, points)
-        for kind, (m, text) in MARKERS.items():
-            ax.plot([], [], marker=m, color=VERMILLION if kind == "warn" else "#555555", linestyle="none", label=text)
-        ax.set_xlabel("step", fontsize=8)
-        ax.set_ylabel("owner_cnt", fontsize=8)
-        ax.set_xlim(-0.3, max(last, 1) + 1.5)
-        top = max([c for n in shown for _, c in points[n]] + [1])
-        ax.set_ylim(-0.2, top + 1.6)
-        ax.yaxis.get_major_locator().set_params(integer=True)
-        ax.tick_params(labelsize=7)
-        ax.grid(True, alpha=0.3)
-        ax.set_title("owner_cnt over time", fontsize=9)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.1, 1.02), fontsize=7, frameon=False)
+                offsets[kind].append((step, _value_at(pts, step)))
+                colors[kind].append(VERMILLION if kind == "warn" else COLORS[i % len(COLORS)])
+        for kind, coll in self.markers.items():
+            coll.set_offsets(offsets[kind] or [(float("nan"), float("nan"))])
+            coll.set_color(colors[kind] or ["none"])
+        self.annotations = []
+        shown_double = [(n, step, cnt) for n, step, cnt in double if n in shown]
+        if shown_double:
+            n, step, cnt = shown_double[-1]
+            text = f"one bind, owner_cnt +2 in group {n}:\nthe self-test probe counted twice"
+            self.double.set_text(text)
+            self.double.xy = (step, cnt)
+            self.double.set_visible(True)
+            self.annotations.append(text)
+        else:
+            self.double.set_visible(False)
+        leaks = self._leaks(k, shown)
+        self.notes.set_text("\n".join(leaks))
+        self.notes.set_visible(bool(leaks))
+        self.annotations += leaks
+        self.canvas.restore_region(self._background)
+        for artist in self._dynamic():
+            if artist.get_visible():
+                self.ax.draw_artist(artist)
         return self
 
-    def _leaks(self, k, shown, points):
-        """Where owner_cnt is above the kernel DMA drivers actually bound, say so at the end."""
+    def _leaks(self, k, shown):
+        """Where owner_cnt is above the kernel DMA drivers actually bound, say so."""
         st = k.state()
         lines = []
         for n in shown:
@@ -129,23 +180,31 @@ class OwnerCntPlot:
                 continue
             bound = sum(1 for d in g["devices"] if st["devices"][d]["managed"] is False)
             if g["owner_cnt"] > bound:
-                text = f"group {n}: owner_cnt {g['owner_cnt']}, {bound} kernel DMA driver{'s' if bound != 1 else ''} bound: leaked"
-                lines.append(text)
-                self.annotations.append(text)
-        if lines:
-            self.ax.text(0.99, 0.97, "\n".join(lines), transform=self.ax.transAxes, ha="right", va="top",
-                         fontsize=7.5, color=VERMILLION, fontweight="bold",
-                         bbox={"facecolor": "white", "edgecolor": VERMILLION, "alpha": 0.9, "boxstyle": "round"})
+                lines.append(f"group {n}: owner_cnt {g['owner_cnt']}, {bound} kernel DMA "
+                             f"driver{'s' if bound != 1 else ''} bound: leaked")
+        return lines
 
     def png(self):
+        """The current picture as PNG bytes (fast compression: redrawn on every action)."""
+        from PIL import Image
+        w, h = self.canvas.get_width_height()
+        img = Image.frombuffer("RGBA", (w, h), self.canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
         buf = io.BytesIO()
-        self.fig.canvas.print_png(buf)
+        img.save(buf, format="PNG", compress_level=1)
         return buf.getvalue()
 
     def svg(self):
-        buf = io.StringIO()
-        self.fig.savefig(buf, format="svg")
-        return buf.getvalue()
+        dynamic = self._dynamic()
+        for a in dynamic:
+            a.set_animated(False)
+        try:
+            buf = io.StringIO()
+            self.fig.savefig(buf, format="svg")
+            return buf.getvalue()
+        finally:
+            for a in dynamic:
+                a.set_animated(True)
+            self._static = None            # the full draw disturbed the cached background
 
 
 def _value_at(pts, step):
