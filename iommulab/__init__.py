@@ -7,7 +7,8 @@ __version__ = "0.1.0"
 _LAZY = {"Kernel": ("iommulab.kernel.kernel", "Kernel"),
          "KernelCrashed": ("iommulab.kernel.kernel", "KernelCrashed"),
          "ScenarioError": ("iommulab.kernel.scenario", "ScenarioError"),
-         "uapi": ("iommulab.uapi", None)}
+         "uapi": ("iommulab.uapi", None),
+         "Lab": ("iommulab.widgets.lab", "Lab")}
 
 __all__ = sorted(_LAZY)
 

@@ -1,0 +1,8 @@
+"""ipywidgets front ends (imported lazily: `import iommulab` does not load ipywidgets)."""
+
+
+def __getattr__(name):
+    if name == "Lab":
+        from .lab import Lab
+        return Lab
+    raise AttributeError(name)

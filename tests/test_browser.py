@@ -1,0 +1,122 @@
+"""The quick start in a real browser: JupyterLab on 127.0.0.1, Debian's Chromium driven by
+Playwright (never a downloaded browser). Runs every cell, clicks an action, and checks that the
+picture and the group's label change, with no widget or console errors. Keeps a screenshot in
+test-artifacts/."""
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def jupyterlab(tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(ROOT / "notebooks", root)
+    settings = tmp_path / "settings" / "@jupyterlab"
+    (settings / "apputils-extension").mkdir(parents=True)
+    (settings / "notebook-extension").mkdir(parents=True)
+    (settings / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    (settings / "notebook-extension" / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    env = dict(os.environ)
+    for var, sub in (("JUPYTER_CONFIG_DIR", "config"), ("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
+                     ("MPLCONFIGDIR", "mpl"), ("JUPYTERLAB_WORKSPACES_DIR", "workspaces")):
+        env[var] = str(tmp_path / sub)
+    env["JUPYTERLAB_SETTINGS_DIR"] = str(tmp_path / "settings")
+    port, token = free_port(), secrets.token_hex(16)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.expose_app_in_browser=True"]
+    log = open(tmp_path / "jupyter.log", "w")
+    server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert server.poll() is None, (tmp_path / "jupyter.log").read_text()
+            assert time.time() < deadline, "JupyterLab did not start in 90 s"
+            time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+GROUP_LABEL = """(n) => {
+  const svg = document.querySelector('.iommulab-graph svg');
+  if (!svg) return null;
+  for (const g of svg.querySelectorAll('g.cluster')) {
+    const t = g.querySelector('title');
+    if (t && t.textContent === 'cluster_g' + n)
+      return Array.from(g.querySelectorAll('text')).map(x => x.textContent).join(' ');
+  }
+  return null;
+}"""
+
+
+def test_quickstart_in_a_real_browser(jupyterlab):
+    from playwright.sync_api import sync_playwright
+    chromium = shutil.which("chromium")
+    assert chromium, "scripts/test.sh installs Debian's chromium"
+    base, token = jupyterlab
+    ARTIFACTS.mkdir(exist_ok=True)
+    console_errors = []
+    started = time.time()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            page.goto(f"{base}/lab/tree/00-quickstart.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=60_000)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_selector(".iommulab-graph svg", timeout=90_000)
+            page.wait_for_function("() => document.querySelectorAll('.jp-InputArea-prompt').length > 0 && "
+                                   "!document.body.innerText.includes('[*]')", timeout=90_000)
+            before_label = page.evaluate(GROUP_LABEL, 1)
+            before_svg = page.inner_html(".iommulab-graph")
+            assert "owner_cnt 1" in before_label and "kernel DMA API" in before_label
+            page.select_option(".iommulab-device select", "0000:01:00.1")
+            page.click("button.iommulab-unbind")
+            page.wait_for_function(f"() => ({GROUP_LABEL})(1) && ({GROUP_LABEL})(1).includes('owner_cnt 0')",
+                                   timeout=30_000)
+            after_label = page.evaluate(GROUP_LABEL, 1)
+            assert "owner_cnt 0" in after_label and "▶" in after_label
+            assert page.inner_html(".iommulab-graph") != before_svg
+            assert "snd_hda_intel/unbind" in page.inner_text(".iommulab-shell-output")
+            assert "Error displaying widget" not in page.content()
+            page.screenshot(path=str(ARTIFACTS / "quickstart.png"), full_page=False)
+        finally:
+            browser.close()
+    assert console_errors == []
+    (ARTIFACTS / "browser-test-seconds.txt").write_text(f"{time.time() - started:.1f}\n")
