@@ -87,6 +87,8 @@ def _parse_bdf(name):
 class DeviceDriver(KObject):
     """A driver. `probe_rc` is what probe() returns; hooks let a kernel developer run model
     code inside probe/remove (for example iommu_attach_group for a private domain)."""
+    CONTAINERS = ("dynids",)
+
 
     def __init__(self, k, spec, bus):
         super().__init__(k)

@@ -35,6 +35,8 @@ class IommuDomain(KObject):
 
 class IommuGroup(KObject):
     """struct iommu_group (fields of ../shared/spec/kernel-ownership.md §1.1)."""
+    CONTAINERS = ("devices", "pasid_array")
+
 
     def __init__(self, k, number):
         super().__init__(k)

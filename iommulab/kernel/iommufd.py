@@ -15,6 +15,8 @@ from .trace import traced
 
 class IommufdCtx(KObject):
     """struct iommufd_ctx. Alive while its file or any bound device holds a reference."""
+    CONTAINERS = ("objects", "igroups")
+
 
     def __init__(self, k):
         super().__init__(k)
@@ -43,6 +45,8 @@ class IommufdCtx(KObject):
 
 
 class Ioas(KObject):
+    CONTAINERS = ("hwpts",)
+
     def __init__(self, k, ictx):
         super().__init__(k)
         self.ictx = ictx
@@ -66,6 +70,8 @@ class Hwpt(IommuDomain):
 
 class IommufdGroup(KObject):
     """struct iommufd_group: the group's attached hwpt and the devices attached through it."""
+    CONTAINERS = ("devices",)
+
 
     def __init__(self, k, group):
         super().__init__(k)

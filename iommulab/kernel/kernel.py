@@ -213,7 +213,7 @@ class Kernel:
     def tracer_note(self, text):
         """Attach a note to the innermost running event (WARNs, completions)."""
         tr = self.tracer
-        if tr.events:
+        if tr.events and tr.enabled:
             ev = tr.events[-1]
             ev.note = f"{ev.note}; {text}" if ev.note else text
 

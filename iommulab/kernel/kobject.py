@@ -5,22 +5,28 @@ KObject registered with its kernel. A snapshot copies each object's fields one l
 a restore puts them back into the *same* objects, so identities survive time travel.
 
 Rule that keeps this cheap and correct: a field holds an immutable value, a reference to another
-KObject, or a flat list/dict/set of those. Containers are never nested.
+KObject, or a flat list/dict/set of those — and every such container field is named in the class's
+`CONTAINERS`, so a snapshot copies exactly those (tests check that none is missing). Containers
+are never nested.
 """
 
 _MUTABLE = (list, dict, set)
 
 
-def _copy_fields(d):
-    return {k: (v.copy() if type(v) in _MUTABLE else v) for k, v in d.items()}
-
-
 class KObject:
     """Base of every stateful model object (cf. struct kobject in lib/kobject.c)."""
+    CONTAINERS = ()
 
     def __init__(self, k):
         self.k = k
         k.objects.append(self)
+
+
+def _save(o):
+    d = o.__dict__.copy()
+    for key in o.CONTAINERS:
+        d[key] = d[key].copy()
+    return d
 
 
 class Snapshot:
@@ -34,7 +40,7 @@ class Snapshot:
 
 def take_snapshot(k, kernel_keys):
     objs = tuple(k.objects)
-    return Snapshot(objs, tuple(_copy_fields(o.__dict__) for o in objs),
+    return Snapshot(objs, tuple(_save(o) for o in objs),
                     {key: (v.copy() if type(v) in _MUTABLE else v)
                      for key, v in ((key, getattr(k, key)) for key in kernel_keys)},
                     tuple(k.tracer.events), tuple(k.dmesg_lines), k.tracer.step)
@@ -44,7 +50,9 @@ def restore_snapshot(k, snap):
     for o, f in zip(snap.objects, snap.fields):
         d = o.__dict__
         d.clear()
-        d.update(_copy_fields(f))
+        d.update(f)
+        for key in o.CONTAINERS:
+            d[key] = f[key].copy()
     for key, v in snap.kernel_fields.items():
         setattr(k, key, v.copy() if type(v) in _MUTABLE else v)
     k.objects[:] = snap.objects

@@ -55,6 +55,8 @@ def _fd_groups(p, fd, *rest):
 
 class Process(KObject):
     """A user-space process of the simulated machine (root, with all capabilities by default)."""
+    CONTAINERS = ("fds", "fd_free", "requests")
+
 
     def __init__(self, k, name, caps=ALL_CAPS, pid=None, cmdline=None):
         super().__init__(k)

@@ -54,6 +54,8 @@ class PendingWrite(KObject):
     """A write that Linux would block on (unbinding a VFIO device user space still holds, or a
     write queued behind it on the same device's lock). `.done` turns True, with an event, when
     the holder lets go; `.errno` is then 0 or the error the write finally returned."""
+    CONTAINERS = ("queue", "followers")
+
 
     def __init__(self, k, path, data, caps, reason):
         KObject.__init__(self, k)
@@ -89,9 +91,34 @@ def _names_dir(names, get):
     return Dir(names, get)
 
 
+def _once(factory):
+    """A child factory that builds its node once: for directories whose own entries are fixed
+    (their contents are still looked up when asked)."""
+    cache = []
+
+    def get():
+        if not cache:
+            cache.append(factory())
+        return cache[0]
+    return get
+
+
 def root(k):
-    return _lazy({"dev": lambda: _dev_dir(k, "/dev"), "proc": lambda: _proc(k),
-                  "sys": lambda: _sys(k)})
+    """The tree's root. /, /sys and /sys/bus/<bus> have fixed entries, so they are built once per
+    boot; everything below resolves against the current state on each lookup."""
+    r = k.__dict__.get("_sysfs_root")
+    if r is None or r[0] is not k.buses:
+        r = (k.buses, _lazy({"dev": lambda: _dev_dir(k, "/dev"), "proc": lambda: _proc(k),
+                             "sys": _once(lambda: _sys(k))}), {})
+        k.__dict__["_sysfs_root"] = r
+    return r[1]
+
+
+def _node_cache(k):
+    """Per-boot cache of directory nodes whose fixed entries belong to one object (a driver, a
+    device); their state-dependent entries are looked up on each access."""
+    root(k)
+    return k.__dict__["_sysfs_root"][2]
 
 
 def _lazy(table, more_names=None, more_get=None):
@@ -108,7 +135,7 @@ def _lazy(table, more_names=None, more_get=None):
 
 
 def _sys(k):
-    return _lazy({"bus": lambda: _bus_root(k), "devices": lambda: _devices_root(k),
+    return _lazy({"bus": _once(lambda: _bus_root(k)), "devices": lambda: _devices_root(k),
                   "kernel": lambda: _lazy({"iommu_groups": lambda: _groups(k)}),
                   "module": lambda: _modules(k)})
 
@@ -142,7 +169,8 @@ def _dev_dir(k, path):
 
 
 def _bus_root(k):
-    return Dir(lambda: sorted(k.buses), lambda n: _bus(k, k.buses[n]) if n in k.buses else None)
+    buses = {name: _once(lambda bus=bus: _bus(k, bus)) for name, bus in k.buses.items()}
+    return Dir(lambda: sorted(k.buses), lambda n: buses[n]() if n in buses else None)
 
 
 def _bus(k, bus):
@@ -150,7 +178,7 @@ def _bus(k, bus):
                                 lambda n: Link(device_path(k.devices[n]))
                                 if n in k.devices and k.devices[n].bus is bus else None),
          "drivers": lambda: Dir(lambda: [d.name for d in k.bus_drivers(bus)],
-                                lambda n: _driver_dir(k, k.drivers[n])
+                                lambda n: _cached_dir(k, k.drivers[n], _driver_dir)
                                 if n in k.drivers and k.drivers[n].bus is bus and k.drivers[n].registered
                                 else None),
          "drivers_probe": lambda: Attr(store=lambda buf, caps: drivers_probe_store(bus, buf),
@@ -161,6 +189,14 @@ def _bus(k, bus):
     if bus.name == "pci":
         t["rescan"] = lambda: Attr(store=lambda buf, caps: rescan_store(k, buf))
     return _lazy(t)
+
+
+def _cached_dir(k, obj, build):
+    cache = _node_cache(k)
+    node = cache.get(obj)
+    if node is None:
+        node = cache[obj] = build(k, obj)
+    return node
 
 
 def _driver_dir(k, drv):
@@ -228,17 +264,19 @@ def _device_container(k, top):
 
 
 def _device_dir(k, dev):
+    return _cached_dir(k, dev, _build_device_dir)
+
+
+def _build_device_dir(k, dev):
+    """Fixed attributes in the table; the driver and group links, vfio-dev, VF links and child
+    devices depend on the state and are looked up on each access."""
     t = {"uevent": lambda: Attr(show=lambda: f"DRIVER={dev.driver.name}\n" if dev.driver else "",
                                 store=lambda buf, caps: len(buf)),
          "subsystem": lambda: Link(f"/sys/bus/{dev.bus.name}")}
-    if dev.driver is not None:
-        t["driver"] = lambda: Link(f"/sys/bus/{dev.bus.name}/drivers/{dev.driver.name}")
     if dev.bus.has_override:
         t["driver_override"] = lambda: Attr(
             show=lambda: f"{dev.driver_override if dev.driver_override is not None else '(null)'}\n",
             store=lambda buf, caps: driver_override_store(dev, buf), dev=dev)
-    if dev.iommu_group is not None:
-        t["iommu_group"] = lambda: Link(f"/sys/kernel/iommu_groups/{dev.iommu_group.id}")
     if dev.bus.name == "pci":
         vd = dev.vendor_device or (0xFFFF, 0xFFFF)
         t["vendor"] = lambda: Attr(show=lambda: f"0x{vd[0]:04x}\n")
@@ -246,23 +284,39 @@ def _device_dir(k, dev):
         t["class"] = lambda: Attr(show=lambda: f"0x{dev.class_code:06x}\n")
         t["remove"] = lambda: Attr(store=lambda buf, caps: remove_store(dev, buf), dev=dev)
     if dev.sriov_totalvfs:
-        from .iov import sriov_numvfs_store, virtfns
+        from .iov import sriov_numvfs_store
         t["sriov_totalvfs"] = lambda: Attr(show=lambda: f"{dev.sriov_totalvfs}\n")
         t["sriov_numvfs"] = lambda: Attr(show=lambda: f"{dev.num_vfs}\n",
                                          store=lambda buf, caps: sriov_numvfs_store(dev, buf), dev=dev)
-        for i, vf in enumerate(virtfns(dev)):
-            t[f"virtfn{i}"] = (lambda vf=vf: Link(device_path(vf)))
-    if dev.physfn is not None and dev.physfn in k.devices:
-        t["physfn"] = lambda: Link(device_path(k.devices[dev.physfn]))
-    vdev = dev.vfio_device
-    if vdev is not None and vdev.index is not None:
-        t["vfio-dev"] = lambda: _lazy({f"vfio{vdev.index}": lambda: _lazy(
-            {"dev": lambda: Attr(show=lambda: f"{k.vfio_cdev_major}:{vdev.index}\n")})})
 
-    def child(n):
+    def dynamic():
+        from .iov import virtfns
+        d = {}
+        if dev.driver is not None:
+            d["driver"] = lambda: Link(f"/sys/bus/{dev.bus.name}/drivers/{dev.driver.name}")
+        if dev.iommu_group is not None:
+            d["iommu_group"] = lambda: Link(f"/sys/kernel/iommu_groups/{dev.iommu_group.id}")
+        if dev.sriov_totalvfs:
+            for i, vf in enumerate(virtfns(dev)):
+                d[f"virtfn{i}"] = (lambda vf=vf: Link(device_path(vf)))
+        if dev.physfn is not None and dev.physfn in k.devices:
+            d["physfn"] = lambda: Link(device_path(k.devices[dev.physfn]))
+        vdev = dev.vfio_device
+        if vdev is not None and vdev.index is not None:
+            d["vfio-dev"] = lambda: _lazy({f"vfio{vdev.index}": lambda: _lazy(
+                {"dev": lambda: Attr(show=lambda: f"{k.vfio_cdev_major}:{vdev.index}\n")})})
+        return d
+
+    def more_names():
+        return list(dynamic()) + [c.name for c in k.devices.values() if c.parent == dev.name]
+
+    def more_get(n):
+        d = dynamic()
+        if n in d:
+            return d[n]()
         c = k.devices.get(n)
         return _device_dir(k, c) if c is not None and c.parent == dev.name else None
-    return _lazy(t, lambda: [c.name for c in k.devices.values() if c.parent == dev.name], child)
+    return _lazy(t, more_names, more_get)
 
 
 def _groups(k):
@@ -311,7 +365,9 @@ def _resolve(k, path, follow_last=True):
     """(canonical_path, node) or raises OSError(ENOENT/ENOTDIR)."""
     if not isinstance(path, str) or not path.startswith("/"):
         raise OSError(ENOENT, f"not an absolute path: {path!r}", str(path))
-    parts = [p for p in posixpath.normpath(path).split("/") if p]
+    if "/." in path or "//" in path:
+        path = posixpath.normpath(path)
+    parts = [p for p in path.split("/") if p]
     node, cur = root(k), "/"
     hops = 0
     i = 0
@@ -322,7 +378,7 @@ def _resolve(k, path, follow_last=True):
         child = node.get(name)
         if child is None:
             raise oserror(-ENOENT, path)
-        here = posixpath.join(cur, name)
+        here = cur + name if cur == "/" else cur + "/" + name
         last = i == len(parts) - 1
         if isinstance(child, Link) and (follow_last or not last):
             if not child.target.startswith("/"):

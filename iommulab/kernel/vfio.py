@@ -16,6 +16,8 @@ VFIO_GROUP_FLAGS_CONTAINER_SET = 1 << 1
 
 class VfioGroup(KObject):
     """struct vfio_group."""
+    CONTAINERS = ("devices",)
+
 
     def __init__(self, k, iommu_group):
         super().__init__(k)
@@ -34,6 +36,8 @@ class VfioGroup(KObject):
 
 class VfioDevice(KObject):
     """struct vfio_device: registration, open count and the files that hold it."""
+    CONTAINERS = ("holders", "on_done")
+
 
     def __init__(self, k, dev, group, index):
         super().__init__(k)

@@ -15,6 +15,8 @@ IOMMU_TYPES = ("VFIO_TYPE1_IOMMU", "VFIO_TYPE1v2_IOMMU")
 
 
 class VfioContainer(KObject):
+    CONTAINERS = ("groups",)
+
     def __init__(self, k):
         super().__init__(k)
         k.container_seq += 1

@@ -1,0 +1,251 @@
+"""Breadth-first search over a learner's actions for the shortest way to break a rule (or to reach
+a goal), with snapshots and de-duplication of states. The answer is a shell script that replays it.
+
+Actions: set/clear driver_override, bind, unbind, start a VM (legacy VFIO or iommufd) with a
+group's VFIO-bound devices, stop a VM, write a group's type, rescan, remove a device.
+"""
+import time
+from dataclasses import dataclass, field
+
+from ..kernel.buses import driver_match_device
+from .invariants import check
+
+VFIO_DRIVER = {"pci": "vfio-pci", "platform": "vfio-platform", "amba": "vfio-amba", "fsl-mc": "vfio-fsl-mc",
+               "cdx": "vfio-cdx"}
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    args: tuple
+
+    def script(self):
+        a = self.args
+        if self.kind == "override":
+            return f"echo {a[2]} > /sys/bus/{a[1]}/devices/{a[0]}/driver_override"
+        if self.kind == "clear-override":
+            return f"echo > /sys/bus/{a[1]}/devices/{a[0]}/driver_override"
+        if self.kind == "bind":
+            return f"echo {a[0]} > /sys/bus/{a[1]}/drivers/{a[2]}/bind"
+        if self.kind == "unbind":
+            return f"echo {a[0]} > /sys/bus/{a[1]}/drivers/{a[2]}/unbind"
+        if self.kind == "vm":
+            devs, path = a
+            if path == "iommufd":
+                return "qemu-system-x86_64 -object iommufd,id=iommufd0 " + " ".join(
+                    f"-device vfio-pci,host={d},iommufd=iommufd0" for d in devs) + " &"
+            return "qemu-system-x86_64 " + " ".join(f"-device vfio-pci,host={d}" for d in devs) + " &"
+        if self.kind == "kill":
+            return f"kill {a[0]}"
+        if self.kind == "type":
+            return f"echo {a[1]} > /sys/kernel/iommu_groups/{a[0]}/type"
+        if self.kind == "rescan":
+            return "echo 1 > /sys/bus/pci/rescan"
+        if self.kind == "remove":
+            return f"echo 1 > /sys/bus/pci/devices/{a[0]}/remove"
+        raise ValueError(self.kind)
+
+    def apply(self, k):
+        """Do it; returns True if the kernel accepted it (a refused action changes nothing)."""
+        if self.kind == "vm":
+            from ..shell.qemu import Qemu, QemuError
+            devs, path = self.args
+            p = k.spawn("qemu-system-x86_64", cmdline=self.script().rstrip(" &"))
+            p.req_channel = True
+            q = Qemu(k, p)
+            try:
+                for d in devs:
+                    q.attach_iommufd(d, "iommufd0") if path == "iommufd" else q.attach_legacy(d)
+            except QemuError:
+                p.exit()
+                return False
+            return True
+        if self.kind == "kill":
+            p = k.processes.get(self.args[0])
+            if p is None:
+                return False
+            p.kill()
+            return True
+        path, data = _write_of(self)
+        try:
+            res = k.write(path, data)
+        except OSError:
+            return False
+        return res is None or res.done
+
+
+def _write_of(a):
+    """The sysfs write an echo line does: (path, data with echo's newline)."""
+    data, path = a.script()[len("echo"):].split("> ", 1)
+    return path.strip(), data.strip() + "\n"
+
+
+def possible_actions(k, allow=None):
+    """Every learner action available now, in a stable order."""
+    out = []
+    for dev in sorted(k.devices.values(), key=lambda d: d.name):
+        bus = dev.bus.name
+        if dev.driver is not None:
+            out.append(Action("unbind", (dev.name, bus, dev.driver.name)))
+        else:
+            for drv in k.bus_drivers(dev.bus):
+                if drv.builtin != "pcieport" and driver_match_device(drv, dev):
+                    out.append(Action("bind", (dev.name, bus, drv.name)))
+        vfio = VFIO_DRIVER.get(bus)
+        if dev.bus.has_override and vfio and dev.driver_override != vfio and not dev.is_bridge:
+            out.append(Action("override", (dev.name, bus, vfio)))
+        if dev.driver_override is not None:
+            out.append(Action("clear-override", (dev.name, bus)))
+        if bus == "pci" and dev.physfn is None and dev.present and not dev.is_bridge:
+            out.append(Action("remove", (dev.name,)))
+    for n, g in sorted(k.iommu_groups.items()):
+        devs = tuple(d.name for d in g.devices if d.vfio_device is not None and d.bus.name == "pci")
+        if devs:
+            out.append(Action("vm", (devs, "legacy")))
+            if k.cdev_enabled:
+                out.append(Action("vm", (devs, "iommufd")))
+        out.append(Action("type", (n, "identity")))
+    for pid in sorted(k.processes):
+        out.append(Action("kill", (pid,)))
+    if k.hotplug:
+        out.append(Action("rescan", ()))
+    if allow is not None:
+        out = [a for a in out if a.kind in allow]
+    return out
+
+
+def state_key(k):
+    """What tells two states apart, from the public state."""
+    devs = tuple((d.name, d.driver.name if d.driver else None, d.driver_override,
+                  d.iommu_group.id if d.iommu_group else None) for d in k.devices.values())
+    groups = tuple((n, g.owner_cnt, g.owner_label(), g.domain_label(), g.default_domain.type if g.default_domain else None)
+                   for n, g in k.iommu_groups.items())
+    procs = tuple(sorted((p.name, tuple(sorted(f.path for f in p.fds.values()))) for p in k.processes.values()))
+    return devs, groups, procs, tuple(sorted(k.hotplug)), k.crashed
+
+
+# --- goals ---------------------------------------------------------------------------------------
+
+def _vm_refused_without_kernel_drivers(k, action, accepted):
+    if action is None or action.kind != "vm" or accepted:
+        return None
+    groups = {k.devices[d].iommu_group for d in action.args[0] if d in k.devices}
+    if all(g.owner is None and not any(d.driver is not None and not d.driver.driver_managed_dma for d in g.devices)
+           for g in groups if g is not None):
+        names = ", ".join(action.args[0])
+        return (f"QEMU could not start with {names} although no kernel DMA driver is bound in its group "
+                "and nobody owns it")
+    return None
+
+
+def _vm_running(k, action, accepted):
+    if action is not None and action.kind == "vm" and accepted:
+        return f"a VM runs with {', '.join(action.args[0])}"
+    return None
+
+
+GOALS = {
+    "vm-refused-without-kernel-drivers": ("QEMU cannot start although no kernel driver is bound and no one owns the group",
+                                          _vm_refused_without_kernel_drivers),
+    "vm-running": ("a VM runs with the devices of one group", _vm_running),
+}
+
+
+@dataclass
+class Result:
+    found: bool
+    actions: tuple = ()
+    reason: str = ""
+    violations: list = field(default_factory=list)
+    states: int = 0
+    transitions: int = 0
+    seconds: float = 0.0
+    depth: int = 0
+
+    @property
+    def script(self):
+        return "\n".join(a.script() for a in self.actions) + ("\n" if self.actions else "")
+
+    def __str__(self):
+        if not self.found:
+            return (f"nothing found within {self.depth} actions ({self.states} states, "
+                    f"{self.transitions} transitions, {self.seconds:.2f} s)")
+        head = (f"found after {len(self.actions)} action{'s' if len(self.actions) != 1 else ''} "
+                f"({self.states} states, {self.transitions} transitions, {self.seconds:.2f} s): {self.reason}")
+        if not self.actions:
+            head += "\n(the machine is like this right after boot)"
+        return head + ("\n" + self.script if self.actions else "")
+
+
+def explore(k, depth=4, goal=None, allow=None, max_states=500_000):
+    """Shortest action sequence from k's current state that breaks a rule (goal=None), or reaches
+    `goal` (a name from GOALS or a function (k, action, accepted) -> reason or None)."""
+    if isinstance(goal, str):
+        if goal not in GOALS:
+            raise ValueError(f"unknown goal {goal!r}; known: {', '.join(GOALS)}")
+        goal = GOALS[goal][1]
+    started = time.perf_counter()
+    tracer = k.tracer
+    was_enabled, tracer.enabled = tracer.enabled, False
+    root = k.snapshot()
+    try:
+        return _search(k, root, depth, goal, allow, max_states, started)
+    finally:
+        k.restore(root)
+        tracer.enabled = was_enabled
+
+
+def _found(reason, path, violations, seen, transitions, started, depth):
+    return Result(True, tuple(path), reason, violations, len(seen), transitions,
+                  time.perf_counter() - started, depth)
+
+
+def _search(k, root, depth, goal, allow, max_states, started):
+    log0 = len(k.dmesg_lines)
+    if goal is None:
+        v = check(k, since_dmesg=log0)
+        if v:
+            return _found(v[0].sentence, (), v, {0}, 0, started, depth)
+    seen = {state_key(k)}
+    frontier = [(root, ())]
+    transitions = 0
+    for level in range(depth):
+        nxt = []
+        for snap, path in frontier:
+            k.restore(snap)
+            acts = possible_actions(k, allow)
+            fresh = True
+            for a in acts:
+                if not fresh:
+                    k.restore(snap)
+                fresh = False
+                log_len = len(k.dmesg_lines)
+                try:
+                    accepted = a.apply(k)
+                except Exception as e:          # a crashed kernel is a finding, not an error
+                    from ..kernel.kernel import KernelCrashed
+                    if not isinstance(e, KernelCrashed):
+                        raise
+                    accepted = True
+                transitions += 1
+                key = state_key(k)
+                known = key in seen and len(k.dmesg_lines) == log_len   # same state, no new WARN
+                if goal is None:
+                    v = [] if known else check(k, since_dmesg=log_len)
+                    if v:
+                        return _found(v[0].sentence, path + (a,), v, seen, transitions, started, depth)
+                else:
+                    reason = goal(k, a, accepted)
+                    if reason:
+                        return _found(reason, path + (a,), [], seen, transitions, started, depth)
+                if k.crashed or key in seen:
+                    continue
+                seen.add(key)
+                if len(seen) > max_states:
+                    return Result(False, (), "state limit reached", [], len(seen), transitions,
+                                  time.perf_counter() - started, level + 1)
+                nxt.append((k.snapshot(), path + (a,)))
+        frontier = nxt
+        if not frontier:
+            break
+    return Result(False, (), "", [], len(seen), transitions, time.perf_counter() - started, depth)
