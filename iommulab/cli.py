@@ -61,6 +61,25 @@ def cmd_import_host(args):
     return 0
 
 
+def cmd_explore(args):
+    from .check.explore import GOALS, explore
+    from .kernel.kernel import Kernel
+    from .kernel.scenario import ScenarioError
+    try:
+        k = Kernel.from_scenario(args.scenario)
+    except ScenarioError as e:
+        print(f"iommulab explore: {e}", file=sys.stderr)
+        return 2
+    if args.goal is not None and args.goal not in GOALS:
+        print(f"iommulab explore: unknown goal {args.goal!r}; known goals:", file=sys.stderr)
+        for name, (text, _) in GOALS.items():
+            print(f"  {name:36} {text}", file=sys.stderr)
+        return 2
+    result = explore(k, depth=args.depth, goal=args.goal)
+    print(result)
+    return 0 if result.found else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="iommulab", description="A simulator of Linux DMA ownership "
                                      "(IOMMU groups, VFIO, iommufd).")
@@ -82,6 +101,11 @@ def main(argv=None):
     imp.add_argument("--title", help="the scenario's title")
     imp.add_argument("-o", "--output", help="write the scenario here instead of stdout")
     imp.set_defaults(func=cmd_import_host)
+    ex = sub.add_parser("explore", help="search action sequences for a way to break a rule (or reach a goal)")
+    ex.add_argument("scenario", help="built-in scenario name or .toml file")
+    ex.add_argument("--depth", type=int, default=4, help="longest sequence of actions to try [4]")
+    ex.add_argument("--goal", help="reach this instead of breaking a rule (e.g. vm-refused-without-kernel-drivers)")
+    ex.set_defaults(func=cmd_explore)
     args = parser.parse_args(argv)
     return args.func(args)
 
