@@ -8,7 +8,9 @@ _LAZY = {"Kernel": ("iommulab.kernel.kernel", "Kernel"),
          "KernelCrashed": ("iommulab.kernel.kernel", "KernelCrashed"),
          "ScenarioError": ("iommulab.kernel.scenario", "ScenarioError"),
          "uapi": ("iommulab.uapi", None),
-         "Lab": ("iommulab.widgets.lab", "Lab")}
+         "Lab": ("iommulab.widgets.lab", "Lab"),
+         "Builder": ("iommulab.widgets.builder", "Builder"),
+         "explain_group": ("iommulab.kernel.explain", "explain_group")}
 
 __all__ = sorted(_LAZY)
 

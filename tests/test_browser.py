@@ -120,3 +120,36 @@ def test_quickstart_in_a_real_browser(jupyterlab):
             browser.close()
     assert console_errors == []
     (ARTIFACTS / "browser-test-seconds.txt").write_text(f"{time.time() - started:.1f}\n")
+
+
+def test_build_notebook_in_a_real_browser(jupyterlab):
+    from playwright.sync_api import sync_playwright
+    chromium = shutil.which("chromium")
+    assert chromium
+    base, token = jupyterlab
+    console_errors = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: console_errors.append(str(e)))
+            page.goto(f"{base}/lab/tree/01-build-a-machine.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook", timeout=60_000)
+            page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=60_000)
+            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            page.wait_for_selector(".iommulab-b-graph svg", timeout=90_000)
+            page.wait_for_function("() => document.body.innerText.includes('checked: the GPU is isolated')",
+                                   timeout=90_000)
+            assert "IOMMU group" in page.inner_text(".iommulab-b-graph")
+            page.select_option(".iommulab-b-device select", "0000:00:01.0")
+            before = page.inner_html(".iommulab-b-graph")
+            page.click(".iommulab-acs input")                  # ACS off again: the subtree merges
+            page.wait_for_function("(b) => document.querySelector('.iommulab-b-graph').innerHTML !== b",
+                                   arg=before, timeout=30_000)
+            assert "has no ACS" in page.inner_text(".iommulab-why")
+            assert "Error displaying widget" not in page.content()
+            page.screenshot(path=str(ARTIFACTS / "build-a-machine.png"))
+        finally:
+            browser.close()
+    assert console_errors == []

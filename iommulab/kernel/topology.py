@@ -81,12 +81,16 @@ def pci_devs_are_dma_aliases(a, b):
 
 # --- the group helpers of drivers/iommu/iommu.c ------------------------------------------------
 
-def get_pci_alias_group(k, dev, seen):
+def _current(dev):
+    return dev.iommu_group
+
+
+def get_pci_alias_group(k, dev, seen, group_of=_current):
     if dev.name in seen:
         return None
     seen.add(dev.name)
-    if dev.iommu_group is not None:
-        return dev.iommu_group
+    if group_of(dev) is not None:
+        return group_of(dev)
     peers = bus_devices(k, dev)
     if not dev.dma_alias and not any(o.dma_alias for o in peers):
         return None                                     # no quirk aliases on this bus
@@ -94,13 +98,16 @@ def get_pci_alias_group(k, dev, seen):
         if other is dev:
             continue
         if pci_devs_are_dma_aliases(dev, other):
-            g = get_pci_alias_group(k, other, seen) or get_pci_function_alias_group(k, other, seen)
+            g = get_pci_alias_group(k, other, seen, group_of)
+            if g is None:
+                found = get_pci_function_alias_group(k, other, seen, group_of)
+                g = found[0] if found else None
             if g is not None:
                 return g
     return None
 
 
-def get_pci_function_alias_group(k, dev, seen):
+def get_pci_function_alias_group(k, dev, seen, group_of=_current):
     """Functions of a multifunction slot without ACS isolation share a group."""
     if not is_multifunction(k, dev) or pci_acs_enabled(k, dev):
         return None
@@ -108,21 +115,21 @@ def get_pci_function_alias_group(k, dev, seen):
     for other in bus_devices(k, dev):
         if other is dev or other.bdf[:3] != slot or pci_acs_enabled(k, other):
             continue
-        g = get_pci_alias_group(k, other, seen)
+        g = get_pci_alias_group(k, other, seen, group_of)
         if g is not None:
-            return g
+            return g, other
     return None
 
 
-def pci_device_group(k, dev):
-    """The group a PCI device belongs in, and why (a list of reasons for learners)."""
+def pci_device_group(k, dev, group_of=_current):
+    """The group a PCI device joins and why: (group or None for a new one, (rule, device)).
+    `group_of(d)` says which group a device already has (explain_group() asks "as at d's arrival")."""
     # 1. DMA aliases: the first alias that already has a group decides.
     last = dev
     for alias in pci_for_each_dma_alias(k, dev):
         last = alias
-        if alias.iommu_group is not None:
-            why = ("dma-alias", alias.name) if alias is not dev else None
-            return alias.iommu_group, why
+        if group_of(alias) is not None:
+            return group_of(alias), ("dma-alias", alias.name)
     pdev = last
     # 2. Up towards the root: stop at the first bridge whose path to the root has ACS; a bridge
     #    without that isolation pulls everything below it into its group.
@@ -131,17 +138,17 @@ def pci_device_group(k, dev):
         if pci_acs_path_enabled(k, bridge):
             break
         pdev = bridge
-        if pdev.iommu_group is not None:
-            return pdev.iommu_group, ("no-acs-above", pdev.name)
+        if group_of(pdev) is not None:
+            return group_of(pdev), ("no-acs-above", pdev.name)
         bridge = upstream_bridge(k, bridge)
     # 3. Quirk DMA aliases on the same bus, 4. functions of a multifunction slot without ACS.
     seen = set()
-    g = get_pci_alias_group(k, pdev, seen)
+    g = get_pci_alias_group(k, pdev, seen, group_of)
     if g is not None:
         return g, ("quirk-alias", pdev.name)
-    g = get_pci_function_alias_group(k, pdev, seen)
-    if g is not None:
-        return g, ("multifunction", pdev.name)
+    found = get_pci_function_alias_group(k, pdev, seen, group_of)
+    if found is not None:
+        return found[0], ("multifunction", found[1].name)
     return None, ("own", pdev.name)
 
 

@@ -519,6 +519,22 @@ def _is_link(k, path):
         return False
 
 
+def iommulab_why(sh, argv, io, line):
+    """iommulab-why DEVICE: why the device is in its IOMMU group, rule by rule."""
+    from ..kernel.explain import explain_group
+    if len(argv) != 2:
+        io.error("usage: iommulab-why DEVICE   (for example: iommulab-why 0000:01:00.1)")
+        return 2
+    name = argv[1]
+    if name not in sh.k.devices and f"0000:{name}" in sh.k.devices:
+        name = f"0000:{name}"
+    if name not in sh.k.devices:
+        io.error(f"iommulab-why: {argv[1]}: no such device")
+        return 1
+    io.write("".join(line + "\n" for line in explain_group(sh.k, name)))
+    return 0
+
+
 def reboot(sh, argv, io, line):
     """Boot the scenario again (the way out of a crashed kernel)."""
     sh.k.reboot()
@@ -539,4 +555,4 @@ COMMANDS = {"echo": echo, "printf": printf, "cat": cat, "ls": ls, "readlink": re
             "basename": basename, "dirname": dirname, "dmesg": dmesg, "grep": grep, "head": head,
             "tail": tail, "wc": wc, "sort": sort, "uniq": uniq, "sleep": sleep, "true": true,
             "false": false, "pwd": pwd, "cd": cd, "export": export, "unset": unset, "exit": exit_,
-            "test": test, "[": test, "reboot": reboot, "help": help_}
+            "test": test, "[": test, "reboot": reboot, "help": help_, "iommulab-why": iommulab_why}

@@ -89,6 +89,8 @@ def _unquote(a):
 def describe_action(ev):
     """An event in words: "write 0000:01:00.1 to …/unbind", "qemu[1001]: ioctl VFIO_GROUP_GET_STATUS"."""
     a = [_unquote(x) for x in ev.args]
+    if ev.func == "boot":
+        return "booted"
     if ev.func == "vfs_write" and len(a) >= 3:
         return f"write {a[2].strip()!r} to {a[1]}"
     if ev.func == "sys_open":

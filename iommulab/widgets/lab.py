@@ -20,7 +20,7 @@ CSS = """<style>
 .iommulab-events td, .iommulab-events th { border-bottom: 1px solid #ddd; padding: 2px 6px; text-align: left; }
 .iommulab-events tr.refused td { background: #FCE8DC; }
 .iommulab-dmesg .warn { color: #D55E00; font-weight: bold; }
-.iommulab-graph svg { max-width: 100%; height: auto; }
+.iommulab-graph svg, .iommulab-b-graph svg { max-width: 100%; height: auto; }
 </style>"""
 
 

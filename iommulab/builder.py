@@ -1,0 +1,267 @@
+"""Build a machine part by part and let Linux's grouping rules decide (iommulab.Builder's model).
+
+A MachineBuilder edits a scenario document (the TOML format of ../shared/spec/api.md): add parts
+from a small catalogue below a port or bridge, toggle ACS, multifunction and stream IDs, remove
+parts. Every edit boots the result with the kernel's own code; an edit that would not boot, or that
+makes no sense (a device below an endpoint, a taken address, function 8), is refused and nothing
+changes.
+"""
+import copy
+import re
+import tomllib
+from pathlib import Path
+
+from .kernel.kernel import Kernel
+from .kernel.scenario import SCENARIO_DIR, ScenarioError, to_toml
+
+PCI_RE = re.compile(r"^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-9])$")
+BRIDGES = ("root-port", "downstream-port", "upstream-port", "pcie-to-pci-bridge", "pci-bridge")
+
+# name: (what a learner sees, device templates (functions of one slot), drivers it needs)
+CATALOGUE = {
+    "root-port": ("PCIe root port", [{"kind": "root-port", "id": "8086:a110", "acs": True}], []),
+    "switch": ("PCIe switch (upstream port and two downstream ports)", None, []),
+    "pcie-to-pci-bridge": ("PCIe-to-PCI bridge", [{"kind": "pcie-to-pci-bridge", "id": "1b21:1080"}], []),
+    "gpu": ("GPU with its HDMI audio function",
+            [{"id": "10de:2204", "class": 0x030000, "multifunction": True, "acs": False,
+              "device_name": "GA102 [GeForce RTX 3090]"},
+             {"id": "10de:1aef", "class": 0x040300, "acs": False, "device_name": "GA102 High Definition Audio Controller"}],
+            [{"name": "nouveau", "ids": ["10de:2204"]}, {"name": "snd_hda_intel", "ids": ["10de:1aef"]}]),
+    "nic-sriov": ("NIC with SR-IOV (X710)",
+                  [{"id": "8086:1572", "class": 0x020000, "sriov_totalvfs": 8, "vf_id": "8086:154c",
+                    "device_name": "Ethernet Controller X710 for 10GbE SFP+"}],
+                  [{"name": "i40e", "ids": ["8086:1572"], "sriov_configure": True}, {"name": "iavf", "ids": ["8086:154c"]}]),
+    "nvme": ("NVMe SSD", [{"id": "144d:a808", "class": 0x010802, "device_name": "NVMe SSD Controller SM981/PM981/PM983"}],
+             [{"name": "nvme", "ids": ["144d:a808"]}]),
+    "usb": ("USB controller", [{"id": "1b21:1242", "class": 0x0c0330, "device_name": "ASM1142 USB 3.1 Host Controller"}],
+            [{"name": "xhci_hcd", "ids": ["1b21:1242"]}]),
+    "sata": ("SATA controller", [{"id": "8086:a102", "class": 0x010601, "device_name": "SATA Controller [AHCI mode]"}],
+             [{"name": "ahci", "ids": ["8086:a102"]}]),
+    "conventional": ("conventional PCI card (behind a PCI bridge)",
+                     [{"kind": "conventional", "id": "14f1:8800", "class": 0x040000}],
+                     [{"name": "cx88xx", "ids": ["14f1:8800"]}]),
+    "eth-dma-pair": ("platform Ethernet and DMA engine sharing a stream ID", None,
+                     [{"name": "stmmaceth", "bus": "platform", "ids": ["snps,dwmac-4.20a"]},
+                      {"name": "pl330", "bus": "platform", "ids": ["arm,pl330"]}]),
+}
+
+
+class BuildError(ValueError):
+    """An edit that was refused; nothing changed."""
+
+
+def _bdf(name):
+    m = PCI_RE.match(name)
+    return tuple(int(x, 16) for x in m.groups()) if m else None
+
+
+class MachineBuilder:
+    def __init__(self, doc=None):
+        self.doc = doc or {"title": "A machine I built", "description": "Built with iommulab.Builder.",
+                           "kernel": {"version": "6.6"}, "driver": [], "device": []}
+        self.doc.setdefault("driver", [])
+        self.doc.setdefault("device", [])
+        self.kernel = self._boot(self.doc)
+
+    @classmethod
+    def from_scenario(cls, name_or_path):
+        path = Path(str(name_or_path))
+        if not path.exists():
+            path = SCENARIO_DIR / f"{name_or_path}.toml"
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise BuildError(f"{name_or_path}: {e}") from None
+        doc.pop("expect", None)
+        return cls(doc)
+
+    # --- queries -------------------------------------------------------------------------------
+
+    @property
+    def devices(self):
+        return self.doc["device"]
+
+    def find(self, name):
+        for d in self.devices:
+            if d["name"] == name:
+                return d
+        raise BuildError(f"there is no part {name!r} in this machine")
+
+    def bridges(self):
+        return [d["name"] for d in self.devices if d.get("kind") in BRIDGES]
+
+    def explicit_groups(self):
+        return any("group" in d for d in self.devices)
+
+    # --- edits: each works on a copy, boots it, and only then replaces the machine --------------
+
+    def _boot(self, doc):
+        try:
+            return Kernel.from_toml(to_toml(doc), "built.toml")
+        except ScenarioError as e:
+            raise BuildError(e.problem) from None
+
+    def _commit(self, doc):
+        k = self._boot(doc)
+        self.doc, self.kernel = doc, k
+        return k
+
+    def add(self, part, parent=None, address=None, streamid=0x800):
+        """Add a catalogue part below `parent` (a port or bridge; None: the root bus). Returns the
+        new devices' names."""
+        if part not in CATALOGUE:
+            raise BuildError(f"unknown part {part!r}; the catalogue has: {', '.join(CATALOGUE)}")
+        doc = copy.deepcopy(self.doc)
+        if part == "eth-dma-pair":
+            names = self._platform_pair(doc, streamid)
+        else:
+            names = self._add_pci(doc, part, parent, address)
+        for spec in CATALOGUE[part][2]:
+            if not any(x["name"] == spec["name"] for x in doc["driver"]):
+                doc["driver"].append(dict(spec))
+        self._commit(doc)
+        return names
+
+    def _add_pci(self, doc, part, parent, address):
+        devices = doc["device"]
+        if parent is not None:
+            p = next((d for d in devices if d["name"] == parent), None)
+            if p is None:
+                raise BuildError(f"there is no part {parent!r} to put it below")
+            if p.get("kind", "endpoint") not in BRIDGES:
+                raise BuildError(f"cannot add below {parent}: it is an {p.get('kind', 'endpoint')}, "
+                                 "not a port or bridge")
+        if part == "conventional" and (parent is None or p.get("kind") not in ("pcie-to-pci-bridge", "pci-bridge")):
+            raise BuildError("a conventional PCI card goes below a PCIe-to-PCI (or PCI-to-PCI) bridge")
+        if part == "switch":
+            return self._add_switch(doc, parent)
+        templates = CATALOGUE[part][1]
+        bus = self._bus_below(doc, parent)
+        if address is not None:
+            a = _bdf(address)
+            if a is None:
+                raise BuildError(f"{address!r} is not a PCI address like 0000:03:00.0 (lower-case hex, "
+                                 "device 00-1f, function 0-7)")
+            if a[2] > 0x1F or a[3] > 7:
+                raise BuildError(f"{address}: device numbers go to 1f and functions to 7")
+            if a[1] != bus:
+                raise BuildError(f"{address} is not on bus {bus:02x}, the bus below "
+                                 f"{parent or 'the root'}")
+            slot = a[2]
+            taken = {(_bdf(d['name'])[1], _bdf(d['name'])[2], _bdf(d['name'])[3]) for d in devices if _bdf(d['name'])}
+            for fn in range(len(templates)):
+                if (bus, slot, a[3] + fn) in taken:
+                    raise BuildError(f"0000:{bus:02x}:{slot:02x}.{a[3] + fn} is taken")
+            first_fn = a[3]
+            if first_fn + len(templates) > 8:
+                raise BuildError(f"{part} needs {len(templates)} functions: not from function {first_fn}")
+        else:
+            slot, first_fn = self._free_slot(doc, bus), 0
+        names = []
+        for fn, tmpl in enumerate(templates):
+            spec = {"name": f"0000:{bus:02x}:{slot:02x}.{first_fn + fn}", **copy.deepcopy(tmpl)}
+            if parent is not None:
+                spec["parent"] = parent
+            devices.append(spec)
+            names.append(spec["name"])
+        return names
+
+    def _add_switch(self, doc, parent):
+        devices = doc["device"]
+        bus = self._bus_below(doc, parent)
+        up = {"name": f"0000:{bus:02x}:{self._free_slot(doc, bus):02x}.0", "kind": "upstream-port", "id": "10b5:8747"}
+        if parent is not None:
+            up["parent"] = parent
+        devices.append(up)
+        inner = self._new_bus(doc)
+        downs = [{"name": f"0000:{inner:02x}:{slot:02x}.0", "kind": "downstream-port", "id": "10b5:8747",
+                  "parent": up["name"], "acs": True} for slot in (8, 9)]
+        devices.extend(downs)
+        return [up["name"]] + [d["name"] for d in downs]
+
+    def _bus_below(self, doc, parent):
+        if parent is None:
+            return 0
+        kids = [d for d in doc["device"] if d.get("parent") == parent]
+        if kids:
+            return _bdf(kids[0]["name"])[1]
+        return self._new_bus(doc)
+
+    def _new_bus(self, doc):
+        used = {_bdf(d["name"])[1] for d in doc["device"] if _bdf(d["name"])}
+        used |= {b for d in doc["device"] if d.get("kind") in BRIDGES for b in self._children_buses(doc, d)}
+        n = 1
+        while n in used:
+            n += 1
+        if n > 0xFF:
+            raise BuildError("no free bus numbers left")
+        return n
+
+    def _children_buses(self, doc, bridge):
+        return {_bdf(d["name"])[1] for d in doc["device"] if d.get("parent") == bridge["name"] and _bdf(d["name"])}
+
+    def _free_slot(self, doc, bus):
+        used = {_bdf(d["name"])[2] for d in doc["device"] if _bdf(d["name"]) and _bdf(d["name"])[1] == bus}
+        for slot in range(0 if bus else 1, 0x20):
+            if slot not in used:
+                return slot
+        raise BuildError(f"bus {bus:02x} is full (32 devices)")
+
+    def _platform_pair(self, doc, streamid):
+        base = 0xFF0C0000 + 0x20000 * sum(1 for d in doc["device"] if d.get("bus") == "platform")
+        eth = {"name": f"ethernet@{base:x}", "bus": "platform", "id": "snps,dwmac-4.20a", "streamid": streamid}
+        dma = {"name": f"dma@{base + 0x10000:x}", "bus": "platform", "id": "arm,pl330", "streamid": streamid}
+        doc["device"] += [eth, dma]
+        return [eth["name"], dma["name"]]
+
+    def set(self, name, acs=None, multifunction=None, streamid=None):
+        """Toggle a part's ACS, multifunction bit, or stream ID (platform devices)."""
+        doc = copy.deepcopy(self.doc)
+        d = next((x for x in doc["device"] if x["name"] == name), None)
+        if d is None:
+            raise BuildError(f"there is no part {name!r} in this machine")
+        if acs is not None:
+            if d.get("bus", "pci") != "pci":
+                raise BuildError(f"{name} is not a PCI device: ACS is a PCIe capability")
+            d["acs"] = bool(acs)
+        if multifunction is not None:
+            if d.get("bus", "pci") != "pci":
+                raise BuildError(f"{name} is not a PCI device")
+            d["multifunction"] = bool(multifunction)
+        if streamid is not None:
+            if d.get("bus") not in ("platform", "amba"):
+                raise BuildError(f"{name} is not a platform device: stream IDs are for the SMMU's platform devices")
+            if streamid < 0:
+                raise BuildError("a stream ID is not negative")
+            d["streamid"] = int(streamid)
+        self._commit(doc)
+
+    def remove(self, name):
+        """Remove a part and everything below it."""
+        doc = copy.deepcopy(self.doc)
+        if not any(d["name"] == name for d in doc["device"]):
+            raise BuildError(f"there is no part {name!r} in this machine")
+        gone, changed = {name}, True
+        while changed:
+            changed = False
+            for d in doc["device"]:
+                if d.get("parent") in gone and d["name"] not in gone:
+                    gone.add(d["name"])
+                    changed = True
+        doc["device"] = [d for d in doc["device"] if d["name"] not in gone]
+        self._commit(doc)
+        return sorted(gone)
+
+    def derive_groups(self):
+        """Forget explicit `group = N` keys: let the topology decide."""
+        doc = copy.deepcopy(self.doc)
+        for d in doc["device"]:
+            d.pop("group", None)
+        self._commit(doc)
+
+    def to_toml(self):
+        return to_toml(self.doc)
+
+    def export(self, path):
+        Path(path).write_text(self.to_toml(), encoding="utf-8")
+        return str(path)
