@@ -14,16 +14,21 @@ def cmd_scenarios(args):
     return 0
 
 
-def cmd_sh(args):
+def _boot(name, command):
+    """The scenario's kernel, or None after saying why it does not boot."""
     from .kernel.kernel import Kernel
     from .kernel.scenario import ScenarioError
-    from .shell.repl import main as repl
     try:
-        k = Kernel.from_scenario(args.scenario)
+        return Kernel.from_scenario(name)
     except ScenarioError as e:
-        print(f"iommulab sh: {e}", file=sys.stderr)
-        return 2
-    return repl(k, args.command)
+        print(f"iommulab {command}: {e}", file=sys.stderr)
+        return None
+
+
+def cmd_sh(args):
+    from .shell.repl import main as repl
+    k = _boot(args.scenario, "sh")
+    return 2 if k is None else repl(k, args.command)
 
 
 def cmd_import_host(args):
@@ -63,12 +68,8 @@ def cmd_import_host(args):
 
 def cmd_explore(args):
     from .check.explore import GOALS, explore
-    from .kernel.kernel import Kernel
-    from .kernel.scenario import ScenarioError
-    try:
-        k = Kernel.from_scenario(args.scenario)
-    except ScenarioError as e:
-        print(f"iommulab explore: {e}", file=sys.stderr)
+    k = _boot(args.scenario, "explore")
+    if k is None:
         return 2
     if args.goal is not None and args.goal not in GOALS:
         print(f"iommulab explore: unknown goal {args.goal!r}; known goals:", file=sys.stderr)

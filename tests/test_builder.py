@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from iommulab import Builder, Kernel, explain_group
-from iommulab.builder import CATALOGUE, BuildError, MachineBuilder
+from iommulab.builder import CATALOGUE, BuildError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,7 +127,7 @@ def test_reason_for_each_rule():
     card = m.add("conventional", parent=bridge)[0]
     assert f"behind the PCIe-to-PCI bridge {bridge} the IOMMU sees" in reasons(m, card)
     sw = m.add("switch", parent=port)
-    up, down = sw[0], sw[1]
+    down = sw[1]
     m.set(down, acs=False)
     nvme = m.add("nvme", parent=down)[0]
     assert f"switch downstream port {down} has no ACS" in reasons(m, nvme)
@@ -146,7 +146,7 @@ def test_the_why_panel_follows_the_selection():
     b = Builder()
     port = click_add(b, "root-port")
     b.acs.value = False
-    gpu = click_add(b, "gpu", port)
+    click_add(b, "gpu", port)
     assert "has no ACS" in b.why.value
     b.device.value = port
     assert "starts group" in b.why.value

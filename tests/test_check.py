@@ -9,8 +9,7 @@ import pytest
 from iommulab import Kernel
 from iommulab.check import check
 from iommulab.check.explore import GOALS, Action, explore, possible_actions
-from iommulab.kernel.iommu import (iommu_attach_group, iommu_device_unuse_default_domain,
-                                   iommu_group_claim_dma_owner, iommu_paging_domain_alloc)
+from iommulab.kernel.iommu import iommu_device_unuse_default_domain, iommu_group_claim_dma_owner
 from iommulab.kernel.scenario import SCENARIO_DIR
 from conftest import bind, dev, drv, make, unbind
 

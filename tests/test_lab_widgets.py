@@ -5,8 +5,6 @@ from pathlib import Path
 import pytest
 
 from iommulab import Kernel, Lab
-from iommulab.kernel.scenario import to_toml
-from conftest import dev, drv, make
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,6 @@ import hypothesis.strategies as st
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from iommulab import Kernel
 from iommulab.check import check
 from iommulab.check.explore import possible_actions
 from conftest import dev, drv, make

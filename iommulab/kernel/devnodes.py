@@ -1,10 +1,10 @@
 """Character devices: /dev/vfio/vfio, /dev/vfio/<N>, /dev/vfio/devices/vfioX, /dev/iommu and
 /dev/null — their open(), release() and ioctl() (the file_operations of drivers/vfio/group.c,
 container.c, device_cdev.c, vfio_main.c and drivers/iommu/iommufd/main.c)."""
-from .errno import EBADF, EINVAL, ENODEV, ENOENT, ENOTTY, EPERM
+from .errno import EINVAL, ENOENT, ENOTTY
 from .iommufd import IommufdCtx, iommufd_ioas_alloc, iommufd_vfio_set_iommu
 from .process import File
-from .vfio import (VfioDevice, VfioGroup, vfio_df_group_close, vfio_group_fops_open,
+from .vfio import (vfio_df_group_close, vfio_group_fops_open,
                    vfio_group_fops_release, vfio_group_ioctl_get_device_fd,
                    vfio_group_ioctl_get_status, vfio_group_ioctl_set_container,
                    vfio_group_ioctl_unset_container)

@@ -51,7 +51,8 @@ def _sriov_configure(pf, num):
 @traced(lambda pf, buf: pf.iommu_group)
 def sriov_numvfs_store(pf, buf):
     """Returns the byte count, a negative errno, or (when a VF's driver blocks) a PendingWrite."""
-    from .sysfs import _kstrtoul, _remove_next
+    from .pci_sysfs import _remove_next
+    from .bus_attrs import kstrtoul as _kstrtoul
     num = _kstrtoul(buf)
     if num is None or num < 0 or num > 0xFFFF:
         return -EINVAL

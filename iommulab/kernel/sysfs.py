@@ -1,22 +1,22 @@
 """The file view: sysfs and /dev as user space sees them (../shared/spec/api.md §3).
 
-Attributes are the kernel's show/store functions: bind_store, unbind_store, new_id_store,
-remove_id_store, driver_override_store, drivers_probe_store, rescan_store, remove_store
-(drivers/base/bus.c, drivers/pci/pci-driver.c, drivers/pci/pci-sysfs.c) and the group files
-(drivers/iommu/iommu.c). A store returns the byte count or a negative errno; write() turns that
-into None, a PendingWrite, or OSError with Linux's errno.
+This module is the tree and the VFS operations (read, write, listdir, readlink, lstat). The
+attributes' stores live beside the kernel code they mirror: bus_attrs.py (bind, unbind,
+drivers_probe, driver_override, new_id, remove_id), pci_sysfs.py (rescan, remove), iov.py
+(sriov_numvfs), iommu_group_type.py (type); pending.py holds the writes Linux blocks on. A store
+returns the byte count or a negative errno; write() turns that into None, a PendingWrite, or
+OSError with Linux's errno.
 """
 import posixpath
-from types import SimpleNamespace
 
-from . import dd, devnodes
-from .buses import PCI_ANY_ID, parse_new_id, pci_match_device
-from .errno import (EACCES, EBUSY, EEXIST, EINVAL, EISDIR, ENODEV, ENOENT, ENOTDIR, oserror)
+from . import devnodes
+from .bus_attrs import (strip_newline, bind_store, drivers_autoprobe_store, drivers_probe_store,
+                        driver_override_store, new_id_store, param_set_bool, remove_id_store, unbind_store)
+from .errno import EACCES, EINVAL, EISDIR, ENOENT, ENOTDIR, oserror
 from .iommu_group_type import iommu_group_show_type, iommu_group_store_type
-from .kobject import KObject
+from .pci_sysfs import remove_store, rescan_store
+from .pending import PendingWrite
 from .trace import traced
-
-PAGE_SIZE = 4096
 
 
 class Dir:
@@ -48,41 +48,6 @@ class CharDev:
 
     def __init__(self, path):
         self.path = path
-
-
-class PendingWrite(KObject):
-    """A write that Linux would block on (unbinding a VFIO device user space still holds, or a
-    write queued behind it on the same device's lock). `.done` turns True, with an event, when
-    the holder lets go; `.errno` is then 0 or the error the write finally returned."""
-    CONTAINERS = ("queue", "followers")
-
-
-    def __init__(self, k, path, data, caps, reason):
-        KObject.__init__(self, k)
-        self.path, self.data, self.caps, self.reason = path, data, caps, reason
-        self.done = False
-        self.errno = 0
-        self.queue = []           # writes waiting for the same device lock
-        self.followers = []       # queued writes that blocked again through this one
-
-    def label(self):
-        return f"pending write {self.path}"
-
-    def __repr__(self):
-        state = "done" if self.done else f"blocked: {self.reason}"
-        return f"<PendingWrite {self.data.strip()!r} > {self.path} ({state})>"
-
-
-def _strip1(buf):
-    return buf[:-1] if buf.endswith("\n") else buf
-
-
-def _kstrtoul(buf):
-    text = _strip1(buf).strip()
-    try:
-        return int(text, 0)
-    except ValueError:
-        return None
 
 
 # --- tree -------------------------------------------------------------------------------------
@@ -489,7 +454,7 @@ def write(k, path, data, caps):
 
 def _write_groups(k, path, data, caps):
     """The groups a write concerns: the device named by the path or the data, or the group file."""
-    names = [p for p in path.split("/") if p] + [_strip1(data)]
+    names = [p for p in path.split("/") if p] + [strip_newline(data)]
     out = []
     for n in names:
         d = k.devices.get(n)
@@ -528,230 +493,7 @@ def _locked_device(k, node, data):
     """The device whose lock this write needs while a blocked write holds it, if any."""
     dev = node.dev
     if dev is None and node.lock_named:
-        dev = k.devices.get(_strip1(data))
+        dev = k.devices.get(strip_newline(data))
     if dev is None or dev.locked_by is None:
         return None
     return dev
-
-
-# --- the store functions ----------------------------------------------------------------------
-
-def _find_bus_device(k, bus, buf):
-    """bus_find_device_by_name(): sysfs_streq, so one trailing newline is fine."""
-    dev = k.devices.get(_strip1(buf))
-    return dev if dev is not None and dev.bus is bus and dev.registered else None
-
-
-@traced(lambda drv, buf: None)
-def bind_store(drv, buf):
-    k = drv.k
-    dev = _find_bus_device(k, drv.bus, buf)
-    if dev is None:
-        return -ENODEV
-    from .buses import driver_match_device
-    if not driver_match_device(drv, dev):
-        return -ENODEV
-    rc = dd.device_driver_attach(drv, dev)
-    return rc if rc else len(buf)
-
-
-@traced(lambda drv, buf: None)
-def unbind_store(drv, buf):
-    k = drv.k
-    dev = _find_bus_device(k, drv.bus, buf)
-    if dev is None or dev.driver is not drv:
-        return -ENODEV
-    return _release_or_block(k, dev, f"/sys/bus/{drv.bus.name}/drivers/{drv.name}/unbind", buf)
-
-
-def _release_or_block(k, dev, path, buf, after=None, after_blocked=None):
-    """Unbind dev; if its driver's remove() blocks, return a PendingWrite that completes (running
-    `after`, then `after_blocked`) when user space lets go."""
-    blocker = dd.device_release_driver(dev)
-    if blocker is None:
-        if after is not None:
-            after()
-        return len(buf)
-    pw = PendingWrite(k, path, buf, None,
-                      f"{dev.name} is held open by user space; its driver's remove() waits")
-    dev.locked_by = pw
-    k.pending.append(pw)
-
-    def complete():
-        if after is not None:
-            after()
-        dev.locked_by = None
-        if after_blocked is not None:
-            after_blocked()
-        _complete_pending(k, pw)
-    blocker.on_done.append(complete)
-    return pw
-
-
-def _complete_pending(k, pw):
-    """The blocked write returns; writes queued on the same device lock run in order."""
-    pw.done = True
-    for f in pw.followers:
-        f.done = True
-    if pw in k.pending:
-        k.pending.remove(pw)
-    k.tracer_note(f"blocked write to {pw.path} completed")
-    queue, pw.queue = pw.queue, []
-    while queue:
-        nxt = queue.pop(0)
-        if nxt in k.pending:
-            k.pending.remove(nxt)
-        try:
-            res = write(k, nxt.path, nxt.data, nxt.caps)
-        except OSError as e:
-            nxt.errno = e.errno
-            res = None
-        if isinstance(res, PendingWrite):       # blocked again: the rest waits behind it
-            res.followers.append(nxt)
-            res.queue.extend(queue)
-            return
-        nxt.done = True
-
-
-@traced(lambda dev, buf: dev.iommu_group)
-def driver_override_store(dev, buf):
-    if len(buf) >= PAGE_SIZE:
-        return -EINVAL
-    text = buf.split("\n", 1)[0]
-    dev.driver_override = text or None
-    return len(buf)
-
-
-@traced(lambda drv, buf: None)
-def new_id_store(drv, buf):
-    """Adds a dynamic id and probes unbound devices; -EEXIST if the driver already matches it."""
-    try:
-        vendor, device, subv, subd, cls, mask = parse_new_id(buf)
-    except ValueError:
-        return -EINVAL
-    k = drv.k
-
-    probe = SimpleNamespace(id=f"{vendor & 0xFFFF:04x}:{device & 0xFFFF:04x}", driver_override=None,
-                            kind="endpoint", class_code=cls, vendor_device=(vendor, device))
-    if pci_match_device(drv, probe):            # the fake pci_dev new_id_store() checks with
-        return -EEXIST
-    drv.dynids.append((vendor, device, subv, subd, cls, mask))
-    dd.driver_attach(drv)
-    return len(buf)
-
-
-@traced(lambda drv, buf: None)
-def remove_id_store(drv, buf):
-    fields = buf.split()
-    if len(fields) < 2 or len(fields) > 6:
-        return -EINVAL
-    try:
-        vendor, device, subv, subd, cls, mask = parse_new_id(buf)
-    except ValueError:
-        return -EINVAL
-    for i, (v, d, sv, sd, c, m) in enumerate(drv.dynids):
-        if (v == vendor and d == device and (subv == PCI_ANY_ID or sv == subv)
-                and (subd == PCI_ANY_ID or sd == subd) and not ((c ^ cls) & mask)):
-            del drv.dynids[i]
-            return len(buf)
-    return -ENODEV
-
-
-@traced(lambda bus, buf: None)
-def drivers_probe_store(bus, buf):
-    k = bus.k
-    dev = _find_bus_device(k, bus, buf)
-    if dev is None:
-        return -ENODEV
-    if dev.driver is None and dd.device_attach(dev) < 0:
-        return -EINVAL
-    return len(buf)
-
-
-def drivers_autoprobe_store(bus, buf):
-    bus.drivers_autoprobe = not buf.startswith("0")
-    return len(buf)
-
-
-@traced(lambda k, key, buf: None)
-def param_set_bool(k, key, buf):
-    text = _strip1(buf)
-    if text in ("1", "y", "Y", "on"):
-        k.params[key] = True
-    elif text in ("0", "n", "N", "off"):
-        k.params[key] = False
-    else:
-        return -EINVAL
-    return len(buf)
-
-
-@traced(lambda k, buf: None)
-def rescan_store(k, buf):
-    val = _kstrtoul(buf)
-    if val is None:
-        return -EINVAL
-    if val:
-        pci_rescan_bus(k)
-    return len(buf)
-
-
-def pci_rescan_bus(k):
-    """Devices waiting behind present = false appear (in enumeration order) and probe."""
-    from .kernel import enumeration_order
-    for dev in enumeration_order([d for d in k.hotplug.values() if d.bus.name == "pci"]):
-        if dev.parent is not None and dev.parent not in k.devices:
-            continue
-        del k.hotplug[dev.name]
-        dev.present = True
-        k.printk(f"pci {dev.name}: [{dev.id}] type 00 class 0x{dev.class_code:06x}")
-        k.device_add(dev)
-
-
-@traced(lambda dev, buf: dev.iommu_group)
-def remove_store(dev, buf):
-    """pci_stop_and_remove_bus_device(): children first; each unbinds, leaves its group, goes."""
-    k = dev.k
-    val = _kstrtoul(buf)
-    if val is None:
-        return -EINVAL
-    if not val:
-        return len(buf)
-    subtree = _subtree(k, dev)
-    return _remove_next(k, subtree, dev, buf)
-
-
-def _subtree(k, dev):
-    """What pci_stop_and_remove_bus_device() removes: VFs and everything below, then the device."""
-    out = [d for d in k.devices.values() if d.physfn == dev.name]
-    for child in [d for d in k.devices.values() if d.parent == dev.name and d.physfn is None]:
-        out += _subtree(k, child)
-    return out + [dev]
-
-
-def _remove_next(k, devs, top, buf):
-    while devs:
-        d = devs.pop(0)
-        if not d.registered:
-            continue
-        if d.driver is None:
-            _del(k, d)
-            continue
-        rest = list(devs)
-        res = _release_or_block(k, d, f"/sys/bus/pci/devices/{top.name}/remove", buf,
-                                after=lambda d=d: _del(k, d),
-                                after_blocked=lambda rest=rest: _remove_next(k, rest, top, buf))
-        if isinstance(res, PendingWrite):
-            return res
-    return len(buf)
-
-
-def _del(k, d):
-    if d.registered:
-        k.printk(f"pci {d.name}: Removing from iommu group "
-                 f"{d.iommu_group.id if d.iommu_group else '-'}")
-        k.device_del(d)
-        d.present = False
-        if d.physfn is None:                    # a rescan finds it again; VFs come back by SR-IOV
-            k.hotplug[d.name] = d
-        if d.sriov_totalvfs:
-            d.num_vfs = 0

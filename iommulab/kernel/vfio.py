@@ -5,7 +5,7 @@ A vfio_group exists while at least one device of its IOMMU group is bound to a V
 /dev/vfio/<N> is its file. vfio_unregister_group_dev() blocks while user space holds the device:
 here it returns the VfioDevice as the blocker and finishes when the last user lets go.
 """
-from .errno import EBADF, EBADFD, EBUSY, EINVAL, ENODEV, EPERM
+from .errno import EBADF, EBADFD, EBUSY, EINVAL, ENODEV
 from .iommu import iommu_group_dma_owner_claimed
 from .kobject import KObject
 from .trace import traced

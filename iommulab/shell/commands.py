@@ -1,8 +1,8 @@
 """Every command the simulated host knows, by name."""
-from . import coreutils, jobctl, kmod, qemu
+from . import builtins, coreutils, jobctl, kmod, qemu, textutils
 from .lspci import lspci
 
 COMMANDS = {}
-for table in (coreutils.COMMANDS, jobctl.COMMANDS, kmod.COMMANDS, qemu.COMMANDS):
+for table in (coreutils.COMMANDS, textutils.COMMANDS, builtins.COMMANDS, jobctl.COMMANDS, kmod.COMMANDS, qemu.COMMANDS):
     COMMANDS.update(table)
 COMMANDS["lspci"] = lspci

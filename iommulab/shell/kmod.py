@@ -1,6 +1,6 @@
 """modprobe, rmmod, lsmod and uname over the kernel's modules (iommulab.kernel.module)."""
 from ..kernel.errno import EBUSY, ENOENT, EPERM
-from ..kernel.module import delete_module, load_module, module_drivers, module_name
+from ..kernel.module import delete_module, load_module, module_name
 
 
 def _release(k):

@@ -98,7 +98,7 @@ def lspci(sh, argv, io, line):
                     i += 1
                 sel = _parse_selector(value)
                 if sel is None:
-                    io.error(f"lspci: -s: Invalid slot number")
+                    io.error("lspci: -s: Invalid slot number")
                     return 2
                 break
             else:

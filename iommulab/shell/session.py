@@ -11,7 +11,7 @@ import bashlex.errors
 
 from ..kernel.errno import strerror
 from ..kernel.kernel import KernelCrashed
-from ..kernel.sysfs import PendingWrite
+from ..kernel.pending import PendingWrite
 from .expand import ExpansionError, Expander, glob_pattern_parts, has_glob, match_component
 
 MAX_LOOP = 10000
@@ -62,7 +62,7 @@ class Job:
         if self.process is not None and (not self.process.alive or self.process.pid not in k.processes):
             self.state = "Terminated" if self.process.killed else "Done"
         if self.pending is not None and self.pending.done:
-            self.state = "Done" if not self.pending.errno else f"Exit 1"
+            self.state = "Done" if not self.pending.errno else "Exit 1"
 
 
 class ExitShell(Exception):

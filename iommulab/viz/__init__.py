@@ -5,7 +5,8 @@ Imported lazily (graphviz and matplotlib load only when a view is used)."""
 
 def render_svg(k, **kw):
     """(svg_text, None), or (None, notice + describe(k)) when Graphviz's dot is missing."""
-    from .graph import DotMissing, svg
+    from .dotproc import DotMissing
+    from .graph import svg
     from .log import describe
     try:
         return svg(k, **kw), None
@@ -18,7 +19,8 @@ def refresh(k, plot, **kw):
     The DOT text is built first; then dot runs in its own process while matplotlib draws, so the
     two overlap on two cores."""
     import threading
-    from .graph import DotMissing, graph, pipe_svg
+    from .dotproc import DotMissing
+    from .graph import graph, pipe_svg
     from .log import describe
     source = graph(k, **kw)
     result = {}

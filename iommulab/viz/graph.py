@@ -13,7 +13,7 @@ Node ids are stable (dev_<name>, cluster_g<N>), so the layout does not jump betw
 import hashlib
 import re
 
-from .dotproc import DOT_MISSING, DotMissing, runner  # noqa: F401  (DotMissing is part of this module's API)
+from .dotproc import runner
 from .model import BRIDGES, ViewModel, build
 
 BLACK, ORANGE, SKY, GREEN = "#000000", "#E69F00", "#56B4E9", "#009E73"

@@ -2,7 +2,6 @@
 travel, on one kernel. Every action is shell text run through k.sh() — the same sysfs and process
 paths a learner types — never a shortcut into the model. Callbacks never raise into the notebook."""
 import html
-import shlex
 
 import ipywidgets as W
 
@@ -50,7 +49,6 @@ class Lab(W.VBox):
     # --- layout --------------------------------------------------------------------------------
 
     def _build(self):
-        k = self.k
         self.header = W.HTML()
         self.header.add_class("iommulab-header")
         self.graph = W.HTML(layout=W.Layout(width="62%", overflow="auto"))

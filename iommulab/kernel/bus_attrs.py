@@ -1,0 +1,125 @@
+"""The sysfs attribute stores of the driver core and the PCI driver layer: bind/unbind,
+drivers_probe and drivers_autoprobe (drivers/base/bus.c), driver_override (drivers/base/driver.c,
+driver_set_override()), new_id/remove_id (drivers/pci/pci-driver.c) and bool module parameters
+(kernel/params.c). Each returns the byte count or a negative errno, as in C."""
+from types import SimpleNamespace
+
+from . import dd
+from .buses import PCI_ANY_ID, parse_new_id, pci_match_device
+from .errno import EEXIST, EINVAL, ENODEV
+from .pending import release_or_block
+from .trace import traced
+
+PAGE_SIZE = 4096
+
+
+def strip_newline(buf):
+    """sysfs_streq()'s tolerance: one trailing newline does not count."""
+    return buf[:-1] if buf.endswith("\n") else buf
+
+
+def kstrtoul(buf):
+    text = strip_newline(buf).strip()
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
+
+
+def _find_bus_device(k, bus, buf):
+    """bus_find_device_by_name(): sysfs_streq, so one trailing newline is fine."""
+    dev = k.devices.get(strip_newline(buf))
+    return dev if dev is not None and dev.bus is bus and dev.registered else None
+
+
+@traced(lambda drv, buf: None)
+def bind_store(drv, buf):
+    k = drv.k
+    dev = _find_bus_device(k, drv.bus, buf)
+    if dev is None:
+        return -ENODEV
+    from .buses import driver_match_device
+    if not driver_match_device(drv, dev):
+        return -ENODEV
+    rc = dd.device_driver_attach(drv, dev)
+    return rc if rc else len(buf)
+
+
+@traced(lambda drv, buf: None)
+def unbind_store(drv, buf):
+    k = drv.k
+    dev = _find_bus_device(k, drv.bus, buf)
+    if dev is None or dev.driver is not drv:
+        return -ENODEV
+    return release_or_block(k, dev, f"/sys/bus/{drv.bus.name}/drivers/{drv.name}/unbind", buf)
+
+
+@traced(lambda dev, buf: dev.iommu_group)
+def driver_override_store(dev, buf):
+    if len(buf) >= PAGE_SIZE:
+        return -EINVAL
+    text = buf.split("\n", 1)[0]
+    dev.driver_override = text or None
+    return len(buf)
+
+
+@traced(lambda drv, buf: None)
+def new_id_store(drv, buf):
+    """Adds a dynamic id and probes unbound devices; -EEXIST if the driver already matches it."""
+    try:
+        vendor, device, subv, subd, cls, mask = parse_new_id(buf)
+    except ValueError:
+        return -EINVAL
+
+    probe = SimpleNamespace(id=f"{vendor & 0xFFFF:04x}:{device & 0xFFFF:04x}", driver_override=None,
+                            kind="endpoint", class_code=cls, vendor_device=(vendor, device))
+    if pci_match_device(drv, probe):            # the fake pci_dev new_id_store() checks with
+        return -EEXIST
+    drv.dynids.append((vendor, device, subv, subd, cls, mask))
+    dd.driver_attach(drv)
+    return len(buf)
+
+
+@traced(lambda drv, buf: None)
+def remove_id_store(drv, buf):
+    fields = buf.split()
+    if len(fields) < 2 or len(fields) > 6:
+        return -EINVAL
+    try:
+        vendor, device, subv, subd, cls, mask = parse_new_id(buf)
+    except ValueError:
+        return -EINVAL
+    for i, (v, d, sv, sd, c, m) in enumerate(drv.dynids):
+        if (v == vendor and d == device and (subv == PCI_ANY_ID or sv == subv)
+                and (subd == PCI_ANY_ID or sd == subd) and not ((c ^ cls) & mask)):
+            del drv.dynids[i]
+            return len(buf)
+    return -ENODEV
+
+
+@traced(lambda bus, buf: None)
+def drivers_probe_store(bus, buf):
+    k = bus.k
+    dev = _find_bus_device(k, bus, buf)
+    if dev is None:
+        return -ENODEV
+    if dev.driver is None and dd.device_attach(dev) < 0:
+        return -EINVAL
+    return len(buf)
+
+
+def drivers_autoprobe_store(bus, buf):
+    bus.drivers_autoprobe = not buf.startswith("0")
+    return len(buf)
+
+
+@traced(lambda k, key, buf: None)
+def param_set_bool(k, key, buf):
+    text = strip_newline(buf)
+    if text in ("1", "y", "Y", "on"):
+        k.params[key] = True
+    elif text in ("0", "n", "N", "off"):
+        k.params[key] = False
+    else:
+        return -EINVAL
+    return len(buf)

@@ -1,0 +1,79 @@
+"""PCI hotplug through sysfs: /sys/bus/pci/rescan (pci_rescan_bus(), drivers/pci/probe.c) and
+/sys/bus/pci/devices/<dev>/remove (pci_stop_and_remove_bus_device(), drivers/pci/remove.c), as
+their stores in drivers/pci/pci-sysfs.c."""
+from .bus_attrs import kstrtoul
+from .errno import EINVAL
+from .pending import PendingWrite, release_or_block
+from .trace import traced
+
+
+@traced(lambda k, buf: None)
+def rescan_store(k, buf):
+    val = kstrtoul(buf)
+    if val is None:
+        return -EINVAL
+    if val:
+        pci_rescan_bus(k)
+    return len(buf)
+
+
+def pci_rescan_bus(k):
+    """Devices waiting behind present = false appear (in enumeration order) and probe."""
+    from .kernel import enumeration_order
+    for dev in enumeration_order([d for d in k.hotplug.values() if d.bus.name == "pci"]):
+        if dev.parent is not None and dev.parent not in k.devices:
+            continue
+        del k.hotplug[dev.name]
+        dev.present = True
+        k.printk(f"pci {dev.name}: [{dev.id}] type 00 class 0x{dev.class_code:06x}")
+        k.device_add(dev)
+
+
+@traced(lambda dev, buf: dev.iommu_group)
+def remove_store(dev, buf):
+    """pci_stop_and_remove_bus_device(): children first; each unbinds, leaves its group, goes."""
+    k = dev.k
+    val = kstrtoul(buf)
+    if val is None:
+        return -EINVAL
+    if not val:
+        return len(buf)
+    subtree = _subtree(k, dev)
+    return _remove_next(k, subtree, dev, buf)
+
+
+def _subtree(k, dev):
+    """What pci_stop_and_remove_bus_device() removes: VFs and everything below, then the device."""
+    out = [d for d in k.devices.values() if d.physfn == dev.name]
+    for child in [d for d in k.devices.values() if d.parent == dev.name and d.physfn is None]:
+        out += _subtree(k, child)
+    return out + [dev]
+
+
+def _remove_next(k, devs, top, buf):
+    while devs:
+        d = devs.pop(0)
+        if not d.registered:
+            continue
+        if d.driver is None:
+            _del(k, d)
+            continue
+        rest = list(devs)
+        res = release_or_block(k, d, f"/sys/bus/pci/devices/{top.name}/remove", buf,
+                                after=lambda d=d: _del(k, d),
+                                after_blocked=lambda rest=rest: _remove_next(k, rest, top, buf))
+        if isinstance(res, PendingWrite):
+            return res
+    return len(buf)
+
+
+def _del(k, d):
+    if d.registered:
+        k.printk(f"pci {d.name}: Removing from iommu group "
+                 f"{d.iommu_group.id if d.iommu_group else '-'}")
+        k.device_del(d)
+        d.present = False
+        if d.physfn is None:                    # a rescan finds it again; VFs come back by SR-IOV
+            k.hotplug[d.name] = d
+        if d.sriov_totalvfs:
+            d.num_vfs = 0
