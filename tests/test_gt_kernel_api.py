@@ -173,3 +173,17 @@ def test_s25_no_pasid_checks_before_6_2():
     a0 = k.devices["0000:6a:00.0"]
     with pytest.raises(NotImplementedError):
         iommu_attach_device_pasid(iommu_paging_domain_alloc(a0), a0, 5)
+
+
+def test_the_api_functions_are_also_kernel_methods():
+    k, g, a = single("6.6")
+    assert k.iommu_group_claim_dma_owner(g, "X") == 0
+    assert k.iommu_device_claim_dma_owner(a, "Y") == -errno.EPERM
+    k.iommu_group_release_dma_owner(g)
+    assert st(k, 60) == (0, "NULL", "DEFAULT(DMA-FQ)")
+    rfc = make("rfc-2021-11", devices=[dev("0000:01:00.0", group=1)])
+    assert rfc.iommu_device_set_dma_owner(rfc.devices["0000:01:00.0"], "DMA_OWNER_USER", "F") == 0
+    rfc.iommu_device_release_dma_owner(rfc.devices["0000:01:00.0"], "DMA_OWNER_USER")
+    assert rfc.iommu_groups[1].dma_owner == "DMA_OWNER_NONE"
+    with pytest.raises(AttributeError):
+        k.no_such_function

@@ -15,6 +15,15 @@ from .trace import Tracer
 from .version import features_for
 
 
+_API_FUNCTIONS = frozenset((
+    "iommu_device_use_default_domain", "iommu_device_unuse_default_domain", "iommu_group_claim_dma_owner",
+    "iommu_group_release_dma_owner", "iommu_device_claim_dma_owner", "iommu_device_release_dma_owner",
+    "iommu_group_dma_owner_claimed", "iommu_attach_group", "iommu_detach_group", "iommu_attach_device",
+    "iommu_detach_device", "iommu_paging_domain_alloc", "iommu_attach_device_pasid", "iommu_detach_device_pasid",
+    "iommu_device_set_dma_owner"))
+_RFC_FUNCTIONS = frozenset(("iommu_device_set_dma_owner", "iommu_device_release_dma_owner"))
+
+
 class KernelCrashed(RuntimeError):
     """The simulated kernel hit a BUG: every operation fails until k.reboot()."""
 
@@ -301,6 +310,17 @@ class Kernel:
     def alloc_pid(self):
         self.pid_seq += 1
         return self.pid_seq
+
+    def __getattr__(self, name):
+        """The iommu core's functions of api.md §6 also as methods, as the ground-truth scenarios
+        write them: k.iommu_group_claim_dma_owner(g, owner) is iommu.iommu_group_claim_dma_owner(g, owner)."""
+        if name in _API_FUNCTIONS:
+            from . import iommu, rfc2021
+            module = rfc2021 if (name in _RFC_FUNCTIONS and self.f.rfc2021) else iommu
+            fn = getattr(module, name, None)
+            if fn is not None:
+                return fn
+        raise AttributeError(f"'Kernel' object has no attribute {name!r}")
 
     def __repr__(self):
         return (f"<Kernel {self.f.release} {len(self.devices)} devices "

@@ -131,6 +131,7 @@ class OwnerCntPlot:
             self._draw_static(shown, xmax, ymax)
         offsets = {kind: [] for kind in MARKERS}
         colors = {kind: [] for kind in MARKERS}
+        label_rows = {}                          # labels of lines that end at the same value stack up
         for i, line in enumerate(self.lines):
             if i >= len(shown):
                 line.set_data([], [])
@@ -141,7 +142,9 @@ class OwnerCntPlot:
             xs = [s for s, _ in pts] + [max(last, pts[-1][0]) + 0.5]
             ys = [c for _, c in pts] + [pts[-1][1]]
             line.set_data(xs, ys)
-            self.labels[i].set_position((xs[-1] + 0.15, ys[-1]))
+            row = label_rows.get(ys[-1], 0)
+            label_rows[ys[-1]] = row + 1
+            self.labels[i].set_position((xs[-1] + 0.15, ys[-1] + 0.3 * row))
             self.labels[i].set_text(f"group {n}")
             for step, kind in marks.get(n, ()):
                 offsets[kind].append((step, _value_at(pts, step)))
