@@ -168,3 +168,35 @@ def test_ps_and_proc(k):
     pid = ok(k, "echo $!").strip()
     assert ok(k, f"cat /proc/{pid}/comm") == "qemu-system-x86_64\n"
     assert "/dev/vfio/1" in ok(k, f"ls -l /proc/{pid}/fd")
+
+
+ARCH_WIKI_SCRIPT = """#!/bin/bash
+shopt -s nullglob
+for g in $(find /sys/kernel/iommu_groups/* -maxdepth 0 -type d | sort -V); do
+    echo "IOMMU Group ${g##*/}:"
+    for d in $g/devices/*; do
+        echo -e "\\t$(lspci -nns ${d##*/})"
+    done;
+done;
+"""
+
+
+def test_the_arch_wiki_variant_of_the_listing_script(k):
+    out = ok(k, ARCH_WIKI_SCRIPT)
+    assert out == ok(k, LOOP)                          # version-sorted groups: the same order here
+
+
+def test_version_sort_orders_group_numbers_numerically():
+    k = make("6.6", devices=[dev(f"0000:0{n % 10}:00.0", group=n) for n in (1, 2, 10)])
+    out = ok(k, "find /sys/kernel/iommu_groups/* -maxdepth 0 -type d | sort -V")
+    assert out.splitlines() == [f"/sys/kernel/iommu_groups/{n}" for n in (1, 2, 10)]
+
+
+def test_grep_context_and_nullglob(k):
+    out = ok(k, "lspci -nnk | grep -A2 VGA")
+    assert out.splitlines() == ["01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] "
+                                "[10de:2204] (rev a1)", "\tKernel driver in use: nouveau", "\tKernel modules: nouveau"]
+    assert ok(k, "dmesg | grep -B1 -c 'group 1$'") == "3\n"
+    assert ok(k, "echo /nothing/*") == "/nothing/*\n"
+    assert ok(k, "shopt -s nullglob; echo /nothing/* end") == "end\n"
+    assert k.sh("set -euo pipefail; echo fine").stdout == "fine\n"

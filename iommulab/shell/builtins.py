@@ -147,6 +147,21 @@ def help_(sh, argv, io, line):
     return 0
 
 
-COMMANDS = {"sleep": sleep, "true": true, "false": false, "pwd": pwd, "cd": cd, "export": export,
+def shopt(sh, argv, io, line):
+    """shopt -s/-u OPTION: nullglob is honoured (a glob without matches expands to nothing)."""
+    if len(argv) >= 3 and argv[1] in ("-s", "-u"):
+        for name in argv[2:]:
+            sh.options[name] = argv[1] == "-s"
+        return 0
+    io.write("".join(f"{name}\t{'on' if on else 'off'}\n" for name, on in sorted(sh.options.items())))
+    return 0
+
+
+def set_(sh, argv, io, line):
+    """set -e/-u/-x/-o …: accepted; the simulated shell runs scripts the same way either way."""
+    return 0
+
+
+COMMANDS = {"shopt": shopt, "set": set_, "sleep": sleep, "true": true, "false": false, "pwd": pwd, "cd": cd, "export": export,
             "unset": unset, "exit": exit_, "test": test, "[": test, "reboot": reboot, "help": help_,
             "iommulab-why": iommulab_why}

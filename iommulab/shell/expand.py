@@ -267,7 +267,7 @@ class Expander:
             for field in self.pieces(raw, split=True):
                 if any(not q and _GLOB_CHARS & set(t) for t, q in field):
                     matches = self.sh.glob(field)
-                    if matches:
+                    if matches or self.sh.options.get("nullglob"):
                         argv.extend(matches)
                         continue
                 argv.append("".join(t for t, _ in field))

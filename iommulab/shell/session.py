@@ -84,6 +84,7 @@ class Session:
         self.pid = 999
         self.interactive = interactive
         self.background = False
+        self.options = {"nullglob": False}       # shopt
         self.exited = False                 # `exit` ran: a reader of lines stops here
         self.expander = Expander(self)
         self._src = []

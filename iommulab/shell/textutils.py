@@ -18,8 +18,21 @@ def _input_texts(sh, files, io, cmd):
 
 
 def grep(sh, argv, io, line):
-    opts, args = set(), []
-    for a in argv[1:]:
+    opts, args, context = set(), [], {"A": 0, "B": 0}
+    rest = argv[1:]
+    i = 0
+    while i < len(rest):
+        a = rest[i]
+        m = re.fullmatch(r"-([ABC])(\d*)", a)
+        if m and not args:
+            n = m.group(2) or (rest[i + 1] if i + 1 < len(rest) else "")
+            if not n.isdigit():
+                io.error(f"grep: {n}: invalid context length argument")
+                return 2
+            i += 1 if m.group(2) else 2
+            for key in ("AB" if m.group(1) == "C" else m.group(1)):
+                context[key] = int(n)
+            continue
         if a.startswith("-") and len(a) > 1 and not args:
             bad = set(a[1:]) - set("ivcqEFwhnH")
             if bad:
@@ -28,6 +41,7 @@ def grep(sh, argv, io, line):
             opts |= set(a[1:])
         else:
             args.append(a)
+        i += 1
     if not args:
         io.error("Usage: grep [OPTION]... PATTERNS [FILE]...")
         return 2
@@ -48,13 +62,21 @@ def grep(sh, argv, io, line):
     texts, status = _input_texts(sh, files, io, "grep")
     count = 0
     for name, text in texts:
-        for n, ln in enumerate(text.splitlines(), 1):
-            hit = bool(cre.search(ln)) != ("v" in opts)
+        lines = text.splitlines()
+        hits = [bool(cre.search(ln)) != ("v" in opts) for ln in lines]
+        count += sum(hits)
+        if opts & {"c", "q"}:
+            continue
+        show, last = set(), -2
+        for n, hit in enumerate(hits):
             if hit:
-                count += 1
-                if not opts & {"c", "q"}:
-                    prefix = f"{name}:" if len(files) > 1 and "h" not in opts or "H" in opts else ""
-                    io.write(prefix + (f"{n}:" if "n" in opts else "") + ln + "\n")
+                show.update(range(max(0, n - context["B"]), min(len(lines), n + context["A"] + 1)))
+        prefix = f"{name}:" if len(files) > 1 and "h" not in opts or "H" in opts else ""
+        for n in sorted(show):
+            if (context["A"] or context["B"]) and last >= 0 and n > last + 1:
+                io.write("--\n")
+            io.write(prefix + (f"{n + 1}:" if "n" in opts else "") + lines[n] + "\n")
+            last = n
     if "c" in opts:
         io.write(f"{count}\n")
     return status if status else (0 if count else 1)
