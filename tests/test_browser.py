@@ -2,6 +2,7 @@
 Playwright (never a downloaded browser). Runs every cell, clicks an action, and checks that the
 picture and the group's label change, with no widget or console errors. Keeps a screenshot in
 test-artifacts/."""
+import contextlib
 import json
 import os
 import secrets
@@ -82,74 +83,65 @@ GROUP_LABEL = """(n) => {
 }"""
 
 
-def test_quickstart_in_a_real_browser(jupyterlab):
+@contextlib.contextmanager
+def notebook_page(jupyterlab, name, console_errors):
+    """Open notebooks/<name> in headless Debian Chromium and run all its cells; yields the page."""
     from playwright.sync_api import sync_playwright
     chromium = shutil.which("chromium")
     assert chromium, "scripts/test.sh installs Debian's chromium"
     base, token = jupyterlab
     ARTIFACTS.mkdir(exist_ok=True)
-    console_errors = []
-    started = time.time()
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: console_errors.append(str(e)))
-            page.goto(f"{base}/lab/tree/00-quickstart.ipynb?token={token}")
+            page.goto(f"{base}/lab/tree/{name}?token={token}")
             page.wait_for_selector(".jp-Notebook", timeout=60_000)
             page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=60_000)
             page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_selector(".iommulab-graph svg", timeout=90_000)
-            page.wait_for_function("() => document.querySelectorAll('.jp-InputArea-prompt').length > 0 && "
-                                   "!document.body.innerText.includes('[*]')", timeout=90_000)
-            before_label = page.evaluate(GROUP_LABEL, 1)
-            before_svg = page.inner_html(".iommulab-graph")
-            assert "owner_cnt 1" in before_label and "kernel DMA API" in before_label
-            page.select_option(".iommulab-device select", "0000:01:00.1")
-            page.click("button.iommulab-unbind")
-            page.wait_for_function(f"() => ({GROUP_LABEL})(1) && ({GROUP_LABEL})(1).includes('owner_cnt 0')",
-                                   timeout=30_000)
-            after_label = page.evaluate(GROUP_LABEL, 1)
-            assert "owner_cnt 0" in after_label and "▶" in after_label
-            assert page.inner_html(".iommulab-graph") != before_svg
-            assert "snd_hda_intel/unbind" in page.inner_text(".iommulab-shell-output")
+            yield page
             assert "Error displaying widget" not in page.content()
-            page.screenshot(path=str(ARTIFACTS / "quickstart.png"), full_page=False)
         finally:
             browser.close()
+
+
+def test_quickstart_in_a_real_browser(jupyterlab):
+    console_errors = []
+    started = time.time()
+    with notebook_page(jupyterlab, "00-quickstart.ipynb", console_errors) as page:
+        page.wait_for_selector(".iommulab-graph svg", timeout=90_000)
+        page.wait_for_function("() => document.querySelectorAll('.jp-InputArea-prompt').length > 0 && "
+                               "!document.body.innerText.includes('[*]')", timeout=90_000)
+        before_label = page.evaluate(GROUP_LABEL, 1)
+        before_svg = page.inner_html(".iommulab-graph")
+        assert "owner_cnt 1" in before_label and "kernel DMA API" in before_label
+        page.select_option(".iommulab-device select", "0000:01:00.1")
+        page.click("button.iommulab-unbind")
+        page.wait_for_function(f"() => ({GROUP_LABEL})(1) && ({GROUP_LABEL})(1).includes('owner_cnt 0')",
+                               timeout=30_000)
+        after_label = page.evaluate(GROUP_LABEL, 1)
+        assert "owner_cnt 0" in after_label and "▶" in after_label
+        assert page.inner_html(".iommulab-graph") != before_svg
+        assert "snd_hda_intel/unbind" in page.inner_text(".iommulab-shell-output")
+        page.screenshot(path=str(ARTIFACTS / "quickstart.png"), full_page=False)
     assert console_errors == []
     (ARTIFACTS / "browser-test-seconds.txt").write_text(f"{time.time() - started:.1f}\n")
 
 
 def test_build_notebook_in_a_real_browser(jupyterlab):
-    from playwright.sync_api import sync_playwright
-    chromium = shutil.which("chromium")
-    assert chromium
-    base, token = jupyterlab
     console_errors = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: console_errors.append(str(e)))
-            page.goto(f"{base}/lab/tree/01-build-a-machine.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook", timeout=60_000)
-            page.wait_for_function("() => document.body.innerText.includes('| Idle')", timeout=60_000)
-            page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            page.wait_for_selector(".iommulab-b-graph svg", timeout=90_000)
-            page.wait_for_function("() => document.body.innerText.includes('checked: the GPU is isolated')",
-                                   timeout=90_000)
-            assert "IOMMU group" in page.inner_text(".iommulab-b-graph")
-            page.select_option(".iommulab-b-device select", "0000:00:01.0")
-            before = page.inner_html(".iommulab-b-graph")
-            page.click(".iommulab-acs input")                  # ACS off again: the subtree merges
-            page.wait_for_function("(b) => document.querySelector('.iommulab-b-graph').innerHTML !== b",
-                                   arg=before, timeout=30_000)
-            assert "has no ACS" in page.inner_text(".iommulab-why")
-            assert "Error displaying widget" not in page.content()
-            page.screenshot(path=str(ARTIFACTS / "build-a-machine.png"))
-        finally:
-            browser.close()
+    with notebook_page(jupyterlab, "01-build-a-machine.ipynb", console_errors) as page:
+        page.wait_for_selector(".iommulab-b-graph svg", timeout=90_000)
+        page.wait_for_function("() => document.body.innerText.includes('checked: the GPU is isolated')",
+                               timeout=90_000)
+        assert "IOMMU group" in page.inner_text(".iommulab-b-graph")
+        page.select_option(".iommulab-b-device select", "0000:00:01.0")
+        before = page.inner_html(".iommulab-b-graph")
+        page.click(".iommulab-acs input")                  # ACS off again: the subtree merges
+        page.wait_for_function("(b) => document.querySelector('.iommulab-b-graph').innerHTML !== b",
+                               arg=before, timeout=30_000)
+        assert "has no ACS" in page.inner_text(".iommulab-why")
+        page.screenshot(path=str(ARTIFACTS / "build-a-machine.png"))
     assert console_errors == []

@@ -3,8 +3,8 @@
 It replays the IOMMU layer's decision as it was when the device arrived (devices that reach the
 IOMMU layer later have no group yet), with the same code that made it (topology.py)."""
 from .kernel import enumeration_order
-from .topology import (is_fsl_mc_dprc, is_multifunction, pci_acs_enabled, pci_device_group,
-                       upstream_bridge)
+from .topology import (first_without_acs, is_fsl_mc_dprc, is_multifunction, pci_acs_enabled,
+                       pci_device_group, upstream_bridge)
 
 PORT_WORDS = {"root-port": "root port", "downstream-port": "switch downstream port",
               "upstream-port": "switch upstream port", "pcie-to-pci-bridge": "PCIe-to-PCI bridge",
@@ -18,15 +18,6 @@ def _word(dev):
 def _arrival(k):
     order = {d.name: i for i, d in enumerate(enumeration_order(list(k.devices.values())))}
     return order
-
-
-def _first_without_acs(k, bridge):
-    d = bridge
-    while d is not None:
-        if not pci_acs_enabled(k, d):
-            return d
-        d = upstream_bridge(k, d)
-    return bridge
 
 
 def why(k, dev, order=None):
@@ -63,7 +54,7 @@ def why(k, dev, order=None):
         return (f"{dev.name} shares group {n} with {o.name}: behind the {_word(o)} {o.name} the IOMMU "
                 f"sees {o.name}'s requester ID for its DMA, not its own")
     if rule == "no-acs-above":
-        culprit = _first_without_acs(k, o)
+        culprit = first_without_acs(k, o) or o
         place = f"{_word(culprit)} {culprit.name} has no ACS"
         if culprit is not o:
             place += f" (above {_word(o)} {o.name})"

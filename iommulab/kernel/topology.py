@@ -53,14 +53,19 @@ def pci_acs_enabled(k, dev):
     return True
 
 
-def pci_acs_path_enabled(k, start):
-    """Every bridge from `start` up to the root bus has ACS."""
+def first_without_acs(k, start):
+    """The first device from `start` up to the root bus that lacks ACS, or None."""
     dev = start
     while dev is not None:
         if not pci_acs_enabled(k, dev):
-            return False
+            return dev
         dev = upstream_bridge(k, dev)
-    return True
+    return None
+
+
+def pci_acs_path_enabled(k, start):
+    """Every bridge from `start` up to the root bus has ACS."""
+    return first_without_acs(k, start) is None
 
 
 def pci_for_each_dma_alias(k, dev):
