@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..kernel.buses import driver_match_device
+from ..shell import lines
 from .invariants import check
 
 VFIO_DRIVER = {"pci": "vfio-pci", "platform": "vfio-platform", "amba": "vfio-amba", "fsl-mc": "vfio-fsl-mc",
@@ -22,27 +23,23 @@ class Action:
     def script(self):
         a = self.args
         if self.kind == "override":
-            return f"echo {a[2]} > /sys/bus/{a[1]}/devices/{a[0]}/driver_override"
+            return lines.set_driver_override(a[1], a[0], a[2])
         if self.kind == "clear-override":
-            return f"echo > /sys/bus/{a[1]}/devices/{a[0]}/driver_override"
+            return lines.clear_driver_override(a[1], a[0])
         if self.kind == "bind":
-            return f"echo {a[0]} > /sys/bus/{a[1]}/drivers/{a[2]}/bind"
+            return lines.bind(a[1], a[0], a[2])
         if self.kind == "unbind":
-            return f"echo {a[0]} > /sys/bus/{a[1]}/drivers/{a[2]}/unbind"
+            return lines.unbind(a[1], a[0], a[2])
         if self.kind == "vm":
-            devs, path = a
-            if path == "iommufd":
-                return "qemu-system-x86_64 -object iommufd,id=iommufd0 " + " ".join(
-                    f"-device vfio-pci,host={d},iommufd=iommufd0" for d in devs) + " &"
-            return "qemu-system-x86_64 " + " ".join(f"-device vfio-pci,host={d}" for d in devs) + " &"
+            return lines.qemu(*a)
         if self.kind == "kill":
             return f"kill {a[0]}"
         if self.kind == "type":
-            return f"echo {a[1]} > /sys/kernel/iommu_groups/{a[0]}/type"
+            return lines.group_type(*a)
         if self.kind == "rescan":
-            return "echo 1 > /sys/bus/pci/rescan"
+            return lines.pci_rescan()
         if self.kind == "remove":
-            return f"echo 1 > /sys/bus/pci/devices/{a[0]}/remove"
+            return lines.pci_remove(a[0])
         raise ValueError(self.kind)
 
     def apply(self, k):

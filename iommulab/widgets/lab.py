@@ -5,7 +5,7 @@ import html
 
 import ipywidgets as W
 
-from ..shell import session_for
+from ..shell import lines, session_for
 from ..viz import refresh
 from ..viz.explain import refusal
 from ..viz.log import describe, dmesg_html, events_html
@@ -181,37 +181,33 @@ class Lab(W.VBox):
 
     def on_bind(self):
         d = self._selected()
-        self.sh(f"echo {d.name} > /sys/bus/{d.bus.name}/drivers/{self.driver.value}/bind")
+        self.sh(lines.bind(d.bus.name, d.name, self.driver.value))
 
     def on_unbind(self):
         d = self._selected()
         if d.driver is None:
             self.error.value = f"{html.escape(d.name)} has no driver to unbind"
             return
-        self.sh(f"echo {d.name} > /sys/bus/{d.bus.name}/drivers/{d.driver.name}/unbind")
+        self.sh(lines.unbind(d.bus.name, d.name, d.driver.name))
 
     def on_override(self):
         d = self._selected()
-        self.sh(f"echo {self.driver.value} > /sys/bus/{d.bus.name}/devices/{d.name}/driver_override")
+        self.sh(lines.set_driver_override(d.bus.name, d.name, self.driver.value))
 
     def on_clear_override(self):
         d = self._selected()
-        self.sh(f"echo > /sys/bus/{d.bus.name}/devices/{d.name}/driver_override")
+        self.sh(lines.clear_driver_override(d.bus.name, d.name))
 
     def on_probe(self):
         d = self._selected()
-        self.sh(f"echo {d.name} > /sys/bus/{d.bus.name}/drivers_probe")
+        self.sh(lines.drivers_probe(d.bus.name, d.name))
 
     def on_vm_start(self):
         names = list(self.vm_devices.value)
         if not names:
             self.error.value = "choose the VM's devices first"
             return
-        if self.vm_path.value == "iommufd":
-            devs = " ".join(f"-device vfio-pci,host={n},iommufd=iommufd0" for n in names)
-            self.sh(f"qemu-system-x86_64 -m 4G -object iommufd,id=iommufd0 {devs} &")
-        else:
-            self.sh("qemu-system-x86_64 -m 4G " + " ".join(f"-device vfio-pci,host={n}" for n in names) + " &")
+        self.sh(lines.qemu(names, self.vm_path.value, memory="4G"))
 
     def on_vm_stop(self):
         if self.vm_job.value is None:
@@ -220,20 +216,20 @@ class Lab(W.VBox):
         self.sh(f"kill %{self.vm_job.value}")
 
     def on_rescan(self):
-        self.sh("echo 1 > /sys/bus/pci/rescan")
+        self.sh(lines.pci_rescan())
 
     def on_remove(self):
         d = self._selected()
-        self.sh(f"echo 1 > /sys/bus/pci/devices/{d.name}/remove")
+        self.sh(lines.pci_remove(d.name))
 
     def on_sriov(self):
         d = self._selected()
-        self.sh(f"echo {self.numvfs.value} > /sys/bus/pci/devices/{d.name}/sriov_numvfs")
+        self.sh(lines.sriov_numvfs(d.name, self.numvfs.value))
 
     def on_type(self):
         if self.group.value is None:
             raise ValueError("choose a group first")
-        self.sh(f"echo {self.gtype.value} > /sys/kernel/iommu_groups/{self.group.value}/type")
+        self.sh(lines.group_type(self.group.value, self.gtype.value))
 
     def on_reboot(self):
         self.sh("reboot")
