@@ -64,6 +64,9 @@ class Kernel:
         self.config = dict(kern["config"])
         self.cmdline = kern["cmdline"]
         self.msi_isolation = kern["msi_isolation"]
+        self.arch = kern["arch"]                    # "x86_64" | "arm64": uname -m, lspci's words
+        self.iommu_driver = kern["iommu_driver"]    # "intel" | "amd" | "arm-smmu-v3" | "arm-smmu"
+        self.qemu_version = scenario["qemu"]["version"]    # (major, minor, patch) of the shell's QEMU
         self.objects = []
         self.tracer = Tracer()
         self.dmesg_lines = []

@@ -30,10 +30,19 @@ class ScenarioError(ValueError):
 
 
 _TOP = {"title": str, "description": str, "kernel": dict, "driver": list, "device": list,
-        "expect": dict}
+        "expect": dict, "qemu": dict}
 # [expect]: what the booted machine must show (a scenario's own smoke check)
 _EXPECT = {"groups": int, "members": dict, "owner_cnt": dict, "drivers": dict}
-_KERNEL = {"version": str, "config": dict, "cmdline": str, "msi_isolation": bool}
+_KERNEL = {"version": str, "config": dict, "cmdline": str, "msi_isolation": bool,
+           # iommulab additions: the machine's architecture and its IOMMU driver
+           "arch": str, "iommu_driver": str}
+# [qemu]: the QEMU the shell's qemu-system-* runs (its messages follow the version)
+_QEMU = {"version": str}
+ARCHES = ("x86_64", "arm64")
+# The IOMMU drivers modelled, and the architecture each belongs to (the first of an arch is its default)
+IOMMU_DRIVERS = {"intel": "x86_64", "amd": "x86_64", "arm-smmu-v3": "arm64", "arm-smmu": "arm64"}
+QEMU_NEWEST = "10.1"
+_QEMU_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
 _DRIVER = {"name": str, "bus": str, "ids": list, "driver_managed_dma": bool,
            "suppress_bind_attrs": bool, "probe": int,
            "sriov_configure": bool}         # iommulab addition: supports sriov_numvfs
@@ -88,8 +97,33 @@ def _kernel_section(source, table):
             and not config["CONFIG_IOMMUFD"]:
         raise ScenarioError(source, entry, "CONFIG_VFIO_DEVICE_CDEV and CONFIG_IOMMUFD_VFIO_CONTAINER "
                             "depend on CONFIG_IOMMUFD")
+    arch = table.get("arch", "x86_64")
+    if arch not in ARCHES:
+        raise ScenarioError(source, entry, f"arch {arch!r} is not one of {', '.join(ARCHES)}")
+    default_iommu = next(n for n, a in IOMMU_DRIVERS.items() if a == arch)
+    iommu_driver = table.get("iommu_driver", default_iommu)
+    if iommu_driver not in IOMMU_DRIVERS:
+        raise ScenarioError(source, entry, f"iommu_driver {iommu_driver!r} is not one of "
+                            f"{', '.join(IOMMU_DRIVERS)}")
+    if IOMMU_DRIVERS[iommu_driver] != arch:
+        raise ScenarioError(source, entry, f"iommu_driver {iommu_driver!r} is an "
+                            f"{IOMMU_DRIVERS[iommu_driver]} IOMMU, not one an {arch} machine has")
     return {"version": version, "version_text": text, "config": config,
-            "cmdline": table.get("cmdline", ""), "msi_isolation": table.get("msi_isolation", True)}
+            "cmdline": table.get("cmdline", ""), "msi_isolation": table.get("msi_isolation", True),
+            "arch": arch, "iommu_driver": iommu_driver}
+
+
+def _qemu_section(source, table):
+    """[qemu] version = "9.2": which QEMU's words the shell's qemu-system-* prints."""
+    _check_keys(source, "[qemu]", table, _QEMU)
+    text = table.get("version", QEMU_NEWEST)
+    m = _QEMU_VERSION_RE.match(text)
+    if not m:
+        raise ScenarioError(source, "[qemu]", f"version {text!r} is not \"X.Y\" or \"X.Y.Z\"")
+    version = (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+    if version < (7, 0, 0):
+        raise ScenarioError(source, "[qemu]", f"version {text!r} is older than 7.0, the oldest modelled")
+    return {"version": version, "version_text": text}
 
 
 def _driver_entry(source, i, table, names):
@@ -213,7 +247,8 @@ def validate(data, source):
     expect = data.get("expect", {})
     _check_keys(source, "[expect]", expect, _EXPECT)
     return {"source": source, "title": data.get("title", ""), "description": data.get("description", ""),
-            "kernel": kernel, "drivers": drivers, "devices": devices, "expect": expect}
+            "kernel": kernel, "qemu": _qemu_section(source, data.get("qemu", {})),
+            "drivers": drivers, "devices": devices, "expect": expect}
 
 
 def check_expectations(k):
@@ -331,6 +366,8 @@ def to_toml(data):
             lines.append(f"{key} = {_toml_value(data[key])}")
     if data.get("kernel"):
         lines += ["", "[kernel]"] + [f"{k} = {_toml_value(v)}" for k, v in data["kernel"].items()]
+    if data.get("qemu"):
+        lines += ["", "[qemu]"] + [f"{k} = {_toml_value(v)}" for k, v in data["qemu"].items()]
     for section in ("driver", "device"):
         for table in data.get(section, ()):
             lines += ["", f"[[{section}]]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
