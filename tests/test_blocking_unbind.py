@@ -5,13 +5,13 @@ import errno
 
 import pytest
 
-from conftest import dev, errno_of, make, st
+from conftest import bind, dev, drv, errno_of, make, st
 
 UNBIND = "/sys/bus/pci/drivers/vfio-pci/unbind"
 
 
 def held(version, cdev=False):
-    k = make(version, devices=[dev("0000:05:00.0", group=5, driver="vfio-pci")])
+    k = make(version, devices=[dev("0000:05:00.0", group=5, driver="vfio-pci")], drivers=[drv("nvme")])
     p = k.spawn("qemu")
     if cdev:
         return k, p, {"d": p.open("/dev/vfio/devices/vfio0")}
@@ -45,15 +45,48 @@ def test_unbind_blocks_until_the_device_fd_closes(version):
 
 
 @pytest.mark.parametrize("version", ["5.19", "6.0"])
-def test_before_6_1_the_last_device_waits_for_the_container(version):
+def test_5_19_and_6_0_neither_wait_for_the_container_nor_detach_it(version):
+    """"vfio: Delete container_q" (5.19): the unbind returns once the device's users are gone, but
+    the group stays in its container and claimed by it until UNSET_CONTAINER or close (no forced
+    detach before 6.1, ca5f21b25749)."""
     k, p, fds = held(version)
     pw = k.write(UNBIND, "0000:05:00.0")
     p.close(fds["d"])
-    assert not pw.done                                                # now waiting for the container
+    assert pw.done and k.devices["0000:05:00.0"].driver is None
+    assert st(k, 5)[:2] == (1, "container_file:C1") and st(k, 5)[2].startswith("USER:type1")
+    assert k.exists("/dev/vfio/5")
+    assert p.ioctl(fds["g"], "VFIO_GROUP_GET_STATUS") == 3            # VIABLE | CONTAINER_SET
+    assert errno_of(bind, k, "0000:05:00.0", "nvme") == errno.EBUSY
+    assert k.devices["0000:05:00.0"].driver is None and st(k, 5)[0] == 1
+    p.ioctl(fds["g"], "VFIO_GROUP_UNSET_CONTAINER")
+    assert st(k, 5) == (0, "NULL", "DEFAULT(DMA-FQ)")
+    assert p.ioctl(fds["g"], "VFIO_GROUP_GET_STATUS") == 1            # VIABLE: nobody owns it
+    k.write("/sys/bus/pci/drivers/nvme/bind", "0000:05:00.0")
+    assert k.devices["0000:05:00.0"].driver.name == "nvme"
+    p.close(fds["g"])
+    assert not k.exists("/dev/vfio/5")
+
+
+@pytest.mark.parametrize("version", ["5.19", "6.0"])
+def test_5_19_and_6_0_closing_the_group_fd_releases_the_group(version):
+    k, p, fds = held(version)
+    k.write(UNBIND, "0000:05:00.0")
+    p.close(fds["d"])
     assert st(k, 5)[0] == 1
+    p.close(fds["g"])
+    assert st(k, 5) == (0, "NULL", "DEFAULT(DMA-FQ)")
+    assert not k.exists("/dev/vfio/5")
+
+
+def test_5_18_the_last_device_waits_for_the_container():
+    """Up to 5.18 vfio_unregister_group_dev() waited on group->container_q for !group->container."""
+    k, p, fds = held("5.18")
+    pw = k.write(UNBIND, "0000:05:00.0")
+    p.close(fds["d"])
+    assert not pw.done                                                # now waiting for the container
+    assert k.devices["0000:05:00.0"].driver.name == "vfio-pci"
     p.ioctl(fds["g"], "VFIO_GROUP_UNSET_CONTAINER")
     assert pw.done
-    assert st(k, 5) == (0, "NULL", "DEFAULT(DMA-FQ)")
     assert k.devices["0000:05:00.0"].driver is None
 
 
@@ -72,7 +105,9 @@ def test_an_open_cdev_blocks_unbind_too():
     k, p, fds = held("6.6", cdev=True)
     pw = k.write(UNBIND, "0000:05:00.0")
     assert not pw.done
-    assert errno_of(p.open, "/dev/vfio/devices/vfio0") == errno.ENODEV   # no new users meanwhile
+    # vfio_device_del() ran before the wait: the node is gone (observed on 6.12 and 6.18)
+    assert not k.exists("/dev/vfio/devices/vfio0")
+    assert errno_of(p.open, "/dev/vfio/devices/vfio0") == errno.ENOENT
     p.close(fds["d"])
     assert pw.done
 

@@ -12,7 +12,8 @@ from conftest import bind, dev, drv, errno_of, make, st, unbind
 
 @pytest.mark.parametrize("version,refused", [("6.5", False), ("6.6", True), ("6.18", True)])
 def test_require_direct_refuses_the_blocking_domain(version, refused):
-    k = make(version, devices=[dev("0000:00:02.0", id="8086:9a49", group=2, require_direct=True, driver="vfio-pci")])
+    # A NIC with a non-relaxable RMRR (an Intel GPU's or USB controller's RMRR is relaxable).
+    k = make(version, devices=[dev("0000:00:19.0", id="14e4:1657", group=2, require_direct=True, driver="vfio-pci")])
     p = k.spawn("qemu")
     c, g = p.open("/dev/vfio/vfio"), p.open("/dev/vfio/2")
     before = k.state()

@@ -99,15 +99,18 @@ def test_s34_warn_only_misuse(version):
     assert iommu_attach_group(d1, g) == 0
     assert st(k, 60) == (1, "NULL", "USER:D1")
     k.write("/sys/bus/pci/devices/0000:0a:00.0/remove", "1")
-    assert warns(k) == 4
-    assert any("__iommu_group_remove_device" in line for line in k.dmesg() if line.startswith("WARNING:"))
+    # Step 7's WARN exists only from 6.4 (§0.1; the ground truth's ">=6.2" predates that row).
+    assert warns(k) == (4 if version == NEWEST else 3)
+    assert any("__iommu_group_free_device" in line for line in k.dmesg()
+               if line.startswith("WARNING:")) == (version == NEWEST)
     assert 60 not in k.iommu_groups and "0000:0a:00.0" not in k.devices
 
 
 def soc(version):
     return make(version, devices=[dev("gpu@1000000", bus="platform", id="vendor,gpu", streamid=0x20, group=40),
                                   dev("codec@1100000", bus="platform", id="vendor,codec", streamid=0x20, group=40)],
-                drivers=[drv("kdrv_gpu", bus="platform"), drv("kdrv_codec", bus="platform")])
+                drivers=[drv("kdrv_gpu", bus="platform"), drv("kdrv_codec", bus="platform")],
+                cmdline="vfio_platform.reset_required=0")      # S23: no reset handler for the codec
 
 
 @pytest.mark.parametrize("version,detaches", [("5.19", True), ("6.6", True), (NEWEST, True),

@@ -3,7 +3,8 @@
 pci ↔ drivers/pci/pci-driver.c (pci_bus_match, pci_match_device, pci_dma_configure,
 pci_dma_cleanup, new_id/remove_id), platform ↔ drivers/base/platform.c, amba ↔
 drivers/amba/bus.c, fsl-mc ↔ drivers/bus/fsl-mc/fsl-mc-bus.c, cdx ↔ drivers/cdx/cdx.c
-(with its swallowed-error quirk), usb and i2c without DMA hooks.
+(new in 6.4 with a firmware-only cdx_dma_configure; from 6.5 it counts kernel drivers, has
+cdx_dma_cleanup and swallows use_default errors), usb and i2c without DMA hooks.
 """
 from fnmatch import fnmatchcase
 
@@ -27,8 +28,17 @@ BUS_NAMES = tuple(b[0] for b in _BUSES)
 
 
 def make_buses(k):
+    """The registered bus types; drivers/cdx is new in 6.4 (there is no cdx bus before)."""
     return {name: BusType(k, name, hooks, iommu, override, new_id, quirk)
-            for name, hooks, iommu, override, new_id, quirk in _BUSES}
+            for name, hooks, iommu, override, new_id, quirk in _BUSES
+            if name != "cdx" or k.f.cdx_bus}
+
+
+def bus_has_dma_cleanup(bus):
+    """Whether the bus_type has a dma_cleanup callback. 6.4's cdx has none: its
+    cdx_dma_configure() only configures firmware DMA; use_default_domain, cdx_dma_cleanup,
+    cdx_driver.driver_managed_dma and vfio-cdx arrive in 6.5."""
+    return bus.dma_hooks and (not bus.cdx_quirk or bus.k.f.cdx_ownership)
 
 
 def _id_matches(pattern, dev):
@@ -89,13 +99,21 @@ def _cleanup_name(dev, *_):
     return f"{dev.bus.name.replace('-', '_')}_dma_cleanup"
 
 
+def dma_configure_uses_default_domain(dev):
+    """Whether the bus's dma_configure() takes, and its dma_cleanup() gives back, a default-domain
+    use (one count of owner_cnt) for dev's driver: an ownership kernel (v5.19, 25f3bcfc54bc), a
+    bus with the hooks, a driver that uses the kernel DMA API (driver_managed_dma false). For a
+    bound device this says whether its driver holds a count now (iommulab-why asks it too)."""
+    drv = dev.driver
+    return (dev.k.f.has_ownership and bus_has_dma_cleanup(dev.bus) and drv is not None
+            and not drv.driver_managed_dma)
+
+
 @traced(lambda dev: dev.iommu_group, _dma_name)
 def bus_dma_configure(dev):
     """X_dma_configure(): firmware DMA setup (never deferred in this model), then count a kernel
     DMA-API driver with iommu_device_use_default_domain(). cdx returns 0 whatever happened."""
-    k = dev.k
-    drv = dev.driver
-    if not k.f.has_ownership or drv is None or drv.driver_managed_dma:
+    if not dma_configure_uses_default_domain(dev):
         return 0
     rc = iommu_device_use_default_domain(dev)
     if dev.bus.cdx_quirk:
@@ -105,10 +123,9 @@ def bus_dma_configure(dev):
 
 @traced(lambda dev: dev.iommu_group, _cleanup_name)
 def bus_dma_cleanup(dev):
-    """X_dma_cleanup() (v5.19): uncount a non-managed driver. cdx does it even when configure
-    swallowed a failure, so it can WARN or steal someone else's count."""
-    drv = dev.driver
-    if drv is not None and not drv.driver_managed_dma:
+    """X_dma_cleanup() (v5.19): uncount a non-managed driver. cdx (6.5+) does it even when
+    configure swallowed a failure, so it can WARN or steal someone else's count."""
+    if dma_configure_uses_default_domain(dev):
         iommu_device_unuse_default_domain(dev)
 
 

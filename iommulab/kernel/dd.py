@@ -5,7 +5,7 @@ __driver_probe_device(), driver_probe_device(), device_driver_attach() (sysfs bi
 __device_attach() (automatic probing), driver_attach(), __device_release_driver() and the
 deferred-probe list. ../shared/spec/kernel-ownership.md §3.
 """
-from .buses import bus_dma_cleanup, bus_dma_configure, driver_match_device
+from .buses import bus_dma_cleanup, bus_dma_configure, bus_has_dma_cleanup, driver_match_device
 from .errno import EAGAIN, EBUSY, ENODEV, EPROBE_DEFER, ENXIO
 from .trace import traced
 from . import drivers
@@ -23,6 +23,10 @@ def _has_dma_hooks(dev):
     return dev.bus.dma_hooks
 
 
+def _has_dma_cleanup(dev):
+    return bus_has_dma_cleanup(dev.bus)
+
+
 def call_driver_probe(dev, drv):
     """call_driver_probe(): runs probe(); logs a real failure (not -ENODEV/-ENXIO/-EPROBE_DEFER)."""
     rc = drivers.probe(dev, drv)
@@ -33,21 +37,21 @@ def call_driver_probe(dev, drv):
 
 def _rfc_claim(dev, drv):
     from . import rfc2021
-    if drv.driver_managed_dma:
+    if not rfc2021.driver_claims_kernel_owner(drv):
         return 0
     return rfc2021.iommu_device_set_dma_owner(dev, "DMA_OWNER_KERNEL", None)
 
 
 def _rfc_release(dev, drv):
     from . import rfc2021
-    if not drv.driver_managed_dma:
+    if rfc2021.driver_claims_kernel_owner(drv):
         rfc2021.iommu_device_release_dma_owner(dev, "DMA_OWNER_KERNEL")
 
 
 def _unwind(dev, drv, rc, configured):
     """The probe_failed / sysfs_failed / pinctrl_bind_failed labels."""
     k = dev.k
-    if configured and _has_dma_hooks(dev) and k.f.has_ownership:
+    if configured and _has_dma_cleanup(dev) and k.f.has_ownership:
         bus_dma_cleanup(dev)
     dev.driver = None
     if k.f.rfc2021:
@@ -78,7 +82,7 @@ def really_probe(dev, drv):
         if test_remove:
             test_remove = False
             drivers.remove(dev, drv, then=None)
-            if _has_dma_hooks(dev) and k.f.test_remove_cleanup_fix:
+            if _has_dma_cleanup(dev) and k.f.test_remove_cleanup_fix:
                 bus_dma_cleanup(dev)                        # f429378a9bf8; before it, a leak
             dev.driver = None                               # device_unbind_cleanup()
             continue
@@ -183,7 +187,7 @@ def device_release_driver(dev):
 
 def _release_finish(dev, drv):
     k = dev.k
-    if _has_dma_hooks(dev) and k.f.has_ownership:
+    if _has_dma_cleanup(dev) and k.f.has_ownership:
         bus_dma_cleanup(dev)
     dev.driver = None
     if k.f.rfc2021:

@@ -84,6 +84,17 @@ def _parse_bdf(name):
     return int(dom, 16), int(bus, 16), int(slot, 16), int(fn, 16)
 
 
+# Drivers whose module has another name (their struct pci_driver .name is not KBUILD_MODNAME):
+# drivers/usb/host/xhci-pci.c registers "xhci_hcd" from xhci_pci.ko, i2c-i801.c "i801_smbus".
+DRIVER_MODULES = {"xhci_hcd": "xhci_pci", "i801_smbus": "i2c_i801", "ehci-pci": "ehci_pci",
+                  "ohci-pci": "ohci_pci", "nvidia": "nvidia", "mpt3sas": "mpt3sas"}
+
+
+def driver_module(name):
+    """The module a driver of this name comes from: its name with '-' as '_' unless listed."""
+    return DRIVER_MODULES.get(name, name.replace("-", "_"))
+
+
 class DeviceDriver(KObject):
     """A driver. `probe_rc` is what probe() returns; hooks let a kernel developer run model
     code inside probe/remove (for example iommu_attach_group for a private domain)."""
@@ -101,7 +112,7 @@ class DeviceDriver(KObject):
         self.sriov_configure = spec.get("sriov_configure", spec.get("name") == "vfio-pci")
         self.builtin = spec.get("builtin")          # "vfio", "pci-stub", "pcieport" or None
         self.override_only = spec.get("override_only", False)
-        self.module = spec.get("module", self.name.replace("-", "_"))
+        self.module = spec.get("module") or driver_module(self.name)
         self.dynids = []                            # (vendor, device, subvendor, subdevice, class, mask)
         self.registered = True                      # its module is loaded
         self.probe_hook = None

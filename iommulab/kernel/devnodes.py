@@ -1,7 +1,7 @@
 """Character devices: /dev/vfio/vfio, /dev/vfio/<N>, /dev/vfio/devices/vfioX, /dev/iommu and
 /dev/null — their open(), release() and ioctl() (the file_operations of drivers/vfio/group.c,
 container.c, device_cdev.c, vfio_main.c and drivers/iommu/iommufd/main.c)."""
-from .errno import EINVAL, ENOENT, ENOTTY
+from .errno import EINVAL, ENOENT, ENOTTY, EPERM
 from .iommufd import IommufdCtx, iommufd_ioas_alloc, iommufd_vfio_set_iommu
 from .process import File
 from .vfio import (vfio_df_group_close, vfio_group_fops_open,
@@ -12,8 +12,49 @@ from .vfio_cdev import (DeviceFile, vfio_device_fops_cdev_open, vfio_device_fops
                         vfio_df_ioctl_attach_pt, vfio_df_ioctl_bind_iommufd,
                         vfio_df_ioctl_detach_pt)
 from .vfio_container import VfioContainer, vfio_ioctl_set_iommu, IOMMU_TYPES
+from .vfio_noiommu import (VFIO_NOIOMMU_IOMMU, iommufd_noiommu_set_iommu, is_noiommu, vfio_group_devname,
+                           vfio_noiommu_enabled, vfio_noiommu_set_iommu)
 
 VFIO_API_VERSION = 0
+
+# Device numbers (include/uapi/linux/major.h, include/linux/miscdevice.h). vfio_group_init()
+# and vfio_cdev_init() take their majors with alloc_chrdev_region(), which hands out dynamic
+# majors from 254 down (find_dynamic_major()); what a host gets depends on what registered
+# before, so the numbers here are representative: the group major, then the next lower one.
+# iommufd is misc_register()ed with MISC_DYNAMIC_MINOR: misc_minor_alloc() counts down from
+# DYNAMIC_MINORS - 1 (127), so it gets what the misc devices registered before it left.
+MEM_MAJOR, NULL_MINOR = 1, 3
+MISC_MAJOR, VFIO_MINOR, IOMMUFD_MINOR = 10, 196, 123
+VFIO_GROUP_MAJOR = 242
+VFIO_DEVICE_MAJOR = 241
+
+
+def vfio_group_minor(k, vg):
+    """group->minor: ida_alloc_max(&vfio.group_ida) when the vfio_group is created, so the
+    lowest free minor in creation order (not the group number)."""
+    if getattr(vg, "minor", None) is None:
+        used = {getattr(g, "minor", None) for g in k.vfio_groups.values()}
+        for g in k.vfio_groups.values():                # dict order: creation order
+            if getattr(g, "minor", None) is None:
+                g.minor = next(i for i in range(len(used) + len(k.vfio_groups) + 1) if i not in used)
+                used.add(g.minor)
+    return vg.minor
+
+
+def devt(k, path):
+    """(major, minor) of a /dev node that exists, else None."""
+    if path == "/dev/null":
+        return MEM_MAJOR, NULL_MINOR
+    if path == "/dev/vfio/vfio":
+        return MISC_MAJOR, VFIO_MINOR
+    if path == "/dev/iommu":
+        return MISC_MAJOR, IOMMUFD_MINOR
+    if path.startswith("/dev/vfio/devices/"):
+        vdev = _cdev(k, path.rsplit("/", 1)[1])
+        return (VFIO_DEVICE_MAJOR, vdev.index) if vdev is not None else None
+    num = path[len("/dev/vfio/"):]
+    vg = k.vfio_groups.get(int(num.rsplit("-", 1)[-1])) if num.rsplit("-", 1)[-1].isdigit() else None
+    return (VFIO_GROUP_MAJOR, vfio_group_minor(k, vg)) if vg is not None else None
 
 
 def dev_nodes(k):
@@ -22,16 +63,17 @@ def dev_nodes(k):
     if k.f.iommufd and k.config["CONFIG_IOMMUFD"]:
         nodes.append("/dev/iommu")
     nodes.append("/dev/vfio/vfio")
-    nodes += [f"/dev/vfio/{n}" for n in sorted(k.vfio_groups)]
-    if k.cdev_enabled:
-        nodes += [f"/dev/vfio/devices/vfio{i}" for i in sorted(k.cdevs)]
+    nodes += [f"/dev/vfio/{vfio_group_devname(vg)}" for _, vg in sorted(k.vfio_groups.items())]
+    nodes += [f"/dev/vfio/devices/vfio{i}" for i, v in sorted(k.cdevs.items()) if v.cdev_added]
     return nodes
 
 
 def _cdev(k, name):
+    """The vfio_device whose /dev/vfio/devices node this is (gone once vfio_device_del() ran)."""
     if not name.startswith("vfio") or not name[4:].isdigit():
         return None
-    return k.cdevs.get(int(name[4:]))
+    vdev = k.cdevs.get(int(name[4:]))
+    return vdev if vdev is not None and vdev.cdev_added else None
 
 
 def open_node(k, path, p):
@@ -54,10 +96,13 @@ def open_node(k, path, p):
         vdev.users += 1
         return File(k, "vfio-cdev", DeviceFile(k, vdev), path)
     if path.startswith("/dev/vfio/"):
-        num = path[len("/dev/vfio/"):]
+        name = path[len("/dev/vfio/"):]
+        num = name[len("noiommu-"):] if name.startswith("noiommu-") else name
         vg = k.vfio_groups.get(int(num)) if num.isdigit() else None
-        if vg is None:
+        if vg is None or vfio_group_devname(vg) != name:
             return -ENOENT
+        if is_noiommu(vg) and "CAP_SYS_RAWIO" not in p.caps:
+            return -EPERM                   # vfio_group_fops_open()
         f = File(k, "vfio-group", vg, path)
         rc = vfio_group_fops_open(vg, f)
         return rc if rc else f
@@ -101,11 +146,16 @@ def ioctl(p, f, request, arg):
 # --- /dev/vfio/vfio ------------------------------------------------------------------------
 
 def _container_check_extension(p, f, arg):
+    if arg == VFIO_NOIOMMU_IOMMU:               # vfio_noiommu_ops: only while the mode is on
+        return 1 if vfio_noiommu_enabled(p.k) else 0
     return 1 if arg in IOMMU_TYPES else 0
 
 
 def _container_set_iommu(p, f, arg):
-    return vfio_ioctl_set_iommu(f.obj, arg)
+    c = f.obj
+    if c.groups and c.iommu_driver is None and is_noiommu(c.groups[0]):
+        return vfio_noiommu_set_iommu(c, arg, p.caps)
+    return vfio_ioctl_set_iommu(c, arg)
 
 
 # --- /dev/vfio/<N> -------------------------------------------------------------------------
@@ -125,12 +175,18 @@ def _group_unset_container(p, f, arg):
 def _group_get_device_fd(p, f, arg):
     if not isinstance(arg, str):
         return -EINVAL
-    vdev = vfio_group_ioctl_get_device_fd(f.obj, arg)
+    vg = f.obj
+    vdev = vfio_group_ioctl_get_device_fd(vg, arg)
     if isinstance(vdev, int):
         return vdev
-    f.refs += 1                            # the device file keeps the group file alive
+    holds = None
+    if vg.container is not None:           # vfio_group_use_container(): get_file(group file)
+        f.refs += 1
+        holds = f
     vdev.users += 1
-    df = File(p.k, "vfio-device", vdev, "anon_inode:[vfio-device]", holds=f)
+    if is_noiommu(vg):
+        p.k.printk(f"{vdev.dev.log_prefix()}: vfio-noiommu device opened by user ({p.name}:{p.pid})")
+    df = File(p.k, "vfio-device", vdev, "anon_inode:[vfio-device]", holds=holds)
     fd = p.install(df)
     vdev.holders.append(p)
     return fd
@@ -157,6 +213,8 @@ def _iommufd_ioas_alloc(p, f, arg):
 
 
 def _iommufd_set_iommu(p, f, arg):
+    if getattr(f.obj, "no_iommu_mode", False):
+        return iommufd_noiommu_set_iommu(f.obj, arg, p.caps)
     return iommufd_vfio_set_iommu(f.obj, arg)
 
 

@@ -6,7 +6,15 @@ drivers/pci/pci-stub.c, pcieport ↔ drivers/pci/pcie/portdrv.c. Scenario driver
 `probe` value, after running a Python hook if a kernel developer set one.
 """
 from .device import BRIDGE_KINDS
-from .errno import EINVAL
+from .errno import EINVAL, ENOENT
+
+# The reset handlers of drivers/vfio/platform/reset/, by the compatible each registers with
+# module_vfio_reset_handler(); a platform device has a reset function iff its compatible is here.
+VFIO_PLATFORM_RESET_HANDLERS = {
+    "calxeda,hb-xgmac": "vfio-platform-calxedaxgmac",
+    "amd,xgbe-seattle-v1a": "vfio-platform-amdxgbe",
+    "brcm,iproc-flexrm-mbox": "vfio-platform-bcmflexrm",
+}
 
 # name, bus, builtin kind, override_only, module
 BUILTIN_DRIVERS = (
@@ -21,8 +29,15 @@ BUILTIN_DRIVERS = (
 BUILTIN_NAMES = tuple(d[0] for d in BUILTIN_DRIVERS)
 
 
-def builtin_specs():
+def builtin_exists(name, f):
+    """Whether a built-in driver exists in the release: vfio-cdx is new in 6.5."""
+    return name != "vfio-cdx" or f.cdx_ownership
+
+
+def builtin_specs(f=None):
     for name, bus, kind, override_only, module in BUILTIN_DRIVERS:
+        if f is not None and not builtin_exists(name, f):
+            continue
         yield {"name": name, "bus": bus, "builtin": kind, "override_only": override_only,
                "module": module, "driver_managed_dma": True}
 
@@ -33,6 +48,10 @@ def probe(dev, drv):
         from .vfio import vfio_register_group_dev
         if drv.name == "vfio-pci" and dev.kind in BRIDGE_KINDS:
             return -EINVAL                     # vfio_pci_probe(): only normal header type
+        if drv.name == "vfio-platform":
+            rc = vfio_platform_get_reset(dev)
+            if rc:
+                return rc
         return vfio_register_group_dev(dev)
     if drv.builtin == "pci-stub":
         k.printk(f"pci-stub {dev.name}: claimed by stub")
@@ -45,6 +64,17 @@ def probe(dev, drv):
         if isinstance(hook_rc, int) and hook_rc:
             rc = hook_rc
     return rc
+
+
+def vfio_platform_get_reset(dev):
+    """vfio_platform_init_common(): a device without a reset function fails the probe with
+    -ENOENT while vfio_platform.reset_required is set (the default, a read-only 0444 parameter:
+    only the command line or modprobe change it). vfio-amba sets reset_required = false."""
+    k = dev.k
+    if dev.id in VFIO_PLATFORM_RESET_HANDLERS or not k.params.get("vfio_platform.reset_required", True):
+        return 0
+    k.printk(f"{dev.log_prefix()}: No reset function found for device {dev.name}")
+    return -ENOENT
 
 
 def remove(dev, drv, then):

@@ -48,6 +48,7 @@ class IommuGroup(KObject):
         self.default_domain = None
         self.blocking_domain = None
         self.pasid_array = {}
+        self.name = None                # iommu_group_set_name(): "vfio-noiommu" for VFIO's fake groups
         # The unmerged 2021 design (iommulab.kernel.rfc2021) tracks these instead.
         self.dma_owner = "DMA_OWNER_NONE"
         self.owner_user_file = None
@@ -149,10 +150,25 @@ def iommu_group_has_isolated_msi(group):
 
 def _alloc_blocking_domain(group):
     """__iommu_group_alloc_blocking_domain(): cached for the group's lifetime, never freed on
-    release (a failed claim leaves it allocated, as in Linux)."""
+    release (a failed claim leaves it allocated, as in Linux). A driver without an
+    IOMMU_DOMAIN_BLOCKED domain (VT-d before 35a99c54dd60, 6.2) gets an empty UNMANAGED one."""
+    k = group.k
     if group.blocking_domain is None:
-        group.blocking_domain = IommuDomain(group.k, DOMAIN_BLOCKED, f"blocking{group.id}")
+        kind = DOMAIN_UNMANAGED if k.iommu_driver == "intel" and not k.f.intel_blocking_domain else DOMAIN_BLOCKED
+        group.blocking_domain = IommuDomain(k, kind, f"blocking{group.id}")
     return 0
+
+
+def intel_rmrr_refuses(dev, new):
+    """intel_iommu_attach_device() until 6.6 (removed when the core's require_direct took over):
+    an UNMANAGED domain is refused with -EPERM for a device whose RMRR is not relaxable."""
+    k = dev.k
+    if not (k.iommu_driver == "intel" and k.f.intel_rmrr_attach_check and dev.require_direct
+            and new.type == DOMAIN_UNMANAGED):
+        return 0
+    k.printk(f"{dev.log_prefix()}: Device is ineligible for IOMMU domain attach due to platform "
+             "RMRR requirement.  Contact your platform vendor.")
+    return -EPERM
 
 
 def _refuses(dev, new, group):
@@ -180,6 +196,9 @@ def __iommu_group_set_domain_internal(group, new, must_succeed=False):
             if must_succeed:
                 _warn(k, "__iommu_group_set_domain_internal", "iommu driver failed to attach a domain")
             return -EINVAL
+        rc = intel_rmrr_refuses(dev, new)
+        if rc:
+            return rc
     group.domain = new
     return 0
 
@@ -201,6 +220,18 @@ def iommu_is_default_domain(group):
 
 # --- kernel DMA API users (bus dma_configure / dma_cleanup) -------------------------------
 
+def _defer_allowed(dev):
+    """The 6.6.90 backport of b46064a18810 defers only with CONFIG_IOMMU_DMA and when the IOMMU
+    driver has no set_platform_dma_ops. Only drivers without default domains had that op (ARM32
+    exynos/rockchip, tegra-smmu, fsl_pamu, s390, ...): none of intel, amd, arm-smmu-v3 and
+    arm-smmu in 6.6 do, so a device whose driver gives it no default domain
+    (`default_domain = false`) stands for one that has it."""
+    k = dev.k
+    if not k.f.eprobe_defer_needs_iommu_dma:
+        return True
+    return k.config["CONFIG_IOMMU_DMA"] and dev.default_domain_support
+
+
 @traced(_group_of_dev)
 def iommu_device_use_default_domain(dev):
     """A kernel driver that uses the DMA API is about to probe: count it, unless the group is
@@ -209,8 +240,7 @@ def iommu_device_use_default_domain(dev):
     k = dev.k
     if group is None or not k.f.has_ownership:
         return 0
-    if (k.f.use_default_eprobe_defer and group.default_domain is None
-            and (not k.f.eprobe_defer_needs_iommu_dma or k.config["CONFIG_IOMMU_DMA"])):
+    if k.f.use_default_eprobe_defer and group.default_domain is None and _defer_allowed(dev):
         return -EPROBE_DEFER
     if group.owner_cnt:
         if (group.owner is not None or not iommu_is_default_domain(group)
@@ -407,7 +437,8 @@ def iommu_detach_device_pasid(domain, dev, pasid):
 
 def iommu_group_add_device(group, dev):
     """Join a group: attach the group's current domain; the first member sets up the default
-    domain. Returns 0 or -EINVAL when the current domain refuses this device (v6.6 require_direct)."""
+    domain. Returns 0, or -EINVAL when the current domain refuses this device (v6.6 require_direct),
+    -EPERM when VT-d refuses it an UNMANAGED domain (before 6.6)."""
     k = dev.k
     if not group.devices and group.domain is None and dev.default_domain_support:
         req = iommu_def_domain_type(dev) or k.default_domain_type
@@ -415,6 +446,8 @@ def iommu_group_add_device(group, dev):
         group.domain = group.default_domain
     elif group.domain is not None and _refuses(dev, group.domain, group):
         return -EINVAL
+    elif group.domain is not None and intel_rmrr_refuses(dev, group.domain):
+        return -EPERM                                  # joining a group on a user (UNMANAGED) domain
     elif group.default_domain is not None and iommu_def_domain_type(dev) == DOMAIN_DMA \
             and group.default_domain.type == DOMAIN_DMA_FQ and group.domain is group.default_domain:
         group.default_domain.type = DOMAIN_DMA        # an untrusted member forces strict mode
@@ -424,7 +457,9 @@ def iommu_group_add_device(group, dev):
 
 
 def iommu_group_remove_device(dev):
-    """__iommu_group_remove_device(): WARN if the group empties while counted or off-default."""
+    """iommu_release_device(): leave the group. From 6.4 the last member's departure WARNs when
+    the group is still counted or off its default domain (iommu_release_device() in 6.4/6.5,
+    __iommu_group_free_device() from 6.6); 5.19-6.3 have no such check."""
     group = dev.iommu_group
     if group is None:
         return
@@ -432,7 +467,8 @@ def iommu_group_remove_device(dev):
     group.devices.remove(dev)
     dev.iommu_group = None
     if not group.devices:
-        if group.owner_cnt or group.domain is not group.default_domain:
-            _warn(k, "__iommu_group_remove_device")
+        if k.f.group_empty_warn and (group.owner_cnt or group.domain is not group.default_domain):
+            fn = "__iommu_group_free_device" if k.f.group_free_device_fn else "iommu_release_device"
+            _warn(k, fn)
         del k.iommu_groups[group.id]
         k.free_group_number(group.id)

@@ -43,6 +43,15 @@ def _set_default_type(group, req):
     return 0
 
 
+def iommu_domain_type_str(req):
+    """iommu_domain_type_str(): the words the kernel log uses for a domain type."""
+    return {DOMAIN_IDENTITY: "Passthrough", DOMAIN_DMA: "Translated", DOMAIN_DMA_FQ: "Translated"}.get(req, "Unknown")
+
+
+def _cannot_be_in(dev, req):
+    dev.k.printk(f"{dev.log_prefix()}: Device cannot be in {iommu_domain_type_str(req)} domain")
+
+
 def _change_dev_def_domain(group, dev, req):
     """iommu_change_dev_def_domain() (≤ 6.3)."""
     k = group.k
@@ -55,7 +64,7 @@ def _change_dev_def_domain(group, dev, req):
     if not req:
         req = dev_req or k.default_domain_type
     if dev_req and req != dev_req:
-        k.printk(f"{dev.log_prefix()}: Device cannot be in {req} domain")
+        _cannot_be_in(dev, req)
         return -EINVAL
     cur = group.default_domain.type
     if cur == req:
@@ -69,11 +78,11 @@ def _change_dev_def_domain(group, dev, req):
 def _store_old(group, req):
     k = group.k
     if len(group.devices) != 1:
-        k.printk("Cannot change default domain: Group has more than one device")
+        k.printk("iommu: Cannot change default domain: Group has more than one device")   # pr_fmt
         return -EINVAL
     dev = group.devices[0]
     if dev.driver is not None and not (req == DOMAIN_DMA_FQ and group.default_domain.type == DOMAIN_DMA):
-        k.printk("Device is still bound to driver")
+        k.printk("iommu: Device is still bound to driver")
         return -EBUSY
     return _change_dev_def_domain(group, dev, req)
 
@@ -88,10 +97,13 @@ def _store_new(group, req):
     dev_req = _dev_requirement(group)
     if dev_req is None:
         return -EINVAL
-    if any(d.untrusted for d in group.devices) and req and req != DOMAIN_DMA:
-        return -EINVAL
-    if req and dev_req and req != dev_req:
-        return -EINVAL
+    # A device's requirement against the one written: iommu_change_dev_def_domain() in 6.4,
+    # iommu_get_default_domain_type() from 6.5 both log "Device cannot be in %s domain".
+    for d in group.devices:
+        need = iommu_def_domain_type(d)             # an untrusted device needs DMA
+        if req and need and req != need:
+            _cannot_be_in(d, req)
+            return -EINVAL
     return _set_default_type(group, req or dev_req or k.default_domain_type)
 
 

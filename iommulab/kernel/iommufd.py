@@ -96,7 +96,9 @@ class IommufdDevice(KObject):
 
 
 def _msi_ok(k, dev):
-    """The MSI isolation rule: -EPERM unless isolated or iommufd.allow_unsafe_interrupts."""
+    """The MSI isolation rule: -EPERM unless isolated or iommufd.allow_unsafe_interrupts.
+    Checked in iommufd_device_bind() from 6.6 ("iommufd: Move isolated msi enforcement to
+    iommufd_device_bind()"); 6.2-6.5 check it in iommufd_device_setup_msi() at attach."""
     if iommu_group_has_isolated_msi(dev.iommu_group):
         return 0
     if not k.params["iommufd.allow_unsafe_interrupts"]:
@@ -180,15 +182,15 @@ def iommufd_device_attach(idev, pt_id):
     hwpt = _resolve_pt(ictx, pt_id)
     if hwpt is None:
         return -EINVAL
-    if not k.f.iommufd_msi_check_at_bind:      # 6.2 checked MSI isolation at attach time
-        rc = _msi_ok(k, idev.dev)
-        if rc:
-            _drop_hwpt(hwpt)
-            return rc
     ig = _igroup(idev)
     if ig.hwpt is not None and ig.hwpt is not hwpt:
         _drop_hwpt(hwpt)
         return -EINVAL
+    if not k.f.iommufd_msi_check_at_bind:
+        rc = iommufd_device_setup_msi(idev, hwpt)
+        if rc:
+            _drop_hwpt(hwpt)
+            return rc
     if ig.hwpt is None:
         rc = iommu_attach_group(hwpt, ig.group)
         if rc:
@@ -201,9 +203,17 @@ def iommufd_device_attach(idev, pt_id):
     return 0
 
 
+@traced(lambda idev, hwpt: idev.dev.iommu_group)
+def iommufd_device_setup_msi(idev, hwpt):
+    """6.2-6.5: the MSI isolation check made when a device attaches to a page table."""
+    return _msi_ok(idev.k, idev.dev)
+
+
 @traced(lambda idev, pt: idev.dev.iommu_group)
 def iommufd_device_replace(idev, pt_id):
-    """Move an attached device's group to another page table (only when it attached alone)."""
+    """iommufd_device_do_replace() (6.6, "iommufd: Add iommufd_device_replace()"): every device
+    attached through the group moves in one step to the new page table. Same table: nothing to
+    do. Not attached: -EINVAL."""
     ictx = idev.ictx
     if pt_id not in ictx.objects:
         return -ENOENT
@@ -211,20 +221,22 @@ def iommufd_device_replace(idev, pt_id):
     if hwpt is None:
         return -EINVAL
     ig = _igroup(idev)
-    if hwpt is ig.hwpt:
-        return 0
-    if len(ig.devices) != 1:
+    if ig.hwpt is None or idev not in ig.devices:
         _drop_hwpt(hwpt)
         return -EINVAL
+    if hwpt is ig.hwpt:
+        return 0
     rc = iommu_group_replace_domain(ig.group, hwpt)
     if rc:
         _drop_hwpt(hwpt)
         return rc
     old = ig.hwpt
-    old.users -= 1
+    for cur in ig.devices:
+        cur.hwpt = hwpt
+    hwpt.users += len(ig.devices)
+    old.users -= len(ig.devices)
+    ig.hwpt = hwpt
     _drop_hwpt(old)
-    ig.hwpt = idev.hwpt = hwpt
-    hwpt.users += 1
     return 0
 
 
@@ -256,8 +268,13 @@ def iommufd_vfio_compat_attach(idev):
     return iommufd_device_attach(idev, ioas.id)
 
 
+@traced(lambda ictx, t: [])
 def iommufd_vfio_set_iommu(ictx, iommu_type):
+    """VFIO_SET_IOMMU on an iommufd behind /dev/vfio/vfio: no compat IOAS yet (no group did
+    SET_CONTAINER with it) -> -ENODEV, as VFIO fails SET_IOMMU without a group."""
     from .vfio_container import IOMMU_TYPES
     if iommu_type not in IOMMU_TYPES:
         return -EINVAL
-    return iommufd_vfio_compat_ioas_create(ictx)
+    if ictx.compat_ioas is None:
+        return -ENODEV
+    return 0

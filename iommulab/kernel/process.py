@@ -1,9 +1,10 @@
 """User-space processes, their file descriptors and ioctls (fs/open.c, fs/file.c, fs/ioctl.c
 and the file_operations of VFIO and iommufd).
 
-Files are reference counted as in Linux: a VFIO device fd obtained from a group holds a
-reference to the group's file, so closing the group fd first defers the group's release until
-the last device fd is closed. A failing call raises OSError with Linux's errno and changes nothing.
+Files are reference counted as in Linux: a VFIO device fd obtained from a group in a real VFIO
+container holds a reference to the group's file (vfio_group_use_container()), so closing the
+group fd first defers the group's release until the last device fd is closed; with an iommufd
+behind the group (compat /dev/vfio/vfio or /dev/iommu) it holds none. A failing call raises OSError with Linux's errno and changes nothing.
 """
 import heapq
 

@@ -14,6 +14,12 @@ DMA_OWNER_USER = "DMA_OWNER_USER"
 _MODES = (DMA_OWNER_KERNEL, DMA_OWNER_USER)
 
 
+def driver_claims_kernel_owner(drv):
+    """The RFC's really_probe() claims DMA_OWNER_KERNEL for every driver that uses the kernel DMA
+    API, whatever its bus (drivers managing DMA themselves set the flag and skip it)."""
+    return not drv.driver_managed_dma
+
+
 def _grp(dev, *_):
     return dev.iommu_group
 

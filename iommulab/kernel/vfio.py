@@ -4,6 +4,9 @@
 A vfio_group exists while at least one device of its IOMMU group is bound to a VFIO driver;
 /dev/vfio/<N> is its file. vfio_unregister_group_dev() blocks while user space holds the device:
 here it returns the VfioDevice as the blocker and finishes when the last user lets go.
+
+From 6.1 every vfio_device is also a struct device named vfio<N> (class vfio-dev, shown as
+/sys/bus/pci/devices/BDF/vfio-dev/vfioN); with the cdev (6.6+) it has a /dev/vfio/devices/vfioN node.
 """
 from .errno import EBADF, EBADFD, EBUSY, EINVAL, ENODEV
 from .iommu import iommu_group_dma_owner_claimed
@@ -29,6 +32,7 @@ class VfioGroup(KObject):
         self.iommufd = None
         self.container_users = 0
         self.cdev_device_open_cnt = 0
+        self.drivers = 0                  # registered vfio_devices not yet unregistered (group->drivers)
 
     def label(self):
         return f"vfio_group:{self.id}"
@@ -43,7 +47,9 @@ class VfioDevice(KObject):
         super().__init__(k)
         self.dev = dev
         self.group = group
-        self.index = index                # /dev/vfio/devices/vfio<index>, or None without cdev
+        self.index = index                # vfio<index> (the vfio-dev ida, 6.1+), or None before 6.1
+        self.added = False                # device_add() done: vfio-dev/vfio<index> is in sysfs
+        self.cdev_added = False           # /dev/vfio/devices/vfio<index> exists
         self.open_count = 0
         self.users = 0                    # open files (group-path device fds and cdev fds)
         self.holders = []                 # processes holding those files, for request delivery
@@ -74,29 +80,63 @@ def _vdev_group(vdev, *_):
 
 @traced(lambda dev: dev.iommu_group)
 def vfio_register_group_dev(dev):
+    from .vfio_noiommu import vfio_noiommu_group_alloc
     k = dev.k
     group = dev.iommu_group
-    if group is None:
-        return -EINVAL                    # vfio_group_find_or_alloc(): no IOMMU group, no noiommu
+    noiommu = group is None
+    if noiommu:
+        group = vfio_noiommu_group_alloc(dev)      # vfio_group_find_or_alloc()
+        if group is None:
+            return -EINVAL                # no IOMMU group and vfio.enable_unsafe_noiommu_mode off
     vg = k.vfio_groups.get(group.id)
     if vg is None or vg.iommu_group is not group:
         vg = VfioGroup(k, group)
         k.vfio_groups[group.id] = vg
-    index = k.alloc_cdev_index() if k.cdev_enabled else None
+        if noiommu:
+            vg.noiommu, vg.noiommu_dev = True, dev
+    index = k.alloc_cdev_index() if k.f.vfio_device_sysfs else None
     vdev = VfioDevice(k, dev, vg, index)
     if index is not None:
         k.cdevs[index] = vdev
+        vfio_device_add(vdev)
     vg.devices.append(vdev)
+    vg.drivers += 1
     dev.vfio_device = vdev
     return 0
 
 
+def vfio_device_add(vdev):
+    """device_add() of the vfio_device (6.1, 3c28a76124b2), with cdev_device_add() of its
+    /dev/vfio/devices node where the kernel has the cdev (6.6, CONFIG_VFIO_DEVICE_CDEV)."""
+    vdev.added = True
+    vdev.cdev_added = vdev.k.cdev_enabled
+
+
+@traced(_vdev_group)
+def vfio_device_del(vdev):
+    """The vfio-dev directory and the cdev node go (device_del / cdev_device_del)."""
+    vdev.added = False
+    vdev.cdev_added = False
+
+
+@traced(_vdev_group)
+def vfio_device_group_unregister(vdev):
+    """Take the device off its group's list: GET_DEVICE_FD no longer finds it."""
+    vdev.group.devices.remove(vdev)
+
+
 @traced(_vdev_group)
 def vfio_unregister_group_dev(vdev, then):
-    """Blocks (returns vdev) while files are open; delivers the device 'request' to holders."""
+    """Blocks (returns vdev) while files are open; delivers the device 'request' to holders.
+    From 6.6 the device leaves its group's list and sysfs/dev before the wait (291872a533a2,
+    38c24544e10a); before, only after it, so a second GET_DEVICE_FD still succeeds meanwhile."""
     vdev.unregistering = True
     if then is not None:
         vdev.on_done.append(then)
+    if vdev.k.f.vfio_unregister_dels_first:
+        vfio_device_group_unregister(vdev)
+        if vdev.added:
+            vfio_device_del(vdev)
     if vdev.users:
         vfio_device_request(vdev)
         vdev.k.unregistering.append(vdev)
@@ -122,9 +162,10 @@ def _unregister_continue(vdev):
     k = vdev.k
     vg = vdev.group
     if vdev in vg.devices:
-        vg.devices.remove(vdev)
-    if not vg.devices and vg.container is not None and not k.f.vfio_force_detach_on_last_unbind:
-        # Before ≈6.1 the last device waits until user space takes the group out of its container.
+        vfio_device_group_unregister(vdev)
+    if not vg.devices and vg.container is not None and k.f.vfio_waits_for_container:
+        # Up to 5.18 the last device waits until user space takes the group out of its container
+        # (group->container_q; deleted for 5.19 by "vfio: Delete container_q").
         vdev.waiting_for_container = True
         if vdev not in k.unregistering:
             k.unregistering.append(vdev)
@@ -132,7 +173,10 @@ def _unregister_continue(vdev):
     vdev.waiting_for_container = False
     if vdev in k.unregistering:
         k.unregistering.remove(vdev)
-    if not vg.devices:
+    if vdev.added:
+        vfio_device_del(vdev)
+    vg.drivers -= 1
+    if vg.drivers == 0:
         vfio_device_remove_group(vg)
     if vdev.index is not None:
         k.cdevs.pop(vdev.index, None)
@@ -147,14 +191,26 @@ def _unregister_continue(vdev):
 
 @traced(_vg_group)
 def vfio_device_remove_group(vg):
-    """The last VFIO device left: revoke the group (≥ 6.1 force-detaches its container)."""
+    """The last VFIO device left. From 6.1 (ca5f21b25749) the group is revoked at once: a real
+    container is detached by force (group->iommufd is left for UNSET_CONTAINER or close), the
+    node goes. Up to 6.0 it is a vfio_group_put(): an open group file keeps the group, its
+    container and the DMA ownership until UNSET_CONTAINER or close."""
     from .vfio_container import vfio_group_detach_container
-    k = vg.k
+    from .vfio_noiommu import is_noiommu, vfio_noiommu_remove_device
+    if is_noiommu(vg):
+        vfio_noiommu_remove_device(vg)
+    if not vg.k.f.vfio_force_detach_on_last_unbind:
+        if vg.opened_file is None:
+            vfio_group_release(vg)
+        return
     if vg.container is not None:
         vfio_group_detach_container(vg)
-    if vg.iommufd is not None:
-        vg.iommufd.put()
-        vg.iommufd = None
+    vfio_group_release(vg)
+
+
+def vfio_group_release(vg):
+    """The vfio_group goes away with its /dev/vfio/<N>."""
+    k = vg.k
     vg.iommu_group = None
     if k.vfio_groups.get(vg.id) is vg:
         del k.vfio_groups[vg.id]
@@ -219,7 +275,8 @@ def vfio_group_fops_open(vg, file):
 
 
 def vfio_group_fops_release(vg):
-    """Last reference to the group file: device fds hold one each, so this runs after them."""
+    """Last reference to the group file. Device fds opened through a real container hold one
+    (vfio_group_use_container()), so then this runs after them; with an iommufd they do not."""
     from .vfio_container import vfio_group_detach_container
     if vg.container is not None:
         vfio_group_detach_container(vg)
@@ -227,6 +284,8 @@ def vfio_group_fops_release(vg):
         vg.iommufd.put()
         vg.iommufd = None
     vg.opened_file = None
+    if vg.drivers == 0 and vg.iommu_group is not None:    # ≤ 6.0: the file held the last reference
+        vfio_group_release(vg)
 
 
 @traced(_vg_group)
@@ -263,7 +322,9 @@ def vfio_group_ioctl_set_container(vg, file):
     if isinstance(obj, VfioContainer):
         return vfio_container_attach_group(obj, vg)
     if isinstance(obj, IommufdCtx):
-        rc = iommufd_vfio_compat_ioas_create(obj)
+        from .vfio_noiommu import iommufd_vfio_compat_set_no_iommu, is_noiommu
+        rc = (iommufd_vfio_compat_set_no_iommu(obj) if is_noiommu(vg)
+              else iommufd_vfio_compat_ioas_create(obj))
         if rc:
             return rc
         obj.get()
@@ -288,8 +349,11 @@ def vfio_group_ioctl_unset_container(vg):
 
 
 def _find_device(vg, name):
+    """vfio_device_get_from_name(): a device still on the group's list whose registration
+    reference can be taken. Before 6.6 a device whose unbind waits for its users is still listed
+    and its open files keep that reference, so it is found."""
     for vdev in vg.devices:
-        if vdev.dev.name == name.strip() and not vdev.unregistering:
+        if vdev.dev.name == name.strip() and (not vdev.unregistering or vdev.users):
             return vdev
     return None
 
@@ -316,8 +380,9 @@ def vfio_group_ioctl_get_device_fd(vg, name):
 def vfio_df_group_open(vdev):
     """vfio_df_open() on the group path: the first open binds to iommufd in compat mode."""
     from .iommufd import iommufd_device_bind, iommufd_vfio_compat_attach
+    from .vfio_noiommu import is_noiommu
     vg = vdev.group
-    if vg.iommufd is not None and vdev.open_count == 0:
+    if vg.iommufd is not None and vdev.open_count == 0 and not is_noiommu(vg):   # noiommu: no bind
         idev = iommufd_device_bind(vg.iommufd, vdev.dev)
         if isinstance(idev, int):
             return idev

@@ -73,6 +73,8 @@ def vfio_df_ioctl_bind_iommufd(df, iommufd_file):
 
 @traced(_grp)
 def vfio_df_ioctl_attach_pt(df, pt_id):
+    """vfio_iommufd_physical_attach_ioas(): an attached device is replaced, not refused (6.6,
+    "vfio: Support IO page table replacement"). Returns the hwpt id the kernel writes to pt_id."""
     vdev = df.vdev
     if not df.access_granted:
         return -EINVAL
@@ -83,7 +85,7 @@ def vfio_df_ioctl_attach_pt(df, pt_id):
     if rc:
         return rc
     vdev.iommufd_attached = True
-    return 0
+    return vdev.iommufd_device.hwpt.id
 
 
 @traced(_grp)

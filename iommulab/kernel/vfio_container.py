@@ -10,6 +10,7 @@ from .iommu import (iommu_attach_group, iommu_detach_group, iommu_group_claim_dm
                     DOMAIN_UNMANAGED)
 from .kobject import KObject
 from .trace import traced
+from .vfio_noiommu import VFIO_NOIOMMU_IOMMU, is_noiommu, vfio_noiommu_container_check
 
 IOMMU_TYPES = ("VFIO_TYPE1_IOMMU", "VFIO_TYPE1v2_IOMMU")
 
@@ -35,6 +36,9 @@ def _owner_for(container, vg):
 
 def _claim(container, vg):
     k = container.k
+    rc = vfio_noiommu_container_check(container, vg)
+    if rc or is_noiommu(vg):                # VFIO does not claim a no-IOMMU group
+        return rc
     if k.f.rfc2021:
         from .rfc2021 import vfio_set_user_owner
         return vfio_set_user_owner(vg, container)
@@ -45,6 +49,8 @@ def _claim(container, vg):
 
 def _release(container, vg):
     k = container.k
+    if is_noiommu(vg):
+        return
     if k.f.rfc2021:
         from .rfc2021 import vfio_release_user_owner
         vfio_release_user_owner(vg)
@@ -57,7 +63,7 @@ def vfio_container_attach_group(container, vg):
     rc = _claim(container, vg)
     if rc:
         return rc
-    if container.iommu_driver is not None:
+    if container.iommu_driver not in (None, VFIO_NOIOMMU_IOMMU):
         rc = vfio_iommu_type1_attach_group(container, vg)
         if rc:
             _release(container, vg)
@@ -72,7 +78,7 @@ def vfio_container_attach_group(container, vg):
 def vfio_group_detach_container(vg):
     """Backend detach (domain → blocking), then release ownership (domain → default)."""
     container = vg.container
-    if container.iommu_driver is not None:
+    if container.iommu_driver not in (None, VFIO_NOIOMMU_IOMMU):
         vfio_iommu_type1_detach_group(container, vg)
     _release(container, vg)
     vg.container = None

@@ -66,6 +66,8 @@ def _rule(k, st, ev, events):
         if inner:
             return _rule(k, st, inner[-1], events)
         return "the platform does not isolate MSIs and iommufd.allow_unsafe_interrupts is off"
+    if f == "iommufd_device_setup_msi" and ev.errno == 1:      # 6.2-6.5: checked at attach
+        return "the platform does not isolate MSIs and iommufd.allow_unsafe_interrupts is off"
     if f == "__driver_probe_device" and ev.errno == 16:
         return f"{a[1]} is already bound to {st['devices'].get(a[1], {}).get('driver')}: unbind it first"
     if f == "bind_store" and ev.errno == 19:
