@@ -30,10 +30,13 @@ def sriov_host_toml():
         port = f"0000:00:{pf + 1:02x}.0"
         bus = pf + 1
         devices.append({"name": port, "kind": "root-port", "acs": True})
-        devices.append({"name": f"0000:{bus:02x}:00.0", "id": "8086:1572", "parent": port})
-        for vf in range(VFS_PER_PF):
+        pf_name = f"0000:{bus:02x}:00.0"
+        devices.append({"name": pf_name, "id": "8086:1572", "parent": port, "sriov_totalvfs": VFS_PER_PF,
+                        "vf_id": "8086:154c", "vf_offset": 1, "vf_stride": 1})
+        for vf in range(VFS_PER_PF):            # enabled VFs: PF + 1 + i, so device numbers past 0
             dev_no, fn = divmod(vf + 1, 8)
-            devices.append({"name": f"0000:{bus:02x}:{dev_no:02x}.{fn}", "id": "8086:154c", "parent": port})
+            devices.append({"name": f"0000:{bus:02x}:{dev_no:02x}.{fn}", "id": "8086:154c", "parent": port,
+                            "physfn": pf_name})
     doc = {"title": "SR-IOV host", "kernel": {"version": "6.6"},
            "driver": [{"name": "i40e", "ids": ["8086:1572"]}], "device": devices}
     return to_toml(doc), sum(1 for d in devices if d.get("kind") != "root-port")
@@ -56,11 +59,11 @@ def import_times():
 
 def bind_unbind_rate(n=2000):
     k = Kernel.from_toml('[[driver]]\nname = "e1000e"\nids = ["8086:15b8"]\n'
-                         '[[device]]\nname = "0000:00:1f.6"\nid = "8086:15b8"\n')
+                         '[[device]]\nname = "0000:00:19.0"\nid = "8086:15b8"\n')
     t = time.perf_counter()
     for _ in range(n):
-        k.write("/sys/bus/pci/drivers/e1000e/unbind", "0000:00:1f.6")
-        k.write("/sys/bus/pci/drivers/e1000e/bind", "0000:00:1f.6")
+        k.write("/sys/bus/pci/drivers/e1000e/unbind", "0000:00:19.0")
+        k.write("/sys/bus/pci/drivers/e1000e/bind", "0000:00:19.0")
     return n / (time.perf_counter() - t)
 
 

@@ -23,7 +23,8 @@ from iommulab.viz.plot import OwnerCntPlot  # noqa: E402
 
 
 def machine(n_ports):
-    """n_ports root ports, half without ACS; behind each a two-function device and a NIC."""
+    """n_ports root ports, half without ACS; behind each (a port's link carries one device) a GPU with
+    its audio function and a NIC function."""
     devices, drivers = [], [{"name": "nic", "ids": ["8086:1533"]}, {"name": "snd_hda_intel", "ids": ["10de:1aef"]}]
     for i in range(n_ports):
         port = f"0000:00:{1 + i // 8:02x}.{i % 8}"
@@ -33,7 +34,7 @@ def machine(n_ports):
                         "acs": False, "class": 0x030000})
         devices.append({"name": f"0000:{bus:02x}:00.1", "parent": port, "id": "10de:1aef", "acs": False,
                         "class": 0x040300})
-        devices.append({"name": f"0000:{bus:02x}:01.0", "parent": port, "id": "8086:1533", "class": 0x020000})
+        devices.append({"name": f"0000:{bus:02x}:00.2", "parent": port, "id": "8086:1533", "class": 0x020000})
     doc = {"title": "bench", "kernel": {"version": "6.6"}, "driver": drivers, "device": devices}
     return Kernel.from_toml(to_toml(doc))
 

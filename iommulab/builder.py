@@ -3,8 +3,9 @@
 A MachineBuilder edits a scenario document (the TOML format of ../shared/spec/api.md): add parts
 from a small catalogue below a port or bridge, toggle ACS, multifunction and stream IDs, remove
 parts. Every edit boots the result with the kernel's own code; an edit that would not boot, or that
-makes no sense (a device below an endpoint, a taken address, function 8), is refused and nothing
-changes.
+makes no sense (a device below an endpoint, a taken address, function 8), or a machine that cannot
+exist (the scenario loader's topology rules: a second device on a port's link, a switch on a root
+bus…), is refused and nothing changes; a toggle Linux never reads there raises NoEffect.
 """
 import copy
 import re
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from .kernel.kernel import Kernel
 from .kernel.scenario import SCENARIO_DIR, ScenarioError, to_toml
+from .kernel.explain import PORT_WORDS
+from .kernel.topology import is_multifunction, pci_acs_enabled
 
 PCI_RE = re.compile(r"^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-9])$")
 BRIDGES = ("root-port", "downstream-port", "upstream-port", "pcie-to-pci-bridge", "pci-bridge")
@@ -48,6 +51,44 @@ CATALOGUE = {
 
 class BuildError(ValueError):
     """An edit that was refused; nothing changed."""
+
+
+class NoEffect(BuildError):
+    """A toggle Linux never reads in this place (ACS on a single-function endpoint, multifunction
+    on function 1-7): refused with the reason, so that nothing changes silently."""
+
+
+FIRST_STREAMID = 0x800
+
+
+def parse_streamid(value):
+    """A stream ID as the SMMU documentation writes it: hex, with or without 0x ("0x877", "877"),
+    or an int."""
+    if isinstance(value, bool):
+        raise BuildError(f"{value!r} is not a stream ID")
+    if isinstance(value, int):
+        n = value
+    else:
+        text = str(value).strip().lower()
+        text = text[2:] if text.startswith("0x") else text
+        if not re.fullmatch(r"[0-9a-f]{1,8}", text):
+            raise BuildError(f"{value!r} is not a stream ID in hex, such as 0x877 or 877")
+        n = int(text, 16)
+    if n < 0:
+        raise BuildError("a stream ID is not negative")
+    if n > 0xFFFFFFFF:
+        raise BuildError(f"{n:#x} is wider than a 32-bit stream ID")
+    return n
+
+
+def _isolation(k):
+    """What Linux's grouping reads of each PCI device: (pci_acs_enabled(), pdev->multifunction)."""
+    return {d.name: (pci_acs_enabled(k, d), is_multifunction(k, d))
+            for d in k.devices.values() if d.bus.name == "pci"}
+
+
+def _groups(k):
+    return sorted(sorted(d.name for d in g.devices) for g in k.iommu_groups.values())
 
 
 def _bdf(name):
@@ -99,21 +140,24 @@ class MachineBuilder:
         try:
             return Kernel.from_toml(to_toml(doc), "built.toml")
         except ScenarioError as e:
-            raise BuildError(e.problem) from None
+            m = re.search(r"\((.+)\)$", e.entry)
+            raise BuildError(f"{m.group(1)}: {e.problem}" if m else e.problem) from None
 
     def _commit(self, doc):
         k = self._boot(doc)
         self.doc, self.kernel = doc, k
         return k
 
-    def add(self, part, parent=None, address=None, streamid=0x800):
+    def add(self, part, parent=None, address=None, streamid=None):
         """Add a catalogue part below `parent` (a port or bridge; None: the root bus). Returns the
-        new devices' names."""
+        new devices' names. A platform pair gets a stream ID no other device uses, unless
+        `streamid` names one (hex text such as "0x877", or an int) — a shared one shares a group."""
         if part not in CATALOGUE:
             raise BuildError(f"unknown part {part!r}; the catalogue has: {', '.join(CATALOGUE)}")
         doc = copy.deepcopy(self.doc)
         if part == "eth-dma-pair":
-            names = self._platform_pair(doc, streamid)
+            names = self._platform_pair(doc, self._free_streamid(doc) if streamid is None
+                                        else parse_streamid(streamid))
         else:
             names = self._add_pci(doc, part, parent, address)
         for spec in CATALOGUE[part][2]:
@@ -173,7 +217,7 @@ class MachineBuilder:
         if parent is not None:
             up["parent"] = parent
         devices.append(up)
-        inner = self._new_bus(doc)
+        inner = self._new_bus(doc, above=bus)
         downs = [{"name": f"0000:{inner:02x}:{slot:02x}.0", "kind": "downstream-port", "id": "10b5:8747",
                   "parent": up["name"], "acs": True} for slot in (8, 9)]
         devices.extend(downs)
@@ -185,12 +229,15 @@ class MachineBuilder:
         kids = [d for d in doc["device"] if d.get("parent") == parent]
         if kids:
             return _bdf(kids[0]["name"])[1]
-        return self._new_bus(doc)
+        p = next((d for d in doc["device"] if d["name"] == parent), None)
+        return self._new_bus(doc, above=_bdf(p["name"])[1] if p and _bdf(p["name"]) else 0)
 
-    def _new_bus(self, doc):
+    def _new_bus(self, doc, above=0):
+        """The lowest free bus number above the bridge's own bus (a secondary bus is numbered
+        above its primary)."""
         used = {_bdf(d["name"])[1] for d in doc["device"] if _bdf(d["name"])}
         used |= {b for d in doc["device"] if d.get("kind") in BRIDGES for b in self._children_buses(doc, d)}
-        n = 1
+        n = above + 1
         while n in used:
             n += 1
         if n > 0xFF:
@@ -207,15 +254,27 @@ class MachineBuilder:
                 return slot
         raise BuildError(f"bus {bus:02x} is full (32 devices)")
 
+    def _free_streamid(self, doc):
+        used = {d["streamid"] for d in doc["device"] if "streamid" in d}
+        n = FIRST_STREAMID
+        while n in used:
+            n += 1
+        return n
+
     def _platform_pair(self, doc, streamid):
-        base = 0xFF0C0000 + 0x20000 * sum(1 for d in doc["device"] if d.get("bus") == "platform")
+        names = {d["name"] for d in doc["device"]}
+        base = 0xFF0C0000
+        while f"ethernet@{base:x}" in names or f"dma@{base + 0x10000:x}" in names:
+            base += 0x40000
         eth = {"name": f"ethernet@{base:x}", "bus": "platform", "id": "snps,dwmac-4.20a", "streamid": streamid}
         dma = {"name": f"dma@{base + 0x10000:x}", "bus": "platform", "id": "arm,pl330", "streamid": streamid}
         doc["device"] += [eth, dma]
         return [eth["name"], dma["name"]]
 
     def set(self, name, acs=None, multifunction=None, streamid=None):
-        """Toggle a part's ACS, multifunction bit, or stream ID (platform devices)."""
+        """Toggle a part's ACS, multifunction bit, or stream ID (platform devices; hex text such as
+        "0x877" or an int). Returns notes for the learner (an edit that changes no group yet says
+        so); raises NoEffect, changing nothing, for a toggle Linux never reads there."""
         doc = copy.deepcopy(self.doc)
         d = next((x for x in doc["device"] if x["name"] == name), None)
         if d is None:
@@ -231,17 +290,53 @@ class MachineBuilder:
         if streamid is not None:
             if d.get("bus") not in ("platform", "amba"):
                 raise BuildError(f"{name} is not a platform device: stream IDs are for the SMMU's platform devices")
-            if streamid < 0:
-                raise BuildError("a stream ID is not negative")
-            d["streamid"] = int(streamid)
-        self._commit(doc)
+            d["streamid"] = parse_streamid(streamid)
+        k = self._boot(doc)
+        if acs is not None or multifunction is not None:
+            self._check_effect(name, acs, multifunction, k)
+        notes = self._notes(name, k)
+        self.doc, self.kernel = doc, k
+        return notes
+
+    def _check_effect(self, name, acs, multifunction, k):
+        """pci_acs_enabled() and pdev->multifunction are all that grouping reads of these bits:
+        if neither changes for any device, the toggle changes nothing Linux sees."""
+        if _isolation(k) != _isolation(self.kernel):
+            return
+        old, dev = self.find(name), k.devices[name]
+        what = "ACS" if acs is not None else "multifunction"
+        value = acs if acs is not None else multifunction
+        current = old.get("acs", True) if acs is not None else bool(old.get("multifunction", False))
+        if acs is not None and dev.kind in ("conventional", "pci-bridge", "pcie-to-pci-bridge"):
+            why = (f"Linux never counts a {PORT_WORDS[dev.kind]} as isolated: pci_acs_enabled() is false for "
+                   "conventional PCI and PCIe-to-PCI bridges whatever their ACS says")
+        elif multifunction is not None and dev.bdf[3] != 0:
+            why = (f"function {dev.bdf[3]} is multifunction because Linux found it beside function 0 "
+                   "(pci_scan_slot() marks functions 1-7 so), whatever its header bit says")
+        elif bool(value) == bool(current):
+            why = f"{what} is already {'on' if value else 'off'}"
+        elif acs is not None:
+            why = (f"Linux reads ACS only on root ports, downstream ports and multifunction devices "
+                   f"(pci_acs_enabled()); a single-function {PORT_WORDS.get(dev.kind, dev.kind)} "
+                   "is isolated with or without it")
+        else:
+            why = "no grouping rule reads it here"
+        raise NoEffect(f"{what} {'on' if value else 'off'} on {name} changes nothing: {why}")
+
+    def _notes(self, name, k):
+        if _groups(k) != _groups(self.kernel):
+            return []
+        return [f"no group changed: Linux reads this on {name}, but no device's group depends on it yet"]
 
     def remove(self, name):
-        """Remove a part and everything below it."""
+        """Remove a part and everything below it (function 0 takes the slot's other functions)."""
         doc = copy.deepcopy(self.doc)
         if not any(d["name"] == name for d in doc["device"]):
             raise BuildError(f"there is no part {name!r} in this machine")
         gone, changed = {name}, True
+        if name.endswith(".0") and _bdf(name):        # without function 0 Linux finds no function of the slot
+            gone |= {d["name"] for d in doc["device"] if d["name"][:-1] == name[:-1]
+                     and d.get("parent") == self.find(name).get("parent")}
         while changed:
             changed = False
             for d in doc["device"]:

@@ -7,13 +7,15 @@ directory copied from /sys/kernel/iommu_groups (and optionally /sys/bus/pci/devi
 kept where the input has them. Drivers the simulator does not know become scenario drivers that
 use the kernel DMA API (driver_managed_dma = false, or true for VFIO variant drivers whose name
 contains "vfio"); their ID tables are unknown, so they match only through driver_override/new_id
-and boot binds exactly the devices the listing shows bound.
+and boot binds exactly the devices the listing shows bound. Where the input shows parents (sysfs
+links), PCIe port types follow the links, and the result obeys the scenario loader's topology
+rules (kernel/scenario.py TOPOLOGY_RULES): a parent those rules refuse is left out, and said so.
 """
 import os
 import re
 
 from .kernel.drivers import BUILTIN_NAMES
-from .kernel.scenario import to_toml
+from .kernel.scenario import to_toml, topology_problems
 from .shell.pcidb import VENDORS
 
 PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
@@ -142,7 +144,7 @@ def parse_text(text, source="<input>"):
             if group is None:
                 raise ImportError_(source, lineno, "an ls -l entry before any \"…/iommu_groups/N/devices:\" line", line)
             name, target = m.groups()
-            lst.add(group, name, lineno, line, parent=_parent_from_target(target, name),
+            lst.add(group, name, lineno, line, parent=_parent_from_target(target, name), linked=True,
                     **({"bus": "platform"} if "/platform/" in target and not PCI_RE.match(name) else {}))
             continue
         if lst.format == "ls" and group is not None and all(
@@ -222,7 +224,8 @@ def parse_dirs(groups_dir, pci_dir=None, root=None):
         for name in names:
             link = os.path.join(devdir, name)
             target = os.readlink(link) if os.path.islink(link) else ""
-            lst.add(n, name, 0, None, parent=_parent_from_target(target, name) if target else None)
+            lst.add(n, name, 0, None, parent=_parent_from_target(target, name) if target else None,
+                    linked=bool(target) or None)
         t = _read_small(os.path.join(groups_dir, str(n), "type"), root)
         if t:
             types[n] = t
@@ -260,12 +263,58 @@ def parse_live(sys_root="/sys"):
 
 # --- to a scenario -------------------------------------------------------------------------------
 
-def _bridge_kind(name, d):
+def _bridge_kind(name, d, parent_kind=None):
     """A port when the listing shows pcieport bound (so boot binds it again); otherwise a bridge
-    no driver takes, so the imported machine boots with exactly the drivers it listed."""
-    if d.get("driver") == "pcieport":
-        return "root-port" if name[5:7] == "00" else "downstream-port"
-    return "pci-bridge"
+    no driver takes, so the imported machine boots with exactly the drivers it listed. Where the
+    sysfs links show the parent, the PCIe port types alternate as on any real link: below a root
+    or downstream port sits an upstream port, below an upstream port the downstream ports, and a
+    port with no bridge above it is a root port. Without links, bus 00 stands for the root bus."""
+    if d.get("driver") != "pcieport":
+        return "pci-bridge"
+    if parent_kind in ("root-port", "downstream-port"):
+        return "upstream-port"
+    if parent_kind == "upstream-port":
+        return "downstream-port"
+    if d.get("linked") and parent_kind is None:
+        return "root-port"
+    return "root-port" if name[5:7] == "00" else "downstream-port"
+
+
+def _depth(name, specs):
+    n, seen = 0, set()
+    while name in specs and specs[name].get("parent") and name not in seen:
+        seen.add(name)
+        name, n = specs[name]["parent"], n + 1
+    return n
+
+
+def _set_kinds(devices, lst):
+    """Bridge kinds top-down, so that each port knows its parent's kind."""
+    specs = {spec["name"]: spec for spec in devices}
+    for spec in sorted(devices, key=lambda x: _depth(x["name"], specs)):
+        d = lst.devices[spec["name"]]
+        if spec["bus"] != "pci" or not (d.get("class", 0) >> 8 == 0x0604 or d.get("is_parent")):
+            continue
+        parent = specs.get(spec.get("parent"))
+        spec["kind"] = _bridge_kind(spec["name"], d, parent.get("kind") if parent else None)
+
+
+def _keep_to_the_rules(devices):
+    """The listing's groups are explicit, so a parent is only a picture of where a device sits:
+    where the synthesised placement breaks a topology rule (a virtual function or an ARI function
+    at a device number other than 0 below a port, a link the listing got wrong), leave that parent
+    out rather than write a machine that cannot exist. Returns the devices whose parent went."""
+    dropped = []
+    for _ in range(len(devices) + 1):
+        problems = topology_problems([dict(x, kind=x.get("kind", "endpoint")) for x in devices])
+        if not problems:
+            return dropped
+        for i, name, _problem in problems:
+            if devices[i].pop("parent", None) is not None:
+                dropped.append(name)
+            else:
+                devices[i].pop("kind", None)
+    raise ValueError("the imported topology does not settle")       # cannot happen: each pass removes keys
 
 
 def to_document(lst, version=None, title=None):
@@ -277,8 +326,6 @@ def to_document(lst, version=None, title=None):
         for key in ("id", "class", "vendor_name", "device_name", "revision"):
             if key in d and (d["bus"] == "pci" or key != "id"):
                 spec[key] = d[key]
-        if d["bus"] == "pci" and d.get("class", 0) >> 8 == 0x0604:
-            spec["kind"] = _bridge_kind(name, d)
         parent = d.get("parent")
         if parent in names and lst.devices[parent]["bus"] == d["bus"]:
             spec["parent"] = parent
@@ -290,13 +337,14 @@ def to_document(lst, version=None, title=None):
                 drivers.setdefault(drv, {"name": drv, "bus": d["bus"],
                                          "driver_managed_dma": "vfio" in drv})
         devices.append(spec)
-    for spec in devices:                               # a parent found only through links is a bridge
-        d = lst.devices[spec["name"]]
-        if d.get("is_parent") and spec["bus"] == "pci" and "kind" not in spec:
-            spec["kind"] = _bridge_kind(spec["name"], d)
+    _set_kinds(devices, lst)                           # a parent found only through links is a bridge
+    dropped = _keep_to_the_rules(devices)
     doc = {"title": title or f"Imported from {os.path.basename(str(lst.source))}",
            "description": (f"Imported by `iommulab import-host` from {lst.source} ({lst.format} format). "
-                           "Groups are as the host listed them."),
+                           "Groups are as the host listed them."
+                           + (f" Left out the parent of {', '.join(dropped)}: a PCIe port's link carries "
+                              "one device, and these (virtual functions?) cannot be placed by the "
+                              "rules the simulator knows." if dropped else "")),
            "kernel": {"version": version} if version else {}}
     types = set(getattr(lst, "types", {}).values())
     if types == {"identity"}:

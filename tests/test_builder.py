@@ -27,11 +27,13 @@ def test_add_every_kind_of_part_with_clicks():
     port = click_add(b, "root-port")
     assert port == "0000:00:01.0" and b.error.value == ""
     click_add(b, "switch", port)
-    down = [n for n in b.device.options if n.endswith(":08.0")][0]
-    bridge = click_add(b, "pcie-to-pci-bridge", port)
+    down, down2 = [n for n in b.device.options if n.endswith((":08.0", ":09.0"))]
+    bridge = click_add(b, "pcie-to-pci-bridge", down)
     click_add(b, "conventional", bridge)
-    for part in ("gpu", "nic-sriov", "nvme", "usb", "sata"):
-        click_add(b, part, down)
+    click_add(b, "conventional", bridge)                 # a conventional PCI bus carries many devices
+    click_add(b, "gpu", down2)
+    for part in ("nic-sriov", "nvme", "usb", "sata"):    # a port's link carries one device: one port each
+        click_add(b, part, click_add(b, "root-port"))
         assert b.error.value == "", (part, b.error.value)
     click_add(b, "eth-dma-pair")
     k = b.machine.kernel
@@ -46,8 +48,10 @@ def test_add_every_kind_of_part_with_clicks():
 def test_toggles_rederive_the_groups():
     b = Builder()
     port = click_add(b, "root-port")
-    gpu = click_add(b, "gpu", port)
-    nvme = click_add(b, "nvme", port)
+    click_add(b, "switch", port)
+    down, down2 = [n for n in b.device.options if n.endswith((":08.0", ":09.0"))]
+    gpu = click_add(b, "gpu", down)
+    nvme = click_add(b, "nvme", down2)
     b.device.value = port
     b.acs.value = False
     assert b.group_of(gpu) == b.group_of(nvme) == b.group_of(port)
@@ -60,8 +64,15 @@ def test_toggles_rederive_the_groups():
     assert b.group_of(gpu) != b.group_of(audio)
     b.acs.value = False
     assert b.group_of(gpu) == b.group_of(audio)
-    b.mf.value = False                                   # two functions in a slot still make it multifunction
-    assert b.machine.find(gpu)["multifunction"] is False and b.group_of(gpu) == b.group_of(audio)
+    before = b.machine.to_toml()
+    b.mf.value = False                                   # function 0 without it: Linux never reads function 1
+    assert "refused" in b.error.value and "next_fn()" in b.error.value
+    assert b.machine.to_toml() == before and b.mf.value is True
+    b.device.value = audio
+    assert b.mf.value is True                            # found beside function 0: multifunction
+    b.mf.value = False
+    assert "changes nothing" in b.error.value and "pci_scan_slot()" in b.error.value
+    assert b.machine.to_toml() == before and b.mf.value is True
 
 
 def test_stream_ids_and_removal():
@@ -70,7 +81,8 @@ def test_stream_ids_and_removal():
     dma = [n for n in b.device.options if n.startswith("dma@")][0]
     assert b.group_of(eth) == b.group_of(dma)
     b.device.value = dma
-    b.streamid.value = 0x900
+    assert b.streamid.value == "0x800"
+    b.streamid.value = "0x900"
     b.streamid_b.click()
     assert b.group_of(eth) != b.group_of(dma)
     port = click_add(b, "root-port")
@@ -83,6 +95,8 @@ def test_stream_ids_and_removal():
 @pytest.mark.parametrize("edit,message", [
     (lambda b, p, e: b.add("nvme", parent=e), "cannot add below 0000:01:00.0: it is an endpoint"),
     (lambda b, p, e: b.add("nvme", parent=p, address="0000:01:00.0"), "0000:01:00.0 is taken"),
+    (lambda b, p, e: b.add("usb", parent=p), r"0000:01:01\.0: device 01 below the root port 0000:00:01\.0 cannot exist"),
+    (lambda b, p, e: b.add("switch"), "a switch upstream port cannot sit on a root bus"),
     (lambda b, p, e: b.add("usb", parent=p, address="0000:01:00.8"), "functions to 7"),
     (lambda b, p, e: b.add("usb", parent=p, address="1:0.0"), "is not a PCI address"),
     (lambda b, p, e: b.add("usb", parent=p, address="0000:05:00.0"), "is not on bus 01"),
@@ -123,10 +137,10 @@ def test_reason_for_each_rule():
     assert "because root port 0000:00:01.0 has no ACS, so everything below it is one group" in reasons(m, gpu)
     m.set(port, acs=True)
     assert f"{audio} joins {gpu} in group" in reasons(m, audio) and "multifunction device without ACS" in reasons(m, audio)
-    bridge = m.add("pcie-to-pci-bridge", parent=port)[0]
+    bridge = m.add("pcie-to-pci-bridge", parent=m.add("root-port")[0])[0]
     card = m.add("conventional", parent=bridge)[0]
     assert f"behind the PCIe-to-PCI bridge {bridge} the IOMMU sees" in reasons(m, card)
-    sw = m.add("switch", parent=port)
+    sw = m.add("switch", parent=m.add("root-port")[0])
     down = sw[1]
     m.set(down, acs=False)
     nvme = m.add("nvme", parent=down)[0]
@@ -158,8 +172,9 @@ def test_export_then_load_gives_the_same_groups_and_reasons(tmp_path):
     b = Builder()
     port = b.add("root-port")[0]
     b.set(port, acs=False)
-    b.add("gpu", parent=port)
-    b.add("nic-sriov", parent=port)
+    sw = b.add("switch", parent=port)
+    b.add("gpu", parent=sw[1])
+    b.add("nic-sriov", parent=sw[2])
     b.add("eth-dma-pair")
     path = b.export(tmp_path / "built.toml")
     k = Kernel.from_scenario(path)
@@ -170,15 +185,24 @@ def test_export_then_load_gives_the_same_groups_and_reasons(tmp_path):
     assert groups(again.machine.kernel) == groups(k)
 
 
-def test_a_library_scenario_can_be_edited():
+def test_a_library_scenario_can_be_edited(tmp_path):
     b = Builder("desktop-gpu")
     assert b.group_of("0000:01:00.0") == b.group_of("0000:00:01.0")
     b.set("0000:00:01.0", acs=True)
     assert b.group_of("0000:01:00.0") != b.group_of("0000:00:01.0")
     explicit = Builder("seed-001")
     assert explicit.derive_b.layout.display is None
-    explicit.derive_b.click()
-    assert not explicit.machine.explicit_groups() and explicit.group_of("0000:03:00.1") is not None
+    before = explicit.machine.to_toml()
+    explicit.derive_b.click()        # the listing has function 1 only: the topology cannot decide
+    assert "function 0 of this slot (0000:03:00.0) is missing" in explicit.error.value
+    assert explicit.machine.to_toml() == before and explicit.machine.explicit_groups()
+    path = tmp_path / "listed.toml"
+    path.write_text(before.replace('group = 45', 'group = 45\n\n[[device]]\nname = "0000:03:00.0"\n'
+                                   'parent = "0000:00:10.0"\nmultifunction = true\ngroup = 46', 1))
+    listed = Builder(str(path))
+    listed.derive_b.click()
+    assert listed.error.value == "" and not listed.machine.explicit_groups()
+    assert listed.group_of("0000:03:00.1") is not None
 
 
 def test_open_in_the_lab():

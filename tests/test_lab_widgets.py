@@ -27,7 +27,7 @@ def last_command(lab):
 def test_it_shows_the_machine(lab):
     assert "<svg" in lab.graph.value and "IOMMU group 1" in lab.graph.value
     assert bytes(lab.plot_view.value).startswith(b"\x89PNG")
-    assert "desktop GPU" in lab.header.value and "7 devices in 5 groups" in lab.header.value
+    assert "desktop GPU" in lab.header.value and "8 devices in 6 groups" in lab.header.value
     assert "IOMMU group 1: owner_cnt 2" in lab.describe_view.value
     assert "boot" in lab.events_view.value and "Adding to iommu group" in lab.dmesg_view.value
     assert lab.step.max == 0 and lab.error.value == ""

@@ -116,7 +116,7 @@ def test_highlight_follows_the_last_event():
     assert "▶ 0000:01:00.1" in src and "▶ 0000:01:00.0" not in src
     unbind(k, "0000:00:1f.6")
     src = graph(k).source
-    assert PURPLE not in cluster_block(src, 1) and PURPLE in cluster_block(src, 4)
+    assert PURPLE not in cluster_block(src, 1) and PURPLE in cluster_block(src, k.devices["0000:00:1f.6"].iommu_group.id)
     assert "▶ 0000:00:1f.6" in src and "▶ 0000:01:00.1" not in src
 
 

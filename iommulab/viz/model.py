@@ -18,7 +18,7 @@ class DeviceView:
     driver_kind: str           # "kernel-dma" | "managed" | "unbound"
     parent: str | None
     group: int | None
-    vfio: str | None
+    vfio: str | None           # /dev/vfio/devices node name (vfioN) while it exists, else None
 
 
 @dataclass
@@ -128,8 +128,10 @@ def build(k):
         dev = k.devices[name]
         kind = "kernel-dma" if d["managed"] is False else "managed" if d["managed"] else "unbound"
         what = class_name(dev.class_code) if dev.bus.name == "pci" else (dev.id or dev.bus.name)
+        if dev.streamid is not None:            # as the SMMU documentation writes it
+            what += f" · stream ID {dev.streamid:#x}"
         devices[name] = DeviceView(name, dev.bus.name, dev.kind, what, d["driver"], kind, dev.parent,
-                                   d["group"], d["vfio"])
+                                   d["group"], d["cdev"])
     groups = {n: GroupView(n, g["owner_cnt"], g["owner"], owner_kind(g["owner"], g["owner_cnt"]), g["domain"],
                            domain_kind(g["domain"]), g["default_domain"], list(g["devices"]), list(g["pasids"]))
               for n, g in st["groups"].items()}

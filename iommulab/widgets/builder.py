@@ -5,8 +5,9 @@ import html
 
 import ipywidgets as W
 
-from ..builder import CATALOGUE, BuildError, MachineBuilder
+from ..builder import CATALOGUE, BuildError, MachineBuilder, NoEffect
 from ..kernel.explain import explain_group
+from ..kernel.topology import is_multifunction
 from ..viz import render_svg
 from .lab import CSS, ROW, Lab, _button
 
@@ -20,7 +21,8 @@ class Builder(W.VBox):
         self.machine = MachineBuilder.from_scenario(scenario) if scenario else MachineBuilder()
         self.lab = None
         self._build()
-        super().__init__([W.HTML(CSS), self.header, W.HBox([self.graph, self.side]), self.error, self.lab_area], **kw)
+        super().__init__([W.HTML(CSS), self.header, W.HBox([self.graph, self.side]), self.error, self.note,
+                          self.lab_area], **kw)
         self.add_class("iommulab-builder")
         self._redraw()
 
@@ -30,6 +32,8 @@ class Builder(W.VBox):
         self.graph.add_class("iommulab-b-graph")
         self.error = W.HTML()
         self.error.add_class("iommulab-b-error")
+        self.note = W.HTML()                   # what an accepted edit did not change
+        self.note.add_class("iommulab-b-note")
         self.part = W.Dropdown(options=[(text, name) for name, (text, _, _) in CATALOGUE.items()], description="part")
         self.part.add_class("iommulab-part")
         self.parent = W.Dropdown(description="below")
@@ -41,7 +45,7 @@ class Builder(W.VBox):
         self.acs.add_class("iommulab-acs")
         self.mf = W.Checkbox(description="multifunction", indent=False)
         self.mf.add_class("iommulab-mf")
-        self.streamid = W.BoundedIntText(description="stream ID", min=0, max=0xFFFF, layout=W.Layout(width="12em"))
+        self.streamid = W.Text(description="stream ID", placeholder="0x877", layout=W.Layout(width="12em"))
         self.streamid.add_class("iommulab-streamid")
         self.streamid_b = _button("set stream ID", "iommulab-streamid-set")
         self.remove_b = _button("remove (and what is below)", "iommulab-b-remove")
@@ -81,27 +85,35 @@ class Builder(W.VBox):
     def _guard(self, fn):
         try:
             fn()
+        except NoEffect as e:
+            self.error.value = f"not changed: {html.escape(str(e))}"
+            self.note.value = ""
+            self._show_device()                # the checkbox shows the machine again
         except BuildError as e:
             self.error.value = f"refused: {html.escape(str(e))} — nothing changed"
+            self.note.value = ""
+            self._show_device()
         except Exception as e:                 # callbacks never raise into the notebook
             self.error.value = f"iommulab could not do that: {html.escape(type(e).__name__)}: {html.escape(str(e))}"
 
     # --- edits (also usable from code) -------------------------------------------------------
 
-    def add(self, part, parent=None, address=None, streamid=0x800):
+    def add(self, part, parent=None, address=None, streamid=None):
         names = self.machine.add(part, parent, address, streamid)
-        self.error.value = ""
+        self.error.value = self.note.value = ""
         self._redraw(select=names[0])
         return names
 
     def set(self, name, **kw):
-        self.machine.set(name, **kw)
+        notes = self.machine.set(name, **kw)
         self.error.value = ""
+        self.note.value = "".join(f"<p>note: {html.escape(n)}</p>" for n in notes)
         self._redraw(select=name)
+        return notes
 
     def remove(self, name):
         gone = self.machine.remove(name)
-        self.error.value = ""
+        self.error.value = self.note.value = ""
         self._redraw()
         return gone
 
@@ -157,10 +169,13 @@ class Builder(W.VBox):
         svg, text = render_svg(k, threshold=10_000)
         self.graph.value = svg if svg is not None else f"<pre>{html.escape(text)}</pre>"
         names = [d["name"] for d in self.machine.devices]
-        self.device.options = names
+        current = self.device.value
+        self.device.options = names            # (resets the selection)
         if select in names:
             self.device.value = select
-        elif names and self.device.value not in names:
+        elif current in names:
+            self.device.value = current
+        elif names:
             self.device.value = names[-1]
         keep = self.parent.value
         self.parent.options = [ROOT_BUS] + self.machine.bridges()
@@ -182,10 +197,12 @@ class Builder(W.VBox):
             pci = spec.get("bus", "pci") == "pci"
             self.acs.disabled = self.mf.disabled = not pci
             self.acs.value = bool(spec.get("acs", True))
-            self.mf.value = bool(spec.get("multifunction", False))
+            dev = self.machine.kernel.devices[name]
+            self.mf.value = is_multifunction(self.machine.kernel, dev) if pci else False
             self.streamid.disabled = self.streamid_b.disabled = pci
-            self.streamid.value = spec.get("streamid", 0) or 0
+            self.streamid.value = f"{spec['streamid']:#x}" if "streamid" in spec else ""
         finally:
             self._watch(True)
-        self.why.value = "<ul>" + "".join(f"<li>{html.escape(line)}</li>"
-                                          for line in explain_group(self.machine.kernel, name)) + "</ul>"
+        sid = f"<p>{html.escape(name)}: stream ID {spec['streamid']:#x}</p>" if "streamid" in spec else ""
+        self.why.value = sid + "<ul>" + "".join(f"<li>{html.escape(line)}</li>"
+                                                for line in explain_group(self.machine.kernel, name)) + "</ul>"
