@@ -8,17 +8,24 @@ def _marks(sh):
             for j in running}
 
 
+def job_line(sh, j, with_pid=False):
+    """bash's pretty_print_job(): `[1]+  Done                    CMD` (state padded to 24)."""
+    pid = f"{j.pid} " if with_pid else ""
+    return f"[{j.num}]{_marks(sh)[j.num]}  {pid}{j.state:<24}{j.shown()}"
+
+
 def jobs(sh, argv, io, line):
     sh.refresh_jobs()
-    marks = _marks(sh)
+    out = []
     for j in list(sh.jobs):
         if "-p" in argv:
-            io.write(f"{j.pid}\n")
+            out.append(f"{j.pid}\n")
             continue
-        pid = f"{j.pid} " if "-l" in argv else ""
-        io.write(f"[{j.num}]{marks[j.num]}  {pid}{j.state:<24}{j.cmdline}\n")
-        if j.state != "Running":
+        out.append(job_line(sh, j, "-l" in argv) + "\n")
+    for j in list(sh.jobs):
+        if j.state != "Running" and "-p" not in argv:
             sh.jobs.remove(j)
+    io.write("".join(out))
     return 0
 
 
@@ -38,10 +45,13 @@ def kill(sh, argv, io, line):
     if args and args[0] == "-l":
         io.write(" 1) SIGHUP\t 2) SIGINT\t 3) SIGQUIT\t 9) SIGKILL\t15) SIGTERM\n")
         return 0
-    if args and args[0] == "-s" and len(args) > 1:
-        args = args[2:]
-    elif args and re.fullmatch(r"-(\d+|[A-Z]+)", args[0]):
-        args = args[1:]
+    signal = "TERM"
+    if args and args[0] in ("-s", "-n") and len(args) > 1:
+        signal, args = args[1], args[2:]
+    elif args and re.fullmatch(r"-(\d+|[A-Za-z0-9+]+)", args[0]):
+        signal, args = args[0][1:], args[1:]
+    signal = _SIGNAL_STATES.get(signal.upper().removeprefix("SIG"), "Terminated")
+
     if not args:
         io.error("kill: usage: kill [-s sigspec | -n signum | -sigspec] pid | jobspec ... or kill -l [sigspec]")
         return 2
@@ -54,6 +64,7 @@ def kill(sh, argv, io, line):
                 status = 1
                 continue
             if job.process is not None and job.process.alive:
+                job.signal = signal             # what the job table says once it has died
                 job.process.kill()
             elif job.pending is not None and not job.pending.done:
                 k.printk(f"vfio-pci: Device is currently in use, task \"bash\" ({job.pid}) blocked "
@@ -68,14 +79,55 @@ def kill(sh, argv, io, line):
             io.error(f"bash: kill: ({a}) - No such process")
             status = 1
             continue
+        for j in sh.jobs:
+            if j.process is p:
+                j.signal = signal
         p.kill()
     sh.refresh_jobs()
     return status
 
 
+_SIGNAL_STATES = {"1": "Hangup", "HUP": "Hangup", "2": "Interrupt", "INT": "Interrupt", "3": "Quit",
+                  "QUIT": "Quit", "9": "Killed", "KILL": "Killed", "15": "Terminated", "TERM": "Terminated"}
+
+
+_SIGNAL_NUMBERS = {"Hangup": 1, "Interrupt": 2, "Quit": 3, "Killed": 9, "Terminated": 15}
+
+
+def _job_status(j):
+    """$? of a finished job as `wait` returns it: N for Exit N, 128+signal for a signal."""
+    if j.state == "Done":
+        return 0
+    if j.state.startswith("Exit "):
+        return int(j.state[5:])
+    return 128 + _SIGNAL_NUMBERS.get(j.state, 15)
+
+
 def wait(sh, argv, io, line):
+    """wait [%N|PID]...: a finished job's status (it leaves the table, without a notice). A job
+    still running would make bash wait until it ends; here nothing ends by itself, so wait
+    returns at once and says so."""
     sh.refresh_jobs()
-    return 0
+    if len(argv) == 1:
+        targets = list(sh.jobs)
+    else:
+        targets = []
+        for a in argv[1:]:
+            j = _job(sh, a) if a.startswith("%") else next((j for j in sh.jobs if str(j.pid) == a), None)
+            if j is None:
+                io.error(f"bash: wait: {a}: no such job" if a.startswith("%") else
+                         f"bash: wait: pid {a} is not a child of this shell")
+                return 127
+            targets.append(j)
+    status = 0
+    for j in targets:
+        if j.state == "Running":
+            io.error(f"iommulab: wait returns at once: job [{j.num}] ({j.cmdline}) runs until it is killed")
+            status = 0
+            continue
+        status = _job_status(j)
+        sh.jobs.remove(j)
+    return status if len(argv) > 1 else 0
 
 
 def ps(sh, argv, io, line):

@@ -19,9 +19,43 @@ _HOST = re.compile(r"^(?:([0-9a-fA-F]{1,4}):)?([0-9a-fA-F]{1,2}):([0-9a-fA-F]{1,
 
 
 class QemuError(Exception):
-    def __init__(self, message, hint=None):
+    def __init__(self, message, hint=None, device_prefix=True):
         super().__init__(message)
         self.hint = hint
+        self.device_prefix = device_prefix      # reported after "vfio BDF: " (VFIO_MSG_PREFIX)
+
+
+class QemuWords:
+    """Which words this QEMU prints, by its version ([qemu] version of the scenario)."""
+
+    def __init__(self, version):
+        self.version = tuple(version)
+
+    def open_error(self, path, errno):
+        """hw/vfio group and container opens. Up to 9.0 qemu_open_old() with "failed to open
+        PATH"; from 9.1 qemu_open() with errp, whose error_setg_file_open() says "Could not open
+        'PATH'" (commit "hw/vfio/container: Get rid of qemu_open_old()", QEMU 9.1)."""
+        if self.version >= (9, 1):
+            return f"Could not open '{path}': {strerror(errno)}"
+        return f"failed to open {path}: {strerror(errno)}"
+
+    @property
+    def has_iommufd(self):
+        """-object iommufd and vfio-pci's iommufd=/fd= properties: QEMU 8.2 (iommufd backend)."""
+        return self.version >= (8, 2)
+
+    def no_host_hint(self):
+        """vfio_realize()'s hint; built with CONFIG_IOMMUFD (8.2+) it names fd=DEVICE_FD too,
+        in the middle of the line."""
+        fd = "or -device vfio-pci,fd=DEVICE_FD " if self.has_iommufd else ""
+        return f"Use -device vfio-pci,host=DDDD:BB:DD.F {fd}or -device vfio-pci,sysfsdev=PATH_TO_DEVICE"
+
+    def version_text(self):
+        """`qemu-system-x86_64 --version` of an upstream build (the copyright year is the
+        release year: x.0 in April, x.2 in December of 2015 + x)."""
+        major, minor, patch = self.version
+        return (f"QEMU emulator version {major}.{minor}.{patch}\n"
+                f"Copyright (c) 2003-{2015 + major} Fabrice Bellard and the QEMU Project developers\n")
 
 
 def _props(value):
@@ -35,8 +69,9 @@ def _props(value):
     return driver, props
 
 
-def parse(argv, prog):
+def parse(argv, prog, words=None):
     """→ (vfio devices [(option text, host, iommufd id)], iommufd object ids); raises QemuError."""
+    words = words or QemuWords((10, 1, 0))
     devices, objects = [], []
     i = 1
     while i < len(argv):
@@ -58,8 +93,9 @@ def parse(argv, prog):
                     host = props["sysfsdev"].rstrip("/").rsplit("/", 1)[-1]
                 if host is None:
                     raise QemuError(f"{prog}: -device {value}: No provided host device",
-                                    "Use -device vfio-pci,host=DDDD:BB:DD.F or -device "
-                                    "vfio-pci,sysfsdev=PATH_TO_DEVICE")
+                                    words.no_host_hint())
+                if "iommufd" in props and not words.has_iommufd:
+                    raise QemuError(f"{prog}: -device {value}: Property 'vfio-pci.iommufd' not found")
                 m = _HOST.match(host)
                 if not m:
                     raise QemuError(f"{prog}: -device {value}: Property 'vfio-pci.host' doesn't take "
@@ -70,6 +106,8 @@ def parse(argv, prog):
         elif opt == "-object":
             kind, props = _props(value)
             if kind == "iommufd":
+                if not words.has_iommufd:
+                    raise QemuError(f"{prog}: -object {value}: invalid object type: iommufd")
                 if "id" not in props:
                     raise QemuError(f"{prog}: -object {value}: Parameter 'id' is missing")
                 objects.append(props["id"])
@@ -85,6 +123,7 @@ class Qemu:
 
     def __init__(self, k, p):
         self.k, self.p = k, p
+        self.words = QemuWords(getattr(k, "qemu_version", (10, 1, 0)))
         self.groups = {}          # group id -> fd
         self.container = None
         self.iommufd = {}         # object id -> /dev/iommu fd
@@ -106,7 +145,7 @@ class Qemu:
             try:
                 gfd = p.open(path)
             except OSError as e:
-                raise QemuError(f"Could not open '{path}': {strerror(e.errno)}")
+                raise QemuError(self.words.open_error(path, e.errno))
             try:
                 status = self._ioctl(gfd, "VFIO_GROUP_GET_STATUS")
             except OSError as e:
@@ -143,7 +182,7 @@ class Qemu:
         try:
             cfd = p.open("/dev/vfio/vfio")
         except OSError as e:
-            raise QemuError(prefix + f"Could not open '/dev/vfio/vfio': {strerror(e.errno)}")
+            raise QemuError(prefix + self.words.open_error("/dev/vfio/vfio", e.errno))
         try:
             version = self._ioctl(cfd, "VFIO_GET_API_VERSION")
             if version != VFIO_API_VERSION:
@@ -173,6 +212,8 @@ class Qemu:
             raise QemuError(f"vfio {vdir}: couldn't open directory {vdir}: {strerror(e.errno)}")
         if not names:
             raise QemuError(f"vfio {vdir}: failed to find vfio-dev/vfioX/dev")
+        if not k.exists(f"{vdir}/{names[0]}/dev"):        # vfio-dev without the cdev (6.1-6.5)
+            raise QemuError(f"vfio {vdir}: failed to load \"{vdir}/{names[0]}/dev\"")
         cdev = f"/dev/vfio/devices/{names[0]}"
         try:
             dfd = p.open(cdev)
@@ -203,18 +244,37 @@ class Qemu:
 
 
 def qemu_system(sh, argv, io, line):
+    """qemu-system-x86_64 / qemu-system-aarch64 (both exist on either architecture; the
+    messages name the program as typed, like QEMU's error_report() does)."""
     k = sh.k
     prog = argv[0]
+    words = QemuWords(k.qemu_version)
+    if any(a in ("-version", "--version") for a in argv[1:]):
+        io.write(words.version_text())
+        return 0
+    if any(a in ("-h", "-help", "--help") for a in argv[1:]):
+        io.write(words.version_text().splitlines()[0] + "\n"
+                 f"usage: {prog} [options] [disk_image]\n\n"
+                 "iommulab: only -device vfio-pci,host=BDF[,iommufd=ID] and -object iommufd,id=ID "
+                 "do something here; other options are accepted and ignored\n")
+        return 0
     try:
-        devices, objects = parse(argv, prog)
+        devices, objects = parse(argv, prog, words)
     except QemuError as e:
         io.error(str(e) + (f"\n{e.hint}" if e.hint else ""))
         return 1
     p = k.spawn(prog, cmdline=" ".join(argv))
     p.req_channel = True                        # QEMU registers the device request eventfd
+    if sh.background:
+        sh.start_process(p, line, io)           # `&`: bash prints [N] PID before QEMU's words
     q = Qemu(k, p)
     for value, bdf, ifd in devices:
         try:
+            if not k.exists(f"/sys/bus/pci/devices/{bdf}"):
+                # vfio_device_get_name() (QEMU 8.2+; inline in vfio_realize() before): stat()
+                # of the sysfs path fails, reported with the path and without "vfio BDF: "
+                raise QemuError(f"vfio /sys/bus/pci/devices/{bdf}: no such host device: "
+                                f"{strerror(2)}", device_prefix=False)
             if bdf in q.attached:
                 raise QemuError("device is already attached")
             if ifd is None:
@@ -224,10 +284,11 @@ def qemu_system(sh, argv, io, line):
             q.attached.add(bdf)
         except QemuError as e:
             p.exit()
-            io.error(f"{prog}: -device {value}: vfio {bdf}: {e}" + (f"\n{e.hint}" if e.hint else ""))
+            where = f"vfio {bdf}: " if e.device_prefix else ""
+            io.error(f"{prog}: -device {value}: {where}{e}" + (f"\n{e.hint}" if e.hint else ""))
             return 1
-    job = sh.add_job(p.pid, line if line.endswith("&") else line + " &", process=p)
-    io.error(f"[{job.num}] {p.pid}")
+    if not sh.background:
+        sh.start_process(p, line, io)
     return 0
 
 

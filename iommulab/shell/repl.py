@@ -54,9 +54,7 @@ def interactive(session):
           "Type help for commands, exit or Ctrl-D to leave.")
     buf = ""
     status = 0
-    while True:
-        for notice in session.finished_notices():
-            print(notice)
+    while True:            # job notices come with a command's stderr (Session.run), as in bash
         prompt = "> " if buf else f"root@iommulab:{session.cwd}# "
         try:
             line = input(prompt)

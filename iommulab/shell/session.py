@@ -50,19 +50,27 @@ class IO:
 class Job:
     """A background job: a process (QEMU) or a sysfs write that Linux would block on."""
 
-    def __init__(self, num, pid, cmdline, process=None, pending=None):
-        self.num, self.pid, self.cmdline = num, pid, cmdline
+    def __init__(self, num, pid, cmdline, process=None, pending=None, state="Running"):
+        self.num, self.pid, self.cmdline = num, pid, cmdline      # cmdline as typed, without " &"
         self.process, self.pending = process, pending
-        self.state = "Running"
-        self.reported = False
+        self.state = state
+        self.signal = None            # what `kill` sent: "Terminated", "Killed", "Hangup", ...
+        self.exit_status = 0          # a process that exits on its own (QEMU failing to start)
 
     def refresh(self, k):
         if self.state != "Running":
             return
         if self.process is not None and (not self.process.alive or self.process.pid not in k.processes):
-            self.state = "Terminated" if self.process.killed else "Done"
+            if self.process.killed:
+                self.state = self.signal or "Terminated"
+            else:
+                self.state = "Done" if not self.exit_status else f"Exit {self.exit_status}"
         if self.pending is not None and self.pending.done:
             self.state = "Done" if not self.pending.errno else "Exit 1"
+
+    def shown(self):
+        """The command as bash's job table shows it: a running job keeps its " &"."""
+        return self.cmdline + (" &" if self.state == "Running" else "")
 
 
 class ExitShell(Exception):
@@ -83,7 +91,9 @@ class Session:
         self.last_bg_pid = None
         self.pid = 999
         self.interactive = interactive
-        self.background = False
+        self.background = False             # running `CMD &` (exec_background)
+        self.bg_started = None              # processes CMD started there (start_process)
+        self.bg_status = 0
         self.options = {"nullglob": False}       # shopt
         self.exited = False                 # `exit` ran: a reader of lines stops here
         self.expander = Expander(self)
@@ -94,6 +104,9 @@ class Session:
     def run(self, script):
         """Run a script; returns ShResult. Never raises for anything a learner can type."""
         io = IO()
+        self.bg_status = 0          # a job this run started with `&` that already failed: its status
+        self.refresh_jobs()
+        ended_before = [j for j in self.jobs if j.state != "Running"]
         try:
             status = self.run_source(script, io)
         except ExitShell as e:
@@ -109,6 +122,7 @@ class Session:
             io.error(f"iommulab: internal error: {type(e).__name__}: {e}")
             status = 70
         self._flush_capture_err(io)
+        io.err += [n + "\n" for n in self.finished_notices(only=ended_before)]
         self.last_status = status
         return ShResult(status, "".join(io.out), "".join(io.err))
 
@@ -195,11 +209,10 @@ class Session:
                 continue
             nxt = parts[i + 1] if i + 1 < len(parts) else None
             background = nxt is not None and nxt.kind == "operator" and nxt.op == "&"
-            self.background = background
-            try:
+            if background:
+                status = self.exec_background(part, io)
+            else:
                 status = self.exec(part, io)
-            finally:
-                self.background = False
             self.last_status = status
         return status
 
@@ -315,6 +328,13 @@ class Session:
     def call(self, argv, io, line):
         from .commands import COMMANDS
         fn = COMMANDS.get(argv[0])
+        if fn is None and "/" in argv[0]:       # /usr/bin/tee, /sbin/modprobe: the programs by path
+            from .hostcmds import BIN_DIRS, SHELL_ONLY
+            where, _, name = argv[0].rpartition("/")
+            fn = COMMANDS.get(name) if where in BIN_DIRS and name not in SHELL_ONLY else None
+            if fn is None:
+                io.error(f"bash: {argv[0]}: No such file or directory")
+                return 127
         if fn is None:
             io.error(f"bash: {argv[0]}: command not found")
             return 127
@@ -406,11 +426,15 @@ class Session:
             io.error(f"{prefix}: write error: {strerror(e.errno)}")
             return 1
         if isinstance(res, PendingWrite):
-            job = self.add_job(self.k.alloc_pid(), f"{who} ... > {path}", pending=res)
-            io.error(f"[{job.num}] {job.pid}")
-            io.error(f"iommulab: Linux blocks this write until user space lets go of the device "
-                     f"({res.reason}); it goes on as job [{job.num}]")
+            self.pending_job(res, f"{who} ... > {path}", io)
         return status
+
+    def pending_job(self, res, cmdline, io):
+        """A write the kernel blocks (unbind under a VM): it goes on as a job, as if typed with `&`."""
+        job = self.add_job(self.k.alloc_pid(), cmdline, pending=res)
+        io.error(f"[{job.num}] {job.pid}")
+        io.error(f"iommulab: Linux blocks this write until user space lets go of the device "
+                 f"({res.reason}); it goes on as job [{job.num}]")
 
     # --- paths and globbing ------------------------------------------------------------------
 
@@ -439,25 +463,63 @@ class Session:
 
     # --- jobs --------------------------------------------------------------------------------
 
-    def add_job(self, pid, cmdline, process=None, pending=None):
+    def add_job(self, pid, cmdline, process=None, pending=None, state="Running"):
         self.refresh_jobs()
         num = max((j.num for j in self.jobs), default=0) + 1
-        job = Job(num, pid, cmdline, process, pending)
+        job = Job(num, pid, cmdline, process, pending, state)
         self.jobs.append(job)
         self.last_bg_pid = pid
         return job
+
+    def exec_background(self, node, io):
+        """`CMD &`: bash prints `[N] PID` and goes on (status 0). Our commands finish at once,
+        except those that start a process (QEMU), which stays a running job until it ends."""
+        marker = len(io.err)
+        io.err.append("")                                 # `[N] PID` goes here, before CMD's words
+        outer, self.bg_started = self.bg_started, []
+        self.background = True
+        try:
+            status = self.exec(node, io)
+        finally:
+            self.background = False
+            started, self.bg_started = self.bg_started, outer
+        cmdline = " ".join(self.text(node).split())
+        if started:
+            p = started[-1]
+            job = self.add_job(p.pid, cmdline, process=p)
+            job.exit_status = status
+            job.refresh(self.k)
+            if job.state != "Running":
+                self.bg_status = status
+        else:
+            job = self.add_job(self.k.alloc_pid(), cmdline,
+                               state="Done" if status == 0 else f"Exit {status}")
+            self.bg_status = status or self.bg_status
+        io.err[marker] = f"[{job.num}] {job.pid}\n"
+        return 0
+
+    def start_process(self, p, line, io):
+        """A command started a long-lived process (QEMU): in `CMD &` the job is made by
+        exec_background; typed without `&` it becomes a job too (the simulator does not block)."""
+        if self.background and self.bg_started is not None:
+            self.bg_started.append(p)
+            return
+        job = self.add_job(p.pid, line[:-2] if line.endswith(" &") else line, process=p)
+        io.error(f"[{job.num}] {p.pid}")
 
     def refresh_jobs(self):
         for j in self.jobs:
             j.refresh(self.k)
 
-    def finished_notices(self):
-        """Lines bash prints before a prompt for jobs that ended; they leave the table."""
+    def finished_notices(self, only=None):
+        """Lines bash prints before a prompt for jobs that ended; they leave the table.
+        only: just these jobs (k.sh reports, like bash, the jobs that ended before the command)."""
+        from .jobctl import job_line
         self.refresh_jobs()
         lines = []
         for j in list(self.jobs):
-            if j.state != "Running":
-                lines.append(f"[{j.num}]+  {j.state:<24}{j.cmdline}")
+            if j.state != "Running" and (only is None or j in only):
+                lines.append(job_line(self, j))
                 self.jobs.remove(j)
         return lines
 

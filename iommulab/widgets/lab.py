@@ -163,9 +163,12 @@ class Lab(W.VBox):
     def _show_result(self, script, r, step_events):
         out = f"$ {script}\n{r.stdout}{r.stderr}"
         self.shell_out.value = f"<pre>{html.escape(out)}</pre>"
-        why = refusal(self.k, step_events, r.stderr) if r.status else None
-        if why is None and r.status:
-            why = (f"exit status {r.status}", r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "", "")
+        from ..shell import session_for
+        # `qemu … &` exits 0 in bash; a QEMU that failed at once is a job that already ended
+        status = r.status or session_for(self.k).bg_status
+        why = refusal(self.k, step_events, r.stderr) if status else None
+        if why is None and status:
+            why = (f"exit status {status}", r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "", "")
         if why is None:
             self.error.value = ""
             return
