@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${IOMMULAB_VENV:-.venv}
 bash scripts/system-deps.sh graphviz || echo "continuing without Graphviz: pictures fall back to text" >&2
+bash scripts/system-deps.sh pci.ids || echo "continuing without pci.ids: lspci uses its built-in names" >&2
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV" 2>/dev/null || { rm -rf "$VENV"; bash scripts/system-deps.sh python3-venv; "$PY" -m venv "$VENV"; }
 fi

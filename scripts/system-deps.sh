@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the lab needs when their programs are missing.
-# Usage: bash scripts/system-deps.sh graphviz [chromium]
+# Usage: bash scripts/system-deps.sh graphviz [chromium] [pci.ids]
 set -euo pipefail
-declare -A PROGRAM=([graphviz]=dot [chromium]=chromium [python3-venv]=)
+# What shows a package is there: a program on PATH, or (a path) a file it installs.
+declare -A PROGRAM=([graphviz]=dot [chromium]=chromium [python3-venv]= [pci.ids]=/usr/share/misc/pci.ids)
 missing=()
 for pkg in "$@"; do
   prog=${PROGRAM[$pkg]-$pkg}
-  if [ -n "$prog" ] && command -v "$prog" >/dev/null 2>&1; then continue; fi
+  if [ "${prog:0:1}" = / ] && [ -e "$prog" ]; then continue; fi
+  if [ -n "$prog" ] && [ "${prog:0:1}" != / ] && command -v "$prog" >/dev/null 2>&1; then continue; fi
   missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0

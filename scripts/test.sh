@@ -10,7 +10,7 @@ if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; th
   echo "iommulab needs Python 3.11 or newer ($PY is $("$PY" --version 2>&1))" >&2
   exit 1
 fi
-bash scripts/system-deps.sh graphviz chromium
+bash scripts/system-deps.sh graphviz chromium pci.ids
 if [ ! -x "$VENV/bin/python" ]; then
   if ! "$PY" -m venv "$VENV" 2>/dev/null; then
     echo "python3 -m venv failed: installing Debian's python3-venv" >&2

@@ -59,7 +59,7 @@ def test_pci_attributes(k):
     assert k.read("/sys/bus/pci/devices/0000:03:00.0/vendor") == "0x8086\n"
     assert k.read("/sys/bus/pci/devices/0000:03:00.0/device") == "0x10d3\n"
     assert k.read("/sys/bus/pci/devices/0000:00:1c.0/class") == "0x060400\n"
-    assert k.read("/proc/cmdline") == "\n"
+    assert k.read("/proc/cmdline") == "BOOT_IMAGE=/boot/vmlinuz-6.6.0 root=/dev/sda1 ro\n"   # boot loader's words
 
 
 def test_permissions_and_errors(k):

@@ -44,7 +44,7 @@ def test_binder_and_conda_pin_every_lab_dependency_within_pyproject_ranges():
 
 
 def test_binder_files():
-    assert (ROOT / "binder" / "apt.txt").read_text().split() == ["graphviz"]
+    assert (ROOT / "binder" / "apt.txt").read_text().split() == ["graphviz", "pci.ids"]   # lspci's names
     assert re.fullmatch(r"python-3\.1[1-9]\s*", (ROOT / "binder" / "runtime.txt").read_text())
     post = (ROOT / "binder" / "postBuild").read_text()
     assert "set -euo pipefail" in post and "pip install --no-deps ." in post

@@ -22,13 +22,18 @@ def ok(k, script):
 
 def test_the_classic_listing_loop_runs_unchanged(k):
     assert ok(k, LOOP) == (
-        "IOMMU Group 0:\n\t00:00.0 Host bridge [0600]: Intel Corporation Host Bridge/DRAM Registers [8086:191f]\n"
-        "IOMMU Group 1:\n\t00:01.0 PCI bridge [0604]: Intel Corporation PCIe Controller (x16) [8086:1901]\n"
+        "IOMMU Group 0:\n\t00:00.0 Host bridge [0600]: Intel Corporation Xeon E3-1200 v5/E3-1500 v5/6th Gen Core "
+        "Processor Host Bridge/DRAM Registers [8086:191f]\n"
+        "IOMMU Group 1:\n\t00:01.0 PCI bridge [0604]: Intel Corporation 6th-10th Gen Core Processor PCIe Controller "
+        "(x16) [8086:1901]\n"
         "\t01:00.0 VGA compatible controller [0300]: NVIDIA Corporation GA102 [GeForce RTX 3090] [10de:2204] (rev a1)\n"
         "\t01:00.1 Audio device [0403]: NVIDIA Corporation GA102 High Definition Audio Controller [10de:1aef] (rev a1)\n"
-        "IOMMU Group 2:\n\t00:14.0 USB controller [0c03]: Intel Corporation USB 3.0 xHCI Controller [8086:a12f]\n"
-        "IOMMU Group 3:\n\t00:1f.3 Audio device [0403]: Intel Corporation HD Audio Controller [8086:a170]\n"
-        "IOMMU Group 4:\n\t00:1f.6 Ethernet controller [0200]: Intel Corporation Ethernet Connection (2) I219-V [8086:15b8]\n")
+        "IOMMU Group 2:\n\t00:14.0 USB controller [0c03]: Intel Corporation 100 Series/C230 Series Chipset Family "
+        "USB 3.0 xHCI Controller [8086:a12f]\n"
+        "IOMMU Group 3:\n\t00:1f.0 ISA bridge [0601]: Intel Corporation Z170 Chipset LPC/eSPI Controller [8086:a145]\n"
+        "IOMMU Group 4:\n\t00:1f.3 Audio device [0403]: Intel Corporation 100 Series/C230 Series Chipset Family "
+        "HD Audio Controller [8086:a170]\n"
+        "IOMMU Group 5:\n\t00:1f.6 Ethernet controller [0200]: Intel Corporation Ethernet Connection (2) I219-V [8086:15b8]\n")
 
 
 def test_loop_orders_groups_like_bash_globbing():
@@ -73,7 +78,7 @@ def test_find_type_l(k):
     out = ok(k, "find /sys/kernel/iommu_groups/ -type l")
     assert out.splitlines()[:2] == ["/sys/kernel/iommu_groups/0/devices/0000:00:00.0",
                                     "/sys/kernel/iommu_groups/1/devices/0000:00:01.0"]
-    assert len(out.splitlines()) == 7
+    assert len(out.splitlines()) == 8                 # with the LPC bridge 00:1f.0
     assert sorted(ok(k, "find /sys/kernel/iommu_groups/1 -maxdepth 1").splitlines()) == [
         "/sys/kernel/iommu_groups/1", "/sys/kernel/iommu_groups/1/devices",
         "/sys/kernel/iommu_groups/1/reserved_regions", "/sys/kernel/iommu_groups/1/type"]
@@ -82,15 +87,16 @@ def test_find_type_l(k):
 def test_lspci_variants(k):
     assert ok(k, "lspci -s 01:00.1") == \
         "01:00.1 Audio device: NVIDIA Corporation GA102 High Definition Audio Controller (rev a1)\n"
-    assert ok(k, "lspci -n -s 0000:01:00.0") == "01:00.0 0300: 10de:2204\n"
+    assert ok(k, "lspci -n -s 0000:01:00.0") == "01:00.0 0300: 10de:2204 (rev a1)\n"   # show_terse: rev with -n too
     assert ok(k, "lspci -D -s 01:00.0") == \
         "0000:01:00.0 VGA compatible controller: NVIDIA Corporation GA102 [GeForce RTX 3090] (rev a1)\n"
     assert ok(k, "lspci -nnk -s 01:00.1") == (
         "01:00.1 Audio device [0403]: NVIDIA Corporation GA102 High Definition Audio Controller [10de:1aef] (rev a1)\n"
         "\tKernel driver in use: snd_hda_intel\n\tKernel modules: snd_hda_intel\n")
     assert ok(k, "lspci -s 01:00").count("\n") == 2
-    assert ok(k, "lspci | wc -l") == "7\n"
-    assert ok(k, "lspci -s 00:1f.3") == "00:1f.3 Audio device: Intel Corporation HD Audio Controller\n"
+    assert ok(k, "lspci | wc -l") == "8\n"
+    assert ok(k, "lspci -s 00:1f.3") == \
+        "00:1f.3 Audio device: Intel Corporation 100 Series/C230 Series Chipset Family HD Audio Controller\n"
 
 
 def test_lspci_uses_scenario_names():
@@ -101,8 +107,8 @@ def test_lspci_uses_scenario_names():
 
 
 def test_dmesg_grep_head_tail_wc_sort(k):
-    assert ok(k, "dmesg | grep -c 'Adding to iommu group'") == "7\n"
-    assert ok(k, "dmesg | head -n 1") == "Linux version 6.6 (iommulab)\n"
+    assert ok(k, "dmesg | grep -c 'Adding to iommu group'") == "8\n"
+    assert ok(k, "dmesg | head -n 1") == "Linux version 6.6.0 (builder@localhost) #1 SMP PREEMPT_DYNAMIC\n"
     assert ok(k, "dmesg | grep -i 'group 1$' | tail -1") == "pci 0000:01:00.1: Adding to iommu group 1\n"
     assert ok(k, "ls /sys/bus/pci/devices | sort -r | head -2") == "0000:01:00.1\n0000:01:00.0\n"
     assert ok(k, "lspci -n | grep -c 0403") == "2\n"

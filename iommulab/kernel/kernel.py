@@ -2,7 +2,7 @@
 of ../shared/spec/api.md (§1 booting, §2 state, §3 the file view, §5 processes)."""
 import heapq
 
-from . import dd, sysfs
+from . import dd, iommu_init, sysfs
 from .buses import make_buses
 from .device import Device, DeviceDriver
 from .drivers import builtin_specs
@@ -31,7 +31,7 @@ class KernelCrashed(RuntimeError):
 # Kernel-level fields a snapshot copies (everything else is in the KObjects).
 _STATE_KEYS = ("devices", "hotplug", "drivers", "iommu_groups", "vfio_groups", "processes", "cdevs",
                "pci_bus_index",
-               "deferred_probe", "unregistering", "pending", "params", "crashed", "retrying_deferred",
+               "deferred_probe", "unregistering", "pending", "params", "crashed", "retrying_deferred", "taint",
                "domain_seq", "container_seq", "ictx_seq", "pid_seq", "free_cdev", "cdev_next",
                "free_groups", "group_next", "reserved_groups")
 
@@ -39,7 +39,7 @@ _STATE_KEYS = ("devices", "hotplug", "drivers", "iommu_groups", "vfio_groups", "
 class Kernel:
     """A booted kernel. Build one with Kernel.from_scenario(name_or_path) or Kernel.from_toml(text)."""
 
-    vfio_cdev_major = 237
+    vfio_cdev_major = 241                   # devnodes.VFIO_DEVICE_MAJOR ("vfio-dev")
 
     @property
     def k(self):
@@ -71,10 +71,11 @@ class Kernel:
         self.tracer = Tracer()
         self.dmesg_lines = []
         self.crashed = None
+        self.taint = 0                      # /proc/sys/kernel/tainted bits (TAINT_USER: noiommu)
         self.retrying_deferred = False
         self.devices, self.hotplug, self.drivers = {}, {}, {}
         self.iommu_groups, self.vfio_groups, self.processes = {}, {}, {}
-        self.cdevs = {}                     # cdev index -> registered VfioDevice
+        self.cdevs = {}                     # vfio_device index (vfio<N>, 6.1+) -> VfioDevice
         self.pci_bus_index = {}             # (domain, bus) -> tuple of the PCI devices on it
         self.deferred_probe, self.unregistering, self.pending = [], [], []
         self.domain_seq = self.container_seq = self.ictx_seq = 0
@@ -82,19 +83,19 @@ class Kernel:
         self.free_cdev, self.cdev_next = [], 0
         self.free_groups, self.group_next = [], 0
         self.reserved_groups = {d["group"] for d in scenario["devices"] if "group" in d}
-        self.params = _params_from_cmdline(self.cmdline)
-        self.default_domain_type = _default_domain_type(self.params)
+        self.params = _params_from_cmdline(self.cmdline, self.arch)
+        self.default_domain_type = _default_domain_type(self.params, self.arch)
         self.buses = make_buses(self)
         self._boot()
 
     def _boot(self):
-        self.printk(f"Linux version {self.f.release} (iommulab)")
-        self.printk(f"Command line: {self.cmdline}")
-        for spec in builtin_specs():
+        iommu_init.start_kernel(self)
+        iommu_init.iommu_subsys_init(self)
+        iommu_init.iommu_driver_probe(self)
+        for spec in builtin_specs(self.f):
             self._register_driver(spec)
         for spec in self.scenario["drivers"]:
             self._register_driver(spec)
-        self._apply_module_ids()
         devs = [Device(self, spec, self.buses[spec["bus"]]) for spec in self.scenario["devices"]]
         added = []
         for dev in enumeration_order(devs):
@@ -104,6 +105,12 @@ class Kernel:
             else:
                 dev.present = False
                 self.hotplug[dev.name] = dev
+        for dev in added:                    # VFs listed in the scenario: SR-IOV already enabled
+            if dev.physfn in self.devices:
+                self.devices[dev.physfn].num_vfs += 1
+        iommu_init.iommu_driver_registered(self)
+        iommu_init.vfio_init(self)
+        self._apply_module_ids()               # vfio_pci / pci_stub module init, before their probes
         for dev in added:                    # drivers load after enumeration, then probe in that order
             self.probe_at_boot(dev)
         dd.driver_deferred_probe_trigger(self)     # late_initcall retry
@@ -151,10 +158,11 @@ class Kernel:
         group = device_group(self, dev)
         if self.f.old_vfio_viability and group.id in self.vfio_groups \
                 and self.vfio_groups[group.id].container_users:
-            self.warn("drivers/vfio/vfio.c", "vfio_group_nb_add_dev",
-                      f"Device {dev.name} added to live group {group.id}!")
-        if iommu_group_add_device(group, dev):
-            self.printk(f"{dev.bus.name} {dev.name}: Failed to add to iommu group {group.id}: -22")
+            self.warn("drivers/vfio/vfio.c", "vfio_group_nb_add_dev",      # dev_WARN: device prefix
+                      f"{dev.log_prefix()}: Device added to live group {group.id}!")
+        rc = iommu_group_add_device(group, dev)
+        if rc:
+            self.printk(f"{dev.bus.name} {dev.name}: Failed to add to iommu group {group.id}: {rc}")
             if not group.devices:
                 del self.iommu_groups[group.id]
                 self.free_group_number(group.id)
@@ -381,9 +389,10 @@ def enumeration_order(devs):
 _BOOL_TRUE = ("1", "y", "Y", "on", "true")
 
 
-def _params_from_cmdline(cmdline):
+def _params_from_cmdline(cmdline, arch="x86_64"):
     params = {"iommufd.allow_unsafe_interrupts": False,
               "vfio_iommu_type1.allow_unsafe_interrupts": False,
+              "vfio_platform.reset_required": True, "vfio.enable_unsafe_noiommu_mode": False,
               "vfio_pci.ids": "", "pci_stub.ids": "", "iommu.strict": None,
               "iommu.passthrough": None}
     for word in cmdline.split():
@@ -391,12 +400,13 @@ def _params_from_cmdline(cmdline):
         mod, dot, name = key.partition(".")
         if dot:
             key = f"{mod.replace('-', '_')}.{name}"
-        if key in ("iommufd.allow_unsafe_interrupts", "vfio_iommu_type1.allow_unsafe_interrupts"):
+        if key in ("iommufd.allow_unsafe_interrupts", "vfio_iommu_type1.allow_unsafe_interrupts",
+                   "vfio_platform.reset_required", "vfio.enable_unsafe_noiommu_mode"):
             params[key] = (value in _BOOL_TRUE) if eq else True
         elif key in ("iommu.strict", "iommu.passthrough"):
             params[key] = value in _BOOL_TRUE
-        elif key == "iommu" and value == "pt":
-            params["iommu.passthrough"] = True
+        elif key == "iommu" and value in ("pt", "nopt") and arch == "x86_64":
+            params["iommu.passthrough"] = value == "pt"     # iommu_setup(), arch/x86/kernel/pci-dma.c
         elif key == "vfio_pci.enable_sriov":
             params[key] = (value in _BOOL_TRUE) if eq else True
         else:
@@ -404,13 +414,16 @@ def _params_from_cmdline(cmdline):
     return params
 
 
-def _default_domain_type(params):
-    """iommu_subsys_init(): passthrough → identity; strict → DMA; else lazy DMA-FQ (x86 default)."""
+def _default_domain_type(params, arch="x86_64"):
+    """iommu_subsys_init(): passthrough → identity; iommu.strict= decides strict (DMA) or lazy
+    (DMA-FQ); without it the Kconfig default, lazy only on x86 and s390
+    (CONFIG_IOMMU_DEFAULT_DMA_LAZY, drivers/iommu/Kconfig, 5.15), strict elsewhere (arm64)."""
     if params.get("iommu.passthrough"):
         return DOMAIN_IDENTITY
-    if params.get("iommu.strict"):
-        return DOMAIN_DMA
-    return DOMAIN_DMA_FQ
+    strict = params.get("iommu.strict")
+    if strict is None:
+        strict = arch != "x86_64"
+    return DOMAIN_DMA if strict else DOMAIN_DMA_FQ
 
 
 def _holds(p):
@@ -430,6 +443,11 @@ def _holds(p):
     return {"groups": sorted(groups), "devices": sorted(devices)}
 
 
+def _cdev_name(vdev):
+    """The device's /dev/vfio/devices node name while it exists (6.6+ with the cdev), else None."""
+    return f"vfio{vdev.index}" if vdev is not None and vdev.cdev_added else None
+
+
 def observable_state(k):
     """What user space and the public attributes show. Left out on purpose: a group's cached
     blocking domain (allocated on first claim and kept, as in Linux, even when that claim fails)."""
@@ -445,7 +463,8 @@ def observable_state(k):
                       "managed": d.driver.driver_managed_dma if d.driver else None,
                       "driver_override": d.driver_override,
                       "group": d.iommu_group.id if d.iommu_group else None,
-                      "vfio": d.vfio_device.label() if d.vfio_device else None}
+                      "vfio": d.vfio_device.label() if d.vfio_device else None,
+                      "cdev": _cdev_name(d.vfio_device)}
                for name, d in sorted(k.devices.items())}
     vfio = {n: {"opened": vg.opened_file is not None,
                 "container": vg.container.label() if vg.container else None,

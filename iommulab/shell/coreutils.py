@@ -111,14 +111,23 @@ def _split_opts(argv, allowed):
     return opts, args
 
 
-def _long_line(sh, full, name):
+def _long_lines(sh, entries):
+    """ls -l lines for (full path, shown name) pairs. As GNU ls does per listing, device numbers
+    print as "major, minor" with both columns aligned, and the size column is as wide as its
+    widest entry."""
     k = sh.k
-    st = k.lstat(full)
-    target = ""
-    if st.kind == "link":
-        target = " -> " + k.readlink(full)
-    size = "10, 196" if st.kind == "chardev" else str(st.size)
-    return f"{st.mode} 1 root root {size:>4} {DATE} {name}{target}"
+    stats = [(k.lstat(full), full, name) for full, name in entries]
+    devs = [st.rdev for st, _, _ in stats if st.kind == "chardev" and st.rdev]
+    maj_w = max((len(str(d[0])) for d in devs), default=0)
+    min_w = max((len(str(d[1])) for d in devs), default=0)
+    sizes = [f"{st.rdev[0]:>{maj_w}}, {st.rdev[1]:>{min_w}}" if st.kind == "chardev" and st.rdev
+             else str(st.size) for st, _, _ in stats]
+    width = max((len(x) for x in sizes), default=0)
+    out = []
+    for (st, full, name), size in zip(stats, sizes):
+        target = " -> " + k.readlink(full) if st.kind == "link" else ""
+        out.append(f"{st.mode} 1 root root {size:>{width}} {DATE} {name}{target}")
+    return out
 
 
 def ls(sh, argv, io, line):
@@ -141,8 +150,10 @@ def ls(sh, argv, io, line):
         is_dir = st.kind == "dir" or (st.kind == "link" and k.isdir(full) and "d" not in opts
                                        and ("l" not in opts or "L" in opts or a.endswith("/")))
         (dirs if is_dir and "d" not in opts else files).append((a, full))
-    for a, full in files:
-        blocks.append(_long_line(sh, full, a) if "l" in opts else a)
+    if "l" in opts:
+        blocks += _long_lines(sh, [(full, a) for a, full in files])
+    else:
+        blocks += [a for a, full in files]
     out = ["\n".join(blocks) + "\n"] if blocks else []
     for i, (a, full) in enumerate(dirs):
         names = sorted(k.listdir(full))
@@ -153,7 +164,7 @@ def ls(sh, argv, io, line):
             lines.append(("\n" if out or i else "") + f"{a}:")
         if "l" in opts:
             lines.append("total 0")
-            lines += [_long_line(sh, posixpath.join(full, n), n) for n in names if n not in (".", "..")]
+            lines += _long_lines(sh, [(posixpath.join(full, n), n) for n in names if n not in (".", "..")])
         else:
             lines += names
         if lines:
