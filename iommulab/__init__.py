@@ -10,7 +10,8 @@ _LAZY = {"Kernel": ("iommulab.kernel.kernel", "Kernel"),
          "uapi": ("iommulab.uapi", None),
          "Lab": ("iommulab.widgets.lab", "Lab"),
          "Builder": ("iommulab.widgets.builder", "Builder"),
-         "explain_group": ("iommulab.kernel.explain", "explain_group")}
+         "explain_group": ("iommulab.kernel.explain", "explain_group"),
+         "explain_ownership": ("iommulab.kernel.explain", "explain_ownership")}
 
 __all__ = sorted(_LAZY)
 

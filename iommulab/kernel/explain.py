@@ -1,7 +1,12 @@
 """Why a device is in its IOMMU group, rule by rule, in plain words: explain_group(k, device).
 
 It replays the IOMMU layer's decision as it was when the device arrived (devices that reach the
-IOMMU layer later have no group yet), with the same code that made it (topology.py)."""
+IOMMU layer later have no group yet), with the same code that made it (topology.py).
+
+explain_ownership(k, group_or_device): who holds a group and what each count of owner_cnt is,
+from struct iommu_group's owner/owner_cnt (drivers/iommu/iommu.c, v5.19), the bus rule of which
+bound drivers count (buses.dma_configure_uses_default_domain), the processes' files, and VFIO's
+pre-5.19 allow-list (vfio_dev_viable). A real host shows none of this state."""
 from .kernel import enumeration_order
 from .topology import (first_without_acs, is_fsl_mc_dprc, is_multifunction, pci_acs_enabled,
                        pci_device_group, upstream_bridge)
@@ -26,6 +31,9 @@ def why(k, dev, order=None):
     if g is None:
         return f"{dev.name} has no IOMMU group: it is not behind an IOMMU, so its DMA is not translated"
     n = g.id
+    if _is_noiommu_group(g):
+        return (f"{dev.name} is alone in group {n}, a VFIO no-IOMMU group: no IOMMU sees its DMA, and "
+                "vfio.enable_unsafe_noiommu_mode=1 let VFIO make a group for it")
     if dev.explicit_group is not None:
         return f"{dev.name} is in group {n} because the scenario says so (group = {n})"
     order = order or _arrival(k)
@@ -67,6 +75,11 @@ def why(k, dev, order=None):
     return f"{dev.name} is in group {n}"
 
 
+def _is_noiommu_group(g):
+    """vfio_noiommu_group_alloc() names its fake iommu_group "vfio-noiommu"."""
+    return getattr(g, "name", None) == "vfio-noiommu"
+
+
 def _starts(k, dev, n):
     """Why a PCI device got a new group, and what that means for devices after it."""
     above = upstream_bridge(k, dev)
@@ -91,4 +104,307 @@ def explain_group(k, device):
         for other in dev.iommu_group.devices:
             if other is not dev:
                 lines.append(why(k, other, order))
+    return lines
+
+
+# --- ownership: who holds a group, read from the iommu core's own state --------------------
+
+TEST_REMOVE_FIX = "f429378a9bf8 (6.6-rc1; stable 6.5.3, 6.4.16 and 6.1.53)"
+
+
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _group_and_device(k, x):
+    """(group or None, device or None) for a group number, a group, a device or a device name."""
+    from .device import Device
+    from .iommu import IommuGroup
+    if isinstance(x, IommuGroup):
+        return x, None
+    if isinstance(x, Device):
+        return x.iommu_group, x
+    if isinstance(x, int) or (isinstance(x, str) and x.isdigit() and x not in k.devices):
+        if int(x) not in k.iommu_groups:
+            raise ValueError(f"no IOMMU group {x}")
+        return k.iommu_groups[int(x)], None
+    name = x if x in k.devices else f"0000:{x}"
+    if name not in k.devices:
+        raise ValueError(f"no device {x}")
+    return k.devices[name].iommu_group, k.devices[name]
+
+
+def explain_ownership(k, group_or_device):
+    """Whether a group (or a device's group) is free for user space, and why, from the state the
+    iommu core keeps in struct iommu_group: owner, owner_cnt and what each count is. A group
+    number, an IommuGroup, a Device or a device name; returns the sentences."""
+    g, dev = _group_and_device(k, group_or_device)
+    if g is None:
+        return [f"{dev.name} has no IOMMU group: nothing tracks its DMA ownership, and VFIO cannot "
+                "give it to user space"]
+    if _is_noiommu_group(g):
+        return [f"group {g.id} is a VFIO no-IOMMU group: nothing translates or isolates its DMA, so VFIO "
+                "never claims it (owner_cnt stays 0); user space with CAP_SYS_RAWIO opens "
+                f"/dev/vfio/noiommu-{g.id}, and the kernel is tainted"]
+    if k.f.rfc2021:
+        return _rfc_ownership(k, g)
+    if not k.f.has_ownership:
+        return _old_viability(k, g)
+    if g.owner is not None or (g.owner_cnt and g.domain is g.blocking_domain is not None):
+        return _claimed(k, g)
+    return _counted(k, g)
+
+
+def counted_devices(g):
+    """The group's devices whose bound driver holds a default-domain use (a count of owner_cnt)."""
+    from .buses import dma_configure_uses_default_domain
+    return [d for d in g.devices if dma_configure_uses_default_domain(d)]
+
+
+def _direct_uses(k, g):
+    """Net iommu_device_use_default_domain() calls made directly (not from a bus's dma_configure)
+    for this group, from the event history: [(step, device)] of the uses still outstanding."""
+    open_uses = []
+    for ev in k.events:
+        if ev.depth != 0 or not ev.groups or ev.groups[0][0] != g.id:
+            continue
+        if ev.func == "iommu_device_use_default_domain" and ev.result == 0:
+            open_uses.append((ev.step, ev.args[0]))
+        elif ev.func == "iommu_device_unuse_default_domain" and open_uses:
+            open_uses.pop()
+    return open_uses
+
+
+def _leaks(k):
+    return bool(k.config.get("CONFIG_DEBUG_TEST_DRIVER_REMOVE")) and not k.f.test_remove_cleanup_fix
+
+
+def _counted(k, g):
+    """No owner: owner_cnt counts kernel DMA-API users only."""
+    n, cnt = g.id, g.owner_cnt
+    counted = counted_devices(g)
+    if cnt == 0 and not counted:
+        return _viable(k, g)
+    names = ", ".join(d.driver.name for d in counted)
+    drivers = f"{_plural(len(counted), 'bound kernel DMA driver')} ({names})"
+    stray = cnt - len(counted)
+    if stray < 0:
+        verdict = (f"is viable for VFIO (owner_cnt 0) although it has {drivers}" if cnt == 0 else
+                   f"is not viable: owner_cnt {cnt} is less than its {drivers}")
+        return [f"group {n} {verdict}: a driver is bound without its count (cdx_dma_configure() "
+                "returns 0 when the use failed), or someone gave back a count that was not theirs"
+                ] + _why_counted(counted)
+    direct = _direct_uses(k, g)[:stray]
+    leaked = stray - len(direct) if _leaks(k) else 0
+    other = stray - len(direct) - leaked
+    parts = _stray_parts(leaked, len(direct), other)
+    head = " and ".join([drivers] + parts) if counted else "no bound kernel DMA driver: " + " and ".join(parts)
+    lines = [f"group {n} is not viable: owner_cnt {cnt} counts {head}"]
+    lines += _why_counted(counted) + _not_counted(g)
+    if leaked:
+        lines.append(_the_leak(k))
+    lines += [f"step {step}: iommu_device_use_default_domain({name}) was called directly, with no "
+              "matching iommu_device_unuse_default_domain()" for step, name in direct]
+    if other:
+        lines.append(_not_the_leak(k))
+    lines.append(f"VFIO sees group {n} as claimed (iommu_group_dma_owner_claimed()), so "
+                 f"VFIO_GROUP_GET_STATUS has no VIABLE flag and QEMU says \"group {n} is not viable\"")
+    return lines
+
+
+def _viable(k, g):
+    n = g.id
+    lines = [f"group {n} is viable: owner_cnt 0 — no bound kernel DMA driver counts in it and nobody "
+             "owns it, so VFIO or iommufd may claim it"] + _not_counted(g)
+    if n not in k.vfio_groups:
+        lines.append(f"no device of group {n} is bound to a VFIO driver, so there is no /dev/vfio/{n} "
+                     "for user space to open yet")
+    return lines
+
+
+def _stray_parts(leaked, direct, other):
+    """The counts no bound driver explains, by cause."""
+    parts = []
+    if leaked:
+        parts.append(f"{_plural(leaked, 'count')} with no driver behind it — "
+                     f"{'a leaked count' if leaked == 1 else 'leaked counts'}; see CONFIG_DEBUG_TEST_DRIVER_REMOVE")
+    if direct:
+        parts.append(f"{_plural(direct, 'count')} taken by a kernel-API caller "
+                     "(iommu_device_use_default_domain() called directly)")
+    if other:
+        parts.append(f"{_plural(other, 'count')} with no driver behind it — a kernel-API caller's "
+                     "iommu_device_use_default_domain() without its unuse")
+    return parts
+
+
+def _the_leak(k):
+    return (f"this {k.f.release} kernel has CONFIG_DEBUG_TEST_DRIVER_REMOVE=y without {TEST_REMOVE_FIX}: "
+            "really_probe() probes each driver twice, and its test_remove pass calls remove() but not "
+            "dma_cleanup(), so every bind of a kernel DMA driver (unless it suppresses bind attributes) "
+            "leaves owner_cnt one too high; unbinding gives only one count back, and only a reboot (or "
+            "removing every device of the group) clears the rest")
+
+
+def _not_the_leak(k):
+    if not k.config.get("CONFIG_DEBUG_TEST_DRIVER_REMOVE"):
+        return "it is not the test_remove leak: this kernel has no CONFIG_DEBUG_TEST_DRIVER_REMOVE"
+    return f"it is not the test_remove leak: this {k.f.release} kernel has {TEST_REMOVE_FIX.split()[0]}"
+
+
+def _why_counted(counted):
+    return [f"{d.name} is bound to {d.driver.name}, which uses the kernel DMA API "
+            f"(driver_managed_dma false): {d.bus.name.replace('-', '_')}_dma_configure() took a "
+            "default-domain use when it probed; unbind it to give the count back" for d in counted]
+
+
+def _not_counted(g):
+    counted = counted_devices(g)
+    out = []
+    for d in g.devices:
+        if d.driver is None or d in counted:
+            continue
+        if d.driver.driver_managed_dma:
+            out.append(f"{d.name} is bound to {d.driver.name}, which sets driver_managed_dma: it does not count")
+        else:
+            out.append(f"{d.name} is bound to {d.driver.name}, but the {d.bus.name} bus of this kernel has "
+                       "no DMA-ownership hooks: it does not count")
+    return out
+
+
+def _owner_words(k, g):
+    from .iommufd import IommufdCtx
+    from .vfio import VfioGroup
+    from .vfio_container import VfioContainer
+    o, lab = g.owner, g.owner_label()
+    if isinstance(o, VfioGroup):
+        return True, f"the VFIO group {lab} (its file is /dev/vfio/{o.id})"
+    if isinstance(o, VfioContainer):
+        return True, (f"the VFIO container file {lab} (/dev/vfio/vfio): on this kernel VFIO claims a "
+                      "group with its container's file (later kernels with the vfio_group)")
+    if isinstance(o, IommufdCtx):
+        return True, f"the iommufd context {lab} (a /dev/iommu file, or /dev/vfio/vfio in compat mode)"
+    if o is None:
+        return False, ("a NULL owner: a kernel-API caller's iommu_group_claim_dma_owner(group, NULL), "
+                       "which 5.19–6.1 accept (6.2 refuses it with a WARN)")
+    return False, f"{lab}, a kernel-API caller's owner cookie"
+
+
+def _claimed(k, g):
+    from .iommufd import IommufdCtx, IommufdDevice
+    n, cnt = g.id, g.owner_cnt
+    user, words = _owner_words(k, g)
+    who = "user space" if user else "a kernel-API caller, not user space"
+    lines = [f"group {n} is claimed by {who}: its owner is {words}"]
+    if isinstance(g.owner, IommufdCtx):
+        bound = [o.dev.name for o in g.owner.objects.values()
+                 if isinstance(o, IommufdDevice) and o.dev in g.devices]
+        lines.append(f"owner_cnt {cnt} counts {_plural(len(bound), 'device')} bound to {g.owner_label()} "
+                     f"({', '.join(bound)}): iommufd claims per device (iommu_device_claim_dma_owner())")
+    elif cnt == 1:
+        lines.append("owner_cnt 1 counts that one claim")
+    else:
+        lines.append(f"owner_cnt {cnt} counts the claim and {_plural(cnt - 1, 'more claim')} by the same "
+                     "owner (iommu_device_claim_dma_owner())")
+    vg = k.vfio_groups.get(n)
+    if user and vg is not None and vg.container is not None:
+        lines.append(f"the group is in the VFIO container {vg.container.label()} "
+                     f"(IOMMU type: {vg.container.iommu_driver or 'not set yet'})")
+        if not any(d.vfio_device is not None for d in g.devices):
+            lines.append("no device of the group is bound to a VFIO driver any more, yet the group stays "
+                         "in its container and claimed until VFIO_GROUP_UNSET_CONTAINER or the close of "
+                         "its group file" + ("" if k.f.vfio_force_detach_on_last_unbind else
+                                             " (5.19 and 6.0 do not detach it when the last device goes)"))
+    elif user and vg is not None and vg.iommufd is not None:
+        lines.append(f"the group is set to {vg.iommufd.label()} through /dev/vfio/vfio "
+                     "(iommufd's VFIO compat container)")
+    lines.append(f"its domain is {_domain_words(g)}")
+    holders = _holders(k, g)
+    if holders:
+        lines += holders
+    elif user:
+        lines.append("no process holds its files now")
+    lines.append("while it is claimed, binding a kernel DMA driver to one of its devices fails with "
+                 "-EBUSY and another owner's claim with -EPERM")
+    return lines
+
+
+def _domain_words(g):
+    d = g.domain
+    if d is None:
+        return "none"
+    if d is g.default_domain:
+        return f"still the default {d.type} domain"
+    if d is g.blocking_domain:
+        return "the blocking domain: no page table of the owner is attached yet, DMA is blocked"
+    return f"the owner's page table {d.name} ({g.domain_label()})"
+
+
+def _relevant(f, g):
+    from .process import _groups_of_file
+    return f.obj is g.owner or g in _groups_of_file(f)
+
+
+def _holders(k, g):
+    """Which processes hold the group's files or its owner's (k.state()["processes"] shows them)."""
+    lines = []
+    for pid, p in sorted(k.processes.items()):
+        fds = [f"fd {fd} {f.path}" for fd, f in sorted(p.fds.items()) if _relevant(f, g)]
+        if fds:
+            lines.append(f"{p.name} (pid {pid}) holds {', '.join(fds)}")
+    return lines
+
+
+def _old_viability(k, g):
+    """Before 5.19: no owner or owner_cnt; VFIO's own allow-list decides (vfio_dev_viable)."""
+    from .vfio import vfio_dev_viable_old
+    n = g.id
+    vg = k.vfio_groups.get(n)
+    lines = [f"Linux {k.f.release} has no owner or owner_cnt (DMA ownership is 5.19's): VFIO decides "
+             "viability itself — every device of the group must have no driver, a VFIO driver, "
+             "pci-stub, or be a PCI bridge"]
+    bad = [d for d in g.devices if not vfio_dev_viable_old(d, vg)]
+    if bad:
+        lines.append(f"group {n} is not viable: " + "; ".join(
+            f"{d.name} is bound to {d.driver.name}, a kernel driver VFIO does not allow" for d in bad))
+    else:
+        lines.append(f"group {n} is viable: " + "; ".join(_old_reason(d, vg) for d in g.devices))
+    if vg is None:
+        lines.append(f"no device of group {n} is bound to a VFIO driver, so there is no /dev/vfio/{n}")
+    elif vg.container_users:
+        lines.append(f"user space is using group {n} (it is in a container): on this kernel binding "
+                     "a kernel driver to one of its devices hits VFIO's BUG_ON (5.19 made it -EBUSY)")
+        lines += _holders(k, g)
+    return lines
+
+
+def _old_reason(d, vg):
+    if d.driver is None:
+        return f"{d.name} has no driver"
+    if d.vfio_device is not None and d.vfio_device.group is vg:
+        return f"{d.name} is bound to {d.driver.name}"
+    if d.driver.name == "pci-stub":
+        return f"{d.name} is bound to pci-stub"
+    return f"{d.name} is a bridge ({d.driver.name})"
+
+
+def _rfc_ownership(k, g):
+    """The unmerged November 2021 design: a tri-state dma_owner instead of owner/owner_cnt."""
+    from .rfc2021 import DMA_OWNER_KERNEL, DMA_OWNER_NONE, driver_claims_kernel_owner
+    n, cnt, mode = g.id, g.owner_cnt, g.dma_owner
+    lines = [f"this kernel has the RFC of November 2021: group {n}'s dma_owner is {mode} "
+             f"with owner_cnt {cnt}"]
+    if mode == DMA_OWNER_NONE:
+        lines.append(f"group {n} is viable: nobody claimed it")
+    elif mode == DMA_OWNER_KERNEL:
+        users = [d for d in g.devices if d.driver is not None and driver_claims_kernel_owner(d.driver)]
+        names = ", ".join(d.driver.name for d in users)
+        lines.append(f"group {n} is not viable: owner_cnt {cnt} counts "
+                     f"{_plural(len(users), 'bound kernel DMA driver')} ({names})")
+        if k.config.get("CONFIG_DEBUG_TEST_DRIVER_REMOVE"):
+            lines.append("the RFC claims before really_probe()'s re_probe label, so "
+                         "CONFIG_DEBUG_TEST_DRIVER_REMOVE leaks no count here")
+    else:
+        lines.append(f"group {n} is claimed by user space: owner_cnt {cnt} counts its VFIO devices, "
+                     f"recorded with the file {g.owner_user_file.label()}")
+        lines += _holders(k, g)
     return lines

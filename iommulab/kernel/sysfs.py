@@ -14,6 +14,7 @@ from .bus_attrs import (strip_newline, bind_store, drivers_autoprobe_store, driv
                         driver_override_store, new_id_store, param_set_bool, remove_id_store, unbind_store)
 from .errno import EACCES, EINVAL, EISDIR, ENOENT, ENOTDIR, oserror
 from .iommu_group_type import iommu_group_show_type, iommu_group_store_type
+from .iommu_init import saved_command_line
 from .pci_sysfs import remove_store, rescan_store
 from .pending import PendingWrite
 from .trace import traced
@@ -101,7 +102,7 @@ def _lazy(table, more_names=None, more_get=None):
 
 def _sys(k):
     return _lazy({"bus": _once(lambda: _bus_root(k)), "devices": lambda: _devices_root(k),
-                  "kernel": lambda: _lazy({"iommu_groups": lambda: _groups(k)}),
+                  "kernel": lambda: _lazy({"iommu_groups": lambda: _groups(k), "debug": lambda: _debugfs(k)}),
                   "module": lambda: _modules(k)})
 
 
@@ -115,7 +116,9 @@ def _proc(k):
                       "fd": lambda: Dir(lambda: [str(fd) for fd in sorted(p.fds)],
                                         lambda fd: Link(p.fds[int(fd)].path, absolute=True)
                                         if fd.isdigit() and int(fd) in p.fds else None)})
-    return _lazy({"cmdline": lambda: Attr(show=lambda: k.cmdline + "\n")},
+    return _lazy({"cmdline": lambda: Attr(show=lambda: saved_command_line(k) + "\n"),
+                  "sys": lambda: _lazy({"kernel": lambda: _lazy(
+                      {"tainted": lambda: Attr(show=lambda: f"{k.taint}\n")})})},
                  lambda: [str(pid) for pid in sorted(k.processes)], pid_dir)
 
 
@@ -176,8 +179,19 @@ def _driver_dir(k, drv):
 
     def bound(n):
         d = k.devices.get(n)
-        return Link(device_path(d)) if d is not None and d.driver is drv else None
-    return _lazy(t, lambda: [d.name for d in k.bus_devices(drv.bus) if d.driver is drv], bound)
+        return Link(device_path(d)) if d is not None and driver_sysfs_bound(d) is drv else None
+    return _lazy(t, lambda: [d.name for d in k.bus_devices(drv.bus) if driver_sysfs_bound(d) is drv],
+                 bound)
+
+
+def driver_sysfs_bound(dev):
+    """The driver the device's `driver` link (and the driver's entry for it) shows. Unbinding,
+    __device_release_driver() calls driver_sysfs_remove() before the driver's remove(), so while
+    a VFIO remove() waits for user space both links are gone although dev->driver is still set."""
+    vdev = dev.vfio_device
+    if vdev is not None and vdev.unregistering:
+        return None
+    return dev.driver
 
 
 def _bus_dir_name(dev):
@@ -257,7 +271,7 @@ def _build_device_dir(k, dev):
     def dynamic():
         from .iov import virtfns
         d = {}
-        if dev.driver is not None:
+        if driver_sysfs_bound(dev) is not None:
             d["driver"] = lambda: Link(f"/sys/bus/{dev.bus.name}/drivers/{dev.driver.name}")
         if dev.iommu_group is not None:
             d["iommu_group"] = lambda: Link(f"/sys/kernel/iommu_groups/{dev.iommu_group.id}")
@@ -267,9 +281,8 @@ def _build_device_dir(k, dev):
         if dev.physfn is not None and dev.physfn in k.devices:
             d["physfn"] = lambda: Link(device_path(k.devices[dev.physfn]))
         vdev = dev.vfio_device
-        if vdev is not None and vdev.index is not None:
-            d["vfio-dev"] = lambda: _lazy({f"vfio{vdev.index}": lambda: _lazy(
-                {"dev": lambda: Attr(show=lambda: f"{k.vfio_cdev_major}:{vdev.index}\n")})})
+        if vdev is not None and vdev.added:
+            d["vfio-dev"] = lambda: _lazy({f"vfio{vdev.index}": lambda: _vfio_dev_dir(k, vdev)})
         return d
 
     def more_names():
@@ -282,6 +295,16 @@ def _build_device_dir(k, dev):
         c = k.devices.get(n)
         return _device_dir(k, c) if c is not None and c.parent == dev.name else None
     return _lazy(t, more_names, more_get)
+
+
+def _vfio_dev_dir(k, vdev):
+    """vfio-dev/vfio<N>: a class vfio-dev device; `dev` (major:minor) only where it has a cdev."""
+    t = {"uevent": lambda: Attr(show=lambda: f"MAJOR={k.vfio_cdev_major}\nMINOR={vdev.index}\n"
+                                f"DEVNAME=vfio/devices/vfio{vdev.index}\n" if vdev.cdev_added else "",
+                                store=lambda buf, caps: len(buf))}
+    if vdev.cdev_added:
+        t["dev"] = lambda: Attr(show=lambda: f"{k.vfio_cdev_major}:{vdev.index}\n")
+    return _lazy(t)
 
 
 def _groups(k):
@@ -297,12 +320,26 @@ def _group_dir(k, g):
                                                if d.name == n), None)),
         "type": lambda: Attr(show=lambda: iommu_group_show_type(g),
                              store=lambda buf, caps: iommu_group_store_type(g, buf, caps)),
-        "reserved_regions": lambda: Attr(show=lambda: "0x00000000fee00000 0x00000000feefffff msi\n"),
+        # a VFIO no-IOMMU group is not an IOMMU-API group: no regions, and a "name" file
+        "reserved_regions": lambda: Attr(show=lambda: "" if g.name else _reserved_regions(k)),
+        **({"name": lambda: Attr(show=lambda: g.name + "\n")} if g.name else {}),
     })
 
 
+def _reserved_regions(k):
+    """iommu_get_group_resv_regions(): x86 VT-d/AMD-Vi reserve the interrupt window (IOAPIC_RANGE
+    / MSI_RANGE, 0xfee00000-0xfeefffff, IOMMU_RESV_MSI); the Arm SMMU drivers a software MSI
+    window at MSI_IOVA_BASE 0x8000000, length 0x100000 (IOMMU_RESV_SW_MSI, also shown "msi")."""
+    if k.iommu_driver in ("arm-smmu-v3", "arm-smmu"):
+        return "0x0000000008000000 0x00000000080fffff msi\n"
+    return "0x00000000fee00000 0x00000000feefffff msi\n"
+
+
 _MODULE_PARAMS = {"iommufd": ("allow_unsafe_interrupts",),
-                  "vfio_iommu_type1": ("allow_unsafe_interrupts",)}
+                  "vfio_iommu_type1": ("allow_unsafe_interrupts",),
+                  "vfio": ("enable_unsafe_noiommu_mode",),        # 0644 (vfio_main.c)
+                  "vfio_platform": ("reset_required",)}           # 0444 (vfio_platform.c)
+_READ_ONLY_PARAMS = frozenset(("vfio_platform.reset_required",))
 
 
 def _modules(k):
@@ -320,8 +357,53 @@ def _modules(k):
 
 
 def _param_attr(k, key):
-    return Attr(show=lambda: "Y\n" if k.params[key] else "N\n",
-                store=lambda buf, caps: param_set_bool(k, key, buf))
+    store = None if key in _READ_ONLY_PARAMS else (lambda buf, caps: param_set_bool(k, key, buf))
+    return Attr(show=lambda: "Y\n" if k.params[key] else "N\n", store=store)
+
+
+# --- simulator-only: /sys/kernel/debug/iommulab ----------------------------------------------
+
+class DebugfsFile(Attr):
+    """A read-only (0444) debugfs file. Root may open it for writing (CAP_DAC_OVERRIDE), but the
+    file has no write method, so write(2) fails with -EINVAL (do_dentry_open() sets no
+    FMODE_CAN_WRITE); without CAP_DAC_OVERRIDE the open itself fails with -EACCES."""
+    __slots__ = ()
+
+    def __init__(self, show):
+        super().__init__(show=show, store=lambda buf, caps: -EINVAL if "CAP_DAC_OVERRIDE" in caps else -EACCES)
+
+
+_DEBUGFS_README = """\
+not part of Linux: iommulab shows the iommu core's private group state here.
+Real debugfs has no iommulab directory, and on a real host no file shows a group's
+owner or owner_cnt; iommulab-why GROUP explains them in words.
+
+groups   one line per IOMMU group (struct iommu_group, drivers/iommu/iommu.c):
+         its number, owner_cnt, owner, the attached domain (DEFAULT(type), BLOCKING,
+         USER:name, PRIVATE:name or NULL), the default domain's type and its devices.
+         Before 5.19 there is no owner or owner_cnt; the RFC of November 2021 has a
+         tri-state dma_owner instead of owner.
+"""
+
+
+def _debugfs(k):
+    return _lazy({"iommulab": lambda: _lazy({"README": lambda: DebugfsFile(lambda: _DEBUGFS_README),
+                                             "groups": lambda: DebugfsFile(lambda: debugfs_groups_show(k))})})
+
+
+def debugfs_groups_show(k):
+    """The text of /sys/kernel/debug/iommulab/groups (simulator-only)."""
+    lines = []
+    for n, g in sorted(k.iommu_groups.items()):
+        own = ""
+        if k.f.rfc2021:
+            own = f" owner_cnt={g.owner_cnt} dma_owner={g.dma_owner}"
+        elif k.f.has_ownership:
+            own = f" owner_cnt={g.owner_cnt} owner={g.owner_label()}"
+        dflt = g.default_domain.type if g.default_domain is not None else "none"
+        devs = ",".join(d.name for d in g.devices)
+        lines.append(f"{n}{own} domain={g.domain_label()} default_domain={dflt} devices={devs}\n")
+    return "".join(lines)
 
 
 # --- path resolution --------------------------------------------------------------------------
@@ -399,10 +481,11 @@ def realpath(k, path):
 class Stat:
     """What lstat(2) tells: kind (dir, file, link, chardev), the ls -l mode string, size, and
     whether the file can be read and written."""
-    __slots__ = ("kind", "mode", "size", "readable", "writable")
+    __slots__ = ("kind", "mode", "size", "readable", "writable", "rdev")
 
-    def __init__(self, kind, mode, size, readable, writable):
+    def __init__(self, kind, mode, size, readable, writable, rdev=None):
         self.kind, self.mode, self.size, self.readable, self.writable = kind, mode, size, readable, writable
+        self.rdev = rdev                # (major, minor) of a character device
 
 
 _PRIVATE_NODES = ("/dev/iommu",)
@@ -410,14 +493,19 @@ _PRIVATE_NODES = ("/dev/iommu",)
 
 def lstat(k, path):
     """lstat(2) of a path (a final link is not followed); raises OSError(ENOENT)."""
-    _, node = _resolve(k, path, follow_last=False)
+    cur, node = _resolve(k, path, follow_last=False)
     if isinstance(node, Dir):
+        if cur == "/sys/kernel/debug":        # debugfs's root is mode 0700 by default
+            return Stat("dir", "drwx------", 0, True, False)
         return Stat("dir", "drwxr-xr-x", 0, True, False)
     if isinstance(node, Link):
         return Stat("link", "lrwxrwxrwx", 0, True, True)
     if isinstance(node, CharDev):
         shared = node.path in ("/dev/null", "/dev/vfio/vfio")
-        return Stat("chardev", "crw-rw-rw-" if shared else "crw-------", 0, True, True)
+        return Stat("chardev", "crw-rw-rw-" if shared else "crw-------", 0, True, True,
+                    devnodes.devt(k, node.path))
+    if isinstance(node, DebugfsFile):
+        return Stat("file", "-r--r--r--", 0, True, True)    # root passes access(W_OK); write() fails
     r, w = node.show is not None, node.store is not None
     mode = "-" + ("r" if r else "-") + ("w" if w else "-") + "-" + ("r--r--" if r else "------")
     return Stat("file", mode, 4096, r, w)

@@ -4,14 +4,22 @@ import posixpath
 import re
 
 
+SLEEP_NOTE = ("iommulab: sleep returns at once: the simulated machine has no clock, and nothing "
+              "in it changes while you wait")
+
+
 def sleep(sh, argv, io, line):
+    """GNU sleep's checks; then it returns at once (there is no simulated clock) and says so once."""
+    from .hostcmds import note_once
     if len(argv) < 2:
-        io.error("sleep: missing operand")
+        io.error("sleep: missing operand\nTry 'sleep --help' for more information.")
         return 1
-    if not re.fullmatch(r"\d+(\.\d*)?[smhd]?", argv[1]):
-        io.error(f"sleep: invalid time interval '{argv[1]}'")
-        return 1
-    return 0            # simulated time: nothing happens while we wait
+    for a in argv[1:]:
+        if not re.fullmatch(r"(\d+(\.\d*)?|\.\d+)[smhd]?|inf(inity)?", a):
+            io.error(f"sleep: invalid time interval '{a}'\nTry 'sleep --help' for more information.")
+            return 1
+    note_once(sh, "sleep", SLEEP_NOTE, io)
+    return 0
 
 
 def true(sh, argv, io, line):
@@ -115,20 +123,72 @@ def _is_link(k, path):
         return False
 
 
+WHY_HELP = """\
+Usage: iommulab-why [-m|--membership] [-o|--ownership] DEVICE
+       iommulab-why [-m|--membership] [-o|--ownership] [group] N
+Explain an IOMMU group (an iommulab command; a real host has none).
+  DEVICE            a device (0000:03:00.1, or 03:00.1 in PCI domain 0000): why it is
+                    in its group, then who holds that group
+  group N, N        IOMMU group N: who holds it, then why its devices are together
+  -m, --membership  only why the devices share the group, rule by rule
+  -o, --ownership   only whether user space may have the group and why: its owner,
+                    owner_cnt and what each count is
+      --help        show this help
+The ownership lines read the iommu core's private state (owner, owner_cnt), which no file
+on a real host shows; /sys/kernel/debug/iommulab/groups lists it (iommulab only, too).
+"""
+WHY_OWNERSHIP_NOTE = "ownership (iommulab shows the kernel's private state here; a real host shows no owner_cnt):"
+
+
 def iommulab_why(sh, argv, io, line):
-    """iommulab-why DEVICE: why the device is in its IOMMU group, rule by rule."""
-    from ..kernel.explain import explain_group
-    if len(argv) != 2:
-        io.error("usage: iommulab-why DEVICE   (for example: iommulab-why 0000:01:00.1)")
+    """iommulab-why DEVICE | [group] N: why devices share a group, and who holds it."""
+    from ..kernel.explain import explain_group, explain_ownership
+    args, chosen = [], set()
+    for a in argv[1:]:
+        if a == "--help":
+            io.write(WHY_HELP)
+            return 0
+        if a in ("-m", "--membership", "-o", "--ownership"):
+            chosen.add("membership" if a in ("-m", "--membership") else "ownership")
+            continue
+        if a.startswith("-"):
+            io.error(f"iommulab-why: unknown option {a}\nTry 'iommulab-why --help' for more information.")
+            return 2
+        args.append(a)
+    if args[:1] == ["group"] and len(args) == 2:
+        args = ["group " + args[1]]
+    if len(args) != 1:
+        io.error("usage: iommulab-why DEVICE | [group] N   (for example: iommulab-why 0000:01:00.1, "
+                 "iommulab-why group 45; see --help)")
         return 2
-    name = argv[1]
-    if name not in sh.k.devices and f"0000:{name}" in sh.k.devices:
-        name = f"0000:{name}"
-    if name not in sh.k.devices:
-        io.error(f"iommulab-why: {argv[1]}: no such device")
+    k, target = sh.k, _why_target(sh.k, args[0])
+    if isinstance(target, str):
+        io.error(f"iommulab-why: {target}")
         return 1
-    io.write("".join(line + "\n" for line in explain_group(sh.k, name)))
+    dev, group = target
+    parts = chosen or {"membership", "ownership"}
+    out = []
+    members = group.devices if dev is None else [dev]
+    if "membership" in parts and members:
+        out += explain_group(k, members[0])
+    if "ownership" in parts:
+        out += [WHY_OWNERSHIP_NOTE] + ["  " + s for s in explain_ownership(k, dev if dev is not None else group)]
+    io.write("".join(s + "\n" for s in out))
     return 0
+
+
+def _why_target(k, arg):
+    """(device or None, group or None) for the argument, or the error text."""
+    words = arg.split()
+    if words[0] == "group" or (arg.isdigit() and arg not in k.devices):
+        num = words[-1]
+        if not num.isdigit() or int(num) not in k.iommu_groups:
+            return f"group {num}: no such IOMMU group"
+        return None, k.iommu_groups[int(num)]
+    name = arg if arg in k.devices else f"0000:{arg}"
+    if name not in k.devices:
+        return f"{arg}: no such device"
+    return k.devices[name], k.devices[name].iommu_group
 
 
 def reboot(sh, argv, io, line):
@@ -143,7 +203,8 @@ def reboot(sh, argv, io, line):
 def help_(sh, argv, io, line):
     from .commands import COMMANDS
     io.write("Commands of the simulated host:\n  " + " ".join(sorted(COMMANDS)) + "\n"
-             "Paths: /sys (bus, devices, kernel/iommu_groups, module), /dev (vfio, iommu), /proc.\n")
+             "Paths: /sys (bus, devices, kernel/iommu_groups, module), /dev (vfio, iommu), /proc.\n"
+             "iommulab only (not on a real host): iommulab-why, /sys/kernel/debug/iommulab.\n")
     return 0
 
 
