@@ -19,7 +19,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from iommulab import Kernel  # noqa: E402
-from iommulab.kernel.scenario import to_toml  # noqa: E402
+from iommulab.scenario_file import to_toml  # noqa: E402
 
 PFS, VFS_PER_PF = 16, 124
 

@@ -28,6 +28,13 @@ def __getattr__(name):
     return value
 
 
+def run_shell(k, script):
+    """What k.sh(script) runs (Kernel.sh looks it up here, so the kernel imports nothing above
+    it): the kernel's shell session runs the text; loads iommulab.shell on first use."""
+    from .shell import session_for
+    return session_for(k).run(script)
+
+
 def load_ipython_extension(ipython):
     """`%load_ext iommulab` registers the %%iommush cell magic."""
     from .shell.magic import register

@@ -9,16 +9,16 @@ bus…), is refused and nothing changes; a toggle Linux never reads there raises
 """
 import copy
 import re
-import tomllib
 from pathlib import Path
 
+from . import scenario_file as sf
 from .kernel.kernel import Kernel
-from .kernel.scenario import SCENARIO_DIR, ScenarioError, to_toml
-from .kernel.explain import PORT_WORDS
+from .kernel.scenario import SCENARIO_DIR, ScenarioError
+from .kernel.schema import DEVICE_DEFAULTS as _DEV
+from .kernel.pcidev import BRIDGE_KINDS, CONVENTIONAL_KINDS, KIND_WORDS, PCI_BRIDGE_KINDS, bdf_fields
 from .kernel.topology import is_multifunction, pci_acs_enabled
 
-PCI_RE = re.compile(r"^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-9])$")
-BRIDGES = ("root-port", "downstream-port", "upstream-port", "pcie-to-pci-bridge", "pci-bridge")
+BRIDGES = BRIDGE_KINDS
 
 # name: (what a learner sees, device templates (functions of one slot), drivers it needs)
 CATALOGUE = {
@@ -28,15 +28,19 @@ CATALOGUE = {
     "gpu": ("GPU with its HDMI audio function",
             [{"id": "10de:2204", "class": 0x030000, "multifunction": True, "acs": False,
               "device_name": "GA102 [GeForce RTX 3090]"},
-             {"id": "10de:1aef", "class": 0x040300, "acs": False, "device_name": "GA102 High Definition Audio Controller"}],
+             {"id": "10de:1aef", "class": 0x040300, "acs": False,
+              "device_name": "GA102 High Definition Audio Controller"}],
             [{"name": "nouveau", "ids": ["10de:2204"]}, {"name": "snd_hda_intel", "ids": ["10de:1aef"]}]),
     "nic-sriov": ("NIC with SR-IOV (X710)",
                   [{"id": "8086:1572", "class": 0x020000, "sriov_totalvfs": 8, "vf_id": "8086:154c",
                     "device_name": "Ethernet Controller X710 for 10GbE SFP+"}],
-                  [{"name": "i40e", "ids": ["8086:1572"], "sriov_configure": True}, {"name": "iavf", "ids": ["8086:154c"]}]),
-    "nvme": ("NVMe SSD", [{"id": "144d:a808", "class": 0x010802, "device_name": "NVMe SSD Controller SM981/PM981/PM983"}],
+                  [{"name": "i40e", "ids": ["8086:1572"], "sriov_configure": True},
+                   {"name": "iavf", "ids": ["8086:154c"]}]),
+    "nvme": ("NVMe SSD",
+             [{"id": "144d:a808", "class": 0x010802, "device_name": "NVMe SSD Controller SM981/PM981/PM983"}],
              [{"name": "nvme", "ids": ["144d:a808"]}]),
-    "usb": ("USB controller", [{"id": "1b21:1242", "class": 0x0c0330, "device_name": "ASM1142 USB 3.1 Host Controller"}],
+    "usb": ("USB controller",
+            [{"id": "1b21:1242", "class": 0x0c0330, "device_name": "ASM1142 USB 3.1 Host Controller"}],
             [{"name": "xhci_hcd", "ids": ["1b21:1242"]}]),
     "sata": ("SATA controller", [{"id": "8086:a102", "class": 0x010601, "device_name": "SATA Controller [AHCI mode]"}],
              [{"name": "ahci", "ids": ["8086:a102"]}]),
@@ -92,16 +96,19 @@ def _groups(k):
 
 
 def _bdf(name):
-    m = PCI_RE.match(name)
-    return tuple(int(x, 16) for x in m.groups()) if m else None
+    """The fields of an address shaped like a kernel device name, in range or not."""
+    return bdf_fields(name)
 
 
 class MachineBuilder:
+    """Edits a scenario document in place (a tomlkit document, see scenario_file.py): what an
+    edit does not touch comes out of to_toml() byte for byte as it was read, comments and all."""
+
     def __init__(self, doc=None):
-        self.doc = doc or {"title": "A machine I built", "description": "Built with iommulab.Builder.",
-                           "kernel": {"version": "6.6"}, "driver": [], "device": []}
-        self.doc.setdefault("driver", [])
-        self.doc.setdefault("device", [])
+        if doc is None:
+            doc = {"title": "A machine I built", "description": "Built with iommulab.Builder.",
+                   "kernel": {"version": "6.6"}}
+        self.doc = doc if sf.is_document(doc) else sf.document(doc)
         self.kernel = self._boot(self.doc)
 
     @classmethod
@@ -110,23 +117,27 @@ class MachineBuilder:
         if not path.exists():
             path = SCENARIO_DIR / f"{name_or_path}.toml"
         try:
-            doc = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError) as e:
+            doc = sf.parse(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
             raise BuildError(f"{name_or_path}: {e}") from None
-        doc.pop("expect", None)
         return cls(doc)
 
     # --- queries -------------------------------------------------------------------------------
 
     @property
     def devices(self):
-        return self.doc["device"]
+        """The [[device]] entries, as plain dicts."""
+        return [sf.plain(d) for d in sf.tables(self.doc, "device")]
 
     def find(self, name):
-        for d in self.devices:
+        for d in sf.tables(self.doc, "device"):
             if d["name"] == name:
-                return d
+                return sf.plain(d)
         raise BuildError(f"there is no part {name!r} in this machine")
+
+    def setting(self, name, key):
+        """A part's `key` as the kernel reads it: the file's value, or the schema's default."""
+        return self.find(name).get(key, _DEV.get(key))
 
     def bridges(self):
         return [d["name"] for d in self.devices if d.get("kind") in BRIDGES]
@@ -134,16 +145,21 @@ class MachineBuilder:
     def explicit_groups(self):
         return any("group" in d for d in self.devices)
 
+    def is_multifunction(self, name):
+        """pdev->multifunction of a booted PCI device, as the grouping rules read it."""
+        return is_multifunction(self.kernel, self.kernel.devices[name])
+
     # --- edits: each works on a copy, boots it, and only then replaces the machine --------------
 
     def _boot(self, doc):
         try:
-            return Kernel.from_toml(to_toml(doc), "built.toml")
+            return Kernel.from_toml(sf.to_toml(doc), "built.toml")
         except ScenarioError as e:
             m = re.search(r"\((.+)\)$", e.entry)
             raise BuildError(f"{m.group(1)}: {e.problem}" if m else e.problem) from None
 
     def _commit(self, doc):
+        sf.remove_section(doc, "expect")        # it described the machine before the edit
         k = self._boot(doc)
         self.doc, self.kernel = doc, k
         return k
@@ -161,21 +177,21 @@ class MachineBuilder:
         else:
             names = self._add_pci(doc, part, parent, address)
         for spec in CATALOGUE[part][2]:
-            if not any(x["name"] == spec["name"] for x in doc["driver"]):
-                doc["driver"].append(dict(spec))
+            if not any(x["name"] == spec["name"] for x in sf.tables(doc, "driver")):
+                sf.append_table(doc, "driver", dict(spec))
         self._commit(doc)
         return names
 
     def _add_pci(self, doc, part, parent, address):
-        devices = doc["device"]
+        devices = sf.tables(doc, "device")
         if parent is not None:
             p = next((d for d in devices if d["name"] == parent), None)
             if p is None:
                 raise BuildError(f"there is no part {parent!r} to put it below")
-            if p.get("kind", "endpoint") not in BRIDGES:
-                raise BuildError(f"cannot add below {parent}: it is an {p.get('kind', 'endpoint')}, "
+            if p.get("kind", _DEV["kind"]) not in BRIDGES:
+                raise BuildError(f"cannot add below {parent}: it is an {p.get('kind', _DEV['kind'])}, "
                                  "not a port or bridge")
-        if part == "conventional" and (parent is None or p.get("kind") not in ("pcie-to-pci-bridge", "pci-bridge")):
+        if part == "conventional" and (parent is None or p.get("kind") not in PCI_BRIDGE_KINDS):
             raise BuildError("a conventional PCI card goes below a PCIe-to-PCI (or PCI-to-PCI) bridge")
         if part == "switch":
             return self._add_switch(doc, parent)
@@ -206,37 +222,38 @@ class MachineBuilder:
             spec = {"name": f"0000:{bus:02x}:{slot:02x}.{first_fn + fn}", **copy.deepcopy(tmpl)}
             if parent is not None:
                 spec["parent"] = parent
-            devices.append(spec)
+            sf.append_table(doc, "device", spec)
             names.append(spec["name"])
         return names
 
     def _add_switch(self, doc, parent):
-        devices = doc["device"]
         bus = self._bus_below(doc, parent)
         up = {"name": f"0000:{bus:02x}:{self._free_slot(doc, bus):02x}.0", "kind": "upstream-port", "id": "10b5:8747"}
         if parent is not None:
             up["parent"] = parent
-        devices.append(up)
+        sf.append_table(doc, "device", up)
         inner = self._new_bus(doc, above=bus)
         downs = [{"name": f"0000:{inner:02x}:{slot:02x}.0", "kind": "downstream-port", "id": "10b5:8747",
                   "parent": up["name"], "acs": True} for slot in (8, 9)]
-        devices.extend(downs)
+        for down in downs:
+            sf.append_table(doc, "device", down)
         return [up["name"]] + [d["name"] for d in downs]
 
     def _bus_below(self, doc, parent):
         if parent is None:
             return 0
-        kids = [d for d in doc["device"] if d.get("parent") == parent]
+        kids = [d for d in sf.tables(doc, "device") if d.get("parent") == parent]
         if kids:
             return _bdf(kids[0]["name"])[1]
-        p = next((d for d in doc["device"] if d["name"] == parent), None)
+        p = next((d for d in sf.tables(doc, "device") if d["name"] == parent), None)
         return self._new_bus(doc, above=_bdf(p["name"])[1] if p and _bdf(p["name"]) else 0)
 
     def _new_bus(self, doc, above=0):
         """The lowest free bus number above the bridge's own bus (a secondary bus is numbered
         above its primary)."""
-        used = {_bdf(d["name"])[1] for d in doc["device"] if _bdf(d["name"])}
-        used |= {b for d in doc["device"] if d.get("kind") in BRIDGES for b in self._children_buses(doc, d)}
+        devices = sf.tables(doc, "device")
+        used = {_bdf(d["name"])[1] for d in devices if _bdf(d["name"])}
+        used |= {b for d in devices if d.get("kind") in BRIDGES for b in self._children_buses(doc, d)}
         n = above + 1
         while n in used:
             n += 1
@@ -245,30 +262,32 @@ class MachineBuilder:
         return n
 
     def _children_buses(self, doc, bridge):
-        return {_bdf(d["name"])[1] for d in doc["device"] if d.get("parent") == bridge["name"] and _bdf(d["name"])}
+        return {_bdf(d["name"])[1] for d in sf.tables(doc, "device")
+                if d.get("parent") == bridge["name"] and _bdf(d["name"])}
 
     def _free_slot(self, doc, bus):
-        used = {_bdf(d["name"])[2] for d in doc["device"] if _bdf(d["name"]) and _bdf(d["name"])[1] == bus}
+        used = {_bdf(d["name"])[2] for d in sf.tables(doc, "device") if _bdf(d["name"]) and _bdf(d["name"])[1] == bus}
         for slot in range(0 if bus else 1, 0x20):
             if slot not in used:
                 return slot
         raise BuildError(f"bus {bus:02x} is full (32 devices)")
 
     def _free_streamid(self, doc):
-        used = {d["streamid"] for d in doc["device"] if "streamid" in d}
+        used = {d["streamid"] for d in sf.tables(doc, "device") if "streamid" in d}
         n = FIRST_STREAMID
         while n in used:
             n += 1
         return n
 
     def _platform_pair(self, doc, streamid):
-        names = {d["name"] for d in doc["device"]}
+        names = {d["name"] for d in sf.tables(doc, "device")}
         base = 0xFF0C0000
         while f"ethernet@{base:x}" in names or f"dma@{base + 0x10000:x}" in names:
             base += 0x40000
         eth = {"name": f"ethernet@{base:x}", "bus": "platform", "id": "snps,dwmac-4.20a", "streamid": streamid}
         dma = {"name": f"dma@{base + 0x10000:x}", "bus": "platform", "id": "arm,pl330", "streamid": streamid}
-        doc["device"] += [eth, dma]
+        sf.append_table(doc, "device", eth)
+        sf.append_table(doc, "device", dma)
         return [eth["name"], dma["name"]]
 
     def set(self, name, acs=None, multifunction=None, streamid=None):
@@ -276,21 +295,22 @@ class MachineBuilder:
         "0x877" or an int). Returns notes for the learner (an edit that changes no group yet says
         so); raises NoEffect, changing nothing, for a toggle Linux never reads there."""
         doc = copy.deepcopy(self.doc)
-        d = next((x for x in doc["device"] if x["name"] == name), None)
+        d = next((x for x in sf.tables(doc, "device") if x["name"] == name), None)
         if d is None:
             raise BuildError(f"there is no part {name!r} in this machine")
         if acs is not None:
-            if d.get("bus", "pci") != "pci":
+            if d.get("bus", _DEV["bus"]) != "pci":
                 raise BuildError(f"{name} is not a PCI device: ACS is a PCIe capability")
-            d["acs"] = bool(acs)
+            sf.set_key(d, "acs", bool(acs))
         if multifunction is not None:
-            if d.get("bus", "pci") != "pci":
+            if d.get("bus", _DEV["bus"]) != "pci":
                 raise BuildError(f"{name} is not a PCI device")
-            d["multifunction"] = bool(multifunction)
+            sf.set_key(d, "multifunction", bool(multifunction))
         if streamid is not None:
             if d.get("bus") not in ("platform", "amba"):
                 raise BuildError(f"{name} is not a platform device: stream IDs are for the SMMU's platform devices")
-            d["streamid"] = parse_streamid(streamid)
+            sf.set_key(d, "streamid", parse_streamid(streamid))
+        sf.remove_section(doc, "expect")
         k = self._boot(doc)
         if acs is not None or multifunction is not None:
             self._check_effect(name, acs, multifunction, k)
@@ -306,9 +326,10 @@ class MachineBuilder:
         old, dev = self.find(name), k.devices[name]
         what = "ACS" if acs is not None else "multifunction"
         value = acs if acs is not None else multifunction
-        current = old.get("acs", True) if acs is not None else bool(old.get("multifunction", False))
-        if acs is not None and dev.kind in ("conventional", "pci-bridge", "pcie-to-pci-bridge"):
-            why = (f"Linux never counts a {PORT_WORDS[dev.kind]} as isolated: pci_acs_enabled() is false for "
+        current = (old.get("acs", _DEV["acs"]) if acs is not None
+                   else bool(old.get("multifunction", _DEV["multifunction"])))
+        if acs is not None and dev.kind in CONVENTIONAL_KINDS + ("pcie-to-pci-bridge",):
+            why = (f"Linux never counts a {KIND_WORDS[dev.kind]} as isolated: pci_acs_enabled() is false for "
                    "conventional PCI and PCIe-to-PCI bridges whatever their ACS says")
         elif multifunction is not None and dev.bdf[3] != 0:
             why = (f"function {dev.bdf[3]} is multifunction because Linux found it beside function 0 "
@@ -317,7 +338,7 @@ class MachineBuilder:
             why = f"{what} is already {'on' if value else 'off'}"
         elif acs is not None:
             why = (f"Linux reads ACS only on root ports, downstream ports and multifunction devices "
-                   f"(pci_acs_enabled()); a single-function {PORT_WORDS.get(dev.kind, dev.kind)} "
+                   f"(pci_acs_enabled()); a single-function {KIND_WORDS.get(dev.kind, dev.kind)} "
                    "is isolated with or without it")
         else:
             why = "no grouping rule reads it here"
@@ -331,31 +352,33 @@ class MachineBuilder:
     def remove(self, name):
         """Remove a part and everything below it (function 0 takes the slot's other functions)."""
         doc = copy.deepcopy(self.doc)
-        if not any(d["name"] == name for d in doc["device"]):
+        devices = sf.tables(doc, "device")
+        if not any(d["name"] == name for d in devices):
             raise BuildError(f"there is no part {name!r} in this machine")
         gone, changed = {name}, True
         if name.endswith(".0") and _bdf(name):        # without function 0 Linux finds no function of the slot
-            gone |= {d["name"] for d in doc["device"] if d["name"][:-1] == name[:-1]
+            gone |= {d["name"] for d in devices if d["name"][:-1] == name[:-1]
                      and d.get("parent") == self.find(name).get("parent")}
         while changed:
             changed = False
-            for d in doc["device"]:
+            for d in devices:
                 if d.get("parent") in gone and d["name"] not in gone:
                     gone.add(d["name"])
                     changed = True
-        doc["device"] = [d for d in doc["device"] if d["name"] not in gone]
+        sf.remove_tables(doc, "device", lambda d: d["name"] in gone)
         self._commit(doc)
         return sorted(gone)
 
     def derive_groups(self):
         """Forget explicit `group = N` keys: let the topology decide."""
         doc = copy.deepcopy(self.doc)
-        for d in doc["device"]:
-            d.pop("group", None)
+        for d in sf.tables(doc, "device"):
+            if "group" in d:
+                del d["group"]
         self._commit(doc)
 
     def to_toml(self):
-        return to_toml(self.doc)
+        return sf.to_toml(self.doc)
 
     def export(self, path):
         Path(path).write_text(self.to_toml(), encoding="utf-8")

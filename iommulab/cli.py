@@ -34,7 +34,8 @@ def cmd_sh(args):
 def cmd_import_host(args):
     import os
     from .hostimport import ImportError_, parse_dirs, parse_live, parse_text, to_document
-    from .kernel.scenario import ScenarioError, load_text, to_toml
+    from .kernel.scenario import ScenarioError, load_text
+    from .scenario_file import to_toml
     try:
         if args.live:
             lst = parse_live(args.sys_root)

@@ -15,17 +15,19 @@ import os
 import re
 
 from .kernel.drivers import BUILTIN_NAMES
-from .kernel.scenario import to_toml, topology_problems
-from .shell.pcidb import VENDORS
+from .kernel.pcidev import DOWNSTREAM_PORT_KINDS, LSPCI_ADDRESS, bdf_name, parse_lspci_address
+from .kernel.scenario import topology_problems
+from .kernel.schema import DEVICE, DEVICE_DEFAULTS, DRIVER, in_order
+from .scenario_file import to_toml
+from .pciids import VENDORS
 
-PCI_RE = re.compile(r"^(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])$")
 GROUP_RE = re.compile(r"^\s*IOMMU\s+[Gg]roup\s+(\d+)\s*:?\s*(.*)$")
 DEVICE_RE = re.compile(
-    r"^(?P<addr>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\s+"
+    rf"^(?P<addr>{LSPCI_ADDRESS})\s+"
     r"(?P<cls>[^\[:]+?)(?:\s*\[(?P<cc>[0-9a-fA-F]{4})\])?:\s+(?P<desc>.*?)"
     r"(?:\s*\[(?P<vid>[0-9a-fA-F]{4}):(?P<did>[0-9a-fA-F]{4})\])?"
     r"(?:\s*\(rev (?P<rev>[0-9a-fA-F]{2})\))?(?:\s*\(prog-if [^)]*\))?\s*$")
-NUMERIC_RE = re.compile(r"^(?P<addr>(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])\s+"
+NUMERIC_RE = re.compile(rf"^(?P<addr>{LSPCI_ADDRESS})\s+"
                         r"(?P<cc>[0-9a-fA-F]{4}):\s+(?P<vid>[0-9a-fA-F]{4}):(?P<did>[0-9a-fA-F]{4})"
                         r"(?:\s*\(rev (?P<rev>[0-9a-fA-F]{2})\))?\s*$")
 FIND_RE = re.compile(r"^(?:/sys/kernel/)?iommu_groups/(\d+)/devices/([^/\s]+)/?\s*$")
@@ -47,10 +49,9 @@ class ImportError_(ValueError):
 
 def normalize(name):
     """'01:00.0' → ('0000:01:00.0', 'pci'); anything else keeps its name on the platform bus."""
-    m = PCI_RE.match(name)
-    if m:
-        dom, bus, slot, fn = m.groups()
-        return f"{(dom or '0000').lower()}:{bus.lower()}:{slot.lower()}.{fn}", "pci"
+    a = parse_lspci_address(name)
+    if a is not None:
+        return bdf_name(*a), "pci"
     if re.match(r"^dp(rc|ni|mac|io|bp|con|seci|mcp)\.\d+$", name):
         return name, "fsl-mc"
     return name, "platform"
@@ -104,7 +105,7 @@ def _parse_device_text(text):
     m = NUMERIC_RE.match(text) or DEVICE_RE.match(text)
     if m:
         return m.group("addr"), _device_facts(m)
-    if NAME_RE.match(text) and ":" not in text.strip(":") or PCI_RE.match(text):
+    if NAME_RE.match(text) and ":" not in text.strip(":") or parse_lspci_address(text):
         return text, {}
     return None, None
 
@@ -145,7 +146,7 @@ def parse_text(text, source="<input>"):
                 raise ImportError_(source, lineno, "an ls -l entry before any \"…/iommu_groups/N/devices:\" line", line)
             name, target = m.groups()
             lst.add(group, name, lineno, line, parent=_parent_from_target(target, name), linked=True,
-                    **({"bus": "platform"} if "/platform/" in target and not PCI_RE.match(name) else {}))
+                    **({"bus": "platform"} if "/platform/" in target and not parse_lspci_address(name) else {}))
             continue
         if lst.format == "ls" and group is not None and all(
                 normalize(w)[1] == "pci" or NAME_RE.match(w) for w in stripped.split()):
@@ -174,7 +175,7 @@ def parse_text(text, source="<input>"):
 
 def _parent_from_target(target, name):
     parts = [p for p in target.split("/") if p and p != ".."]
-    pci = [p for p in parts if PCI_RE.match(p)]
+    pci = [p for p in parts if parse_lspci_address(p)]
     if len(pci) >= 2 and pci[-1] == name:
         return normalize(pci[-2])[0]
     return None
@@ -271,7 +272,7 @@ def _bridge_kind(name, d, parent_kind=None):
     port with no bridge above it is a root port. Without links, bus 00 stands for the root bus."""
     if d.get("driver") != "pcieport":
         return "pci-bridge"
-    if parent_kind in ("root-port", "downstream-port"):
+    if parent_kind in DOWNSTREAM_PORT_KINDS:
         return "upstream-port"
     if parent_kind == "upstream-port":
         return "downstream-port"
@@ -306,7 +307,7 @@ def _keep_to_the_rules(devices):
     out rather than write a machine that cannot exist. Returns the devices whose parent went."""
     dropped = []
     for _ in range(len(devices) + 1):
-        problems = topology_problems([dict(x, kind=x.get("kind", "endpoint")) for x in devices])
+        problems = topology_problems([dict(x, kind=x.get("kind", DEVICE_DEFAULTS["kind"])) for x in devices])
         if not problems:
             return dropped
         for i, name, _problem in problems:
@@ -353,8 +354,8 @@ def to_document(lst, version=None, title=None):
         doc["kernel"]["cmdline"] = "iommu.strict=1"
     if not doc["kernel"]:
         del doc["kernel"]
-    doc["driver"] = list(drivers.values())
-    doc["device"] = devices
+    doc["driver"] = [in_order(x, DRIVER) for x in drivers.values()]      # keys in the README's order
+    doc["device"] = [in_order(x, DEVICE) for x in devices]
     return doc
 
 

@@ -20,4 +20,15 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".[test]"
+
+# Layering, lint and types first (configured in pyproject.toml; a few seconds): all three run, then
+# any failure stops here, before the tests.
+failed=()
+"$VENV/bin/lint-imports" || failed+=("lint-imports (import-linter contracts)")
+"$VENV/bin/ruff" check . || failed+=("ruff check")
+"$VENV/bin/mypy" || failed+=("mypy")
+if [ ${#failed[@]} -gt 0 ]; then
+  printf 'scripts/test.sh: failed: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
 exec "$VENV/bin/python" -m pytest "$@"

@@ -8,7 +8,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from iommulab import Kernel  # noqa: E402
-from iommulab.kernel.scenario import to_toml  # noqa: E402
+from iommulab.scenario_file import to_toml  # noqa: E402
 
 
 def make(version="6.6", devices=(), drivers=(), config=None, cmdline=None, msi_isolation=None):

@@ -214,6 +214,7 @@ def test_open_in_the_lab():
     assert "<svg" in b.lab.graph.value and b.lab.k.devices.keys() == b.machine.kernel.devices.keys()
 
 
+@pytest.mark.slow              # runs the notebook in a Jupyter kernel: seconds
 def test_build_notebook_runs_top_to_bottom_and_is_stored_clean(tmp_path):
     import shutil
     import nbformat

@@ -266,7 +266,7 @@ def test_hot_add_into_a_live_group_before_5_19_warns_with_the_device_prefix():
 
 def _rmrr(version, iommu_driver="intel"):
     from iommulab import Kernel
-    from iommulab.kernel.scenario import to_toml
+    from iommulab.scenario_file import to_toml
     nic = dev("0000:03:00.0", id="14e4:1657", group=3, require_direct=True, driver="vfio-pci",
               **{"class": 0x020000})
     doc = {"title": "rmrr", "kernel": {"version": version, "iommu_driver": iommu_driver},
@@ -376,7 +376,7 @@ def test_noiommu_through_the_iommufd_compat_container():
 @pytest.mark.parametrize("version", ["6.2", "6.5", "6.6"])
 def test_an_rmrr_device_joining_a_group_on_a_user_domain(version):
     from iommulab import Kernel
-    from iommulab.kernel.scenario import to_toml
+    from iommulab.scenario_file import to_toml
     doc = {"title": "t", "kernel": {"version": version, "iommu_driver": "intel"},
            "device": [dev("0000:00:14.0", group=3, driver="vfio-pci"),
                       dev("0000:00:14.2", id="14e4:1657", group=3, require_direct=True, present=False,

@@ -165,7 +165,7 @@ def test_without_the_debug_option_nothing_leaks(version):
 
 def test_leak_accumulates_one_per_cycle():
     k = nic45("6.4")
-    for cycle in range(3):
+    for _cycle in range(3):
         unbind(k, "0000:03:00.1")
         k.write("/sys/bus/pci/drivers/kdrv_nic/bind", "0000:03:00.1")
     assert k.iommu_groups[45].owner_cnt == 5

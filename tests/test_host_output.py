@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from iommulab import Kernel
-from iommulab.kernel.scenario import to_toml
-from iommulab.shell import pcidb
+from iommulab.scenario_file import to_toml
+from iommulab import pciids as pcidb
 from conftest import dev, drv, errno_of
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -238,7 +238,7 @@ def test_scenario_names_still_override_the_database():
 
 
 def test_names_are_read_only_when_lspci_needs_them():
-    code = ("import iommulab.shell.pcidb as p, iommulab; from iommulab import Kernel\n"
+    code = ("import iommulab.pciids as p, iommulab; from iommulab import Kernel\n"
             "k = Kernel.from_scenario('desktop-gpu'); k.sh('dmesg; lspci -n; uname -a')\n"
             "before = dict(p._cache); k.sh('lspci'); print(before == {}, len(p._cache))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)

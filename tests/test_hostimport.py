@@ -9,10 +9,10 @@ import pytest
 
 from iommulab import Kernel
 from iommulab.hostimport import ImportError_, import_text, parse_live, parse_dirs, to_document
-from iommulab.kernel.scenario import to_toml
+from iommulab.scenario_file import to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL = ROOT.parent / "shared" / "ground-truth" / "real-hosts"
+REAL = ROOT / "tests" / "data" / "real-hosts"      # a copy of ../shared/ground-truth/real-hosts (test_data.py)
 
 
 def boot(text, **kw):

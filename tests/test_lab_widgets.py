@@ -160,6 +160,7 @@ def test_callbacks_never_raise(lab):
     assert "syntax error" in lab.shell_out.value
 
 
+@pytest.mark.slow              # runs the notebook in a Jupyter kernel: seconds
 def test_notebook_runs_top_to_bottom_and_is_stored_clean():
     import nbformat
     from nbclient import NotebookClient

@@ -9,7 +9,8 @@ from conftest import dev, drv, errno_of, make
 from iommulab import Builder, ScenarioError
 from iommulab.builder import BuildError, MachineBuilder, NoEffect, parse_streamid
 from iommulab.hostimport import parse_dirs, to_document
-from iommulab.kernel.scenario import load_text, to_toml, topology_problems
+from iommulab.kernel.scenario import load_text, topology_problems
+from iommulab.scenario_file import to_toml
 
 VERSIONS = ("5.18", "6.18")          # only_one_child() and the scan rules are older than both
 
@@ -249,7 +250,7 @@ def test_the_widget_shows_hex_and_says_when_nothing_changes():
 
 # --- the importer ----------------------------------------------------------------------------------
 
-REAL = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "ground-truth", "real-hosts")
+REAL = os.path.join(os.path.dirname(__file__), "data", "real-hosts")   # a copy of ../shared/ground-truth/real-hosts
 
 
 @pytest.mark.parametrize("name", sorted(n[:-4] for n in os.listdir(REAL) if n.endswith(".txt")))

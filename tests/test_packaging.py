@@ -21,7 +21,7 @@ def _pins(lines):
 def _pyproject_lab():
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = meta["dependencies"] + meta["optional-dependencies"]["lab"]
-    return {re.split(r"[<>=!~ ]", r, 1)[0].lower(): r for r in reqs}
+    return {re.split(r"[<>=!~ ]", r, maxsplit=1)[0].lower(): r for r in reqs}
 
 
 def _satisfies(spec, version):
@@ -58,3 +58,14 @@ def test_readme_has_exactly_the_two_setup_commands():
     assert commands == ["bash scripts/lab.sh", "bash scripts/test.sh"]
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
     assert "mybinder.org/v2/gh/" in readme and "labpath=notebooks%2F00-quickstart.ipynb" in readme
+
+
+def test_test_sh_runs_the_layering_lint_and_type_checks_before_the_tests_from_the_test_extra():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    test_extra = {re.split(r"[<>=!~ ]", r, maxsplit=1)[0].lower() for r in meta["project"]["optional-dependencies"]["test"]}
+    assert {"import-linter", "ruff", "mypy"} <= test_extra
+    assert {"importlinter", "ruff", "mypy"} <= set(meta["tool"])          # each configured in pyproject.toml
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    at = [script.index(cmd) for cmd in ('bin/lint-imports"', 'bin/ruff" check', 'bin/mypy"', "-m pytest")]
+    assert at == sorted(at), "lint-imports, ruff check and mypy run before pytest"
+    assert script.index('-e ".[test]"') < at[0]

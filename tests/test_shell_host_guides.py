@@ -6,7 +6,7 @@ import re
 import pytest
 
 from iommulab import Kernel
-from iommulab.kernel.scenario import SCENARIO_DIR, to_toml
+from iommulab.scenario_file import to_toml
 from iommulab.shell.qemu import QemuWords
 from conftest import dev, drv, make, st
 
@@ -120,7 +120,7 @@ def test_echo_into_tee_writes_sysfs_and_stdout(k):
     p = "/sys/bus/pci/devices/0000:01:00.0/driver_override"
     assert run(k, f"echo vfio-pci | tee {p}") == (0, "vfio-pci\n", "")
     assert k.devices["0000:01:00.0"].driver_override == "vfio-pci"
-    assert run(k, f"echo 10de 2204 | tee -a /sys/bus/pci/drivers/vfio-pci/new_id") == (0, "10de 2204\n", "")
+    assert run(k, "echo 10de 2204 | tee -a /sys/bus/pci/drivers/vfio-pci/new_id") == (0, "10de 2204\n", "")
 
 
 def test_tee_refused_write_says_tee_path_strerror_and_exits_1(k):

@@ -243,7 +243,8 @@ def test_log_and_describe():
     assert "<pre class=\"iommulab-dmesg\">" in dmesg_html(k)
 
 
-def test_view_model_reads_only_the_public_surface():
+def test_view_model_kinds_of_owner_and_driver():
+    """(What views may import and read is checked in test_layers.py.)"""
     k = Kernel.from_scenario("desktop-gpu")
     m = build(k)
     assert m.groups[1].owner_kind == "kernel" and m.devices["0000:01:00.0"].driver_kind == "kernel-dma"

@@ -7,12 +7,9 @@ group's VFIO-bound devices, stop a VM, write a group's type, rescan, remove a de
 import time
 from dataclasses import dataclass, field
 
-from ..kernel.buses import driver_match_device
-from ..shell import lines
+from ..kernel.bus.common import driver_match_device
+from ..shell import lines, timeline_for
 from .invariants import check
-
-VFIO_DRIVER = {"pci": "vfio-pci", "platform": "vfio-platform", "amba": "vfio-amba", "fsl-mc": "vfio-fsl-mc",
-               "cdx": "vfio-cdx"}
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ def possible_actions(k, allow=None):
             for drv in k.bus_drivers(dev.bus):
                 if drv.builtin != "pcieport" and driver_match_device(drv, dev):
                     out.append(Action("bind", (dev.name, bus, drv.name)))
-        vfio = VFIO_DRIVER.get(bus)
+        vfio = dev.bus.ops.VFIO_DRIVER                     # the bus's VFIO driver (kernel/bus/)
         if dev.bus.has_override and vfio and dev.driver_override != vfio and not dev.is_bridge:
             out.append(Action("override", (dev.name, bus, vfio)))
         if dev.driver_override is not None:
@@ -115,8 +112,8 @@ def state_key(k):
     """What tells two states apart, from the public state."""
     devs = tuple((d.name, d.driver.name if d.driver else None, d.driver_override,
                   d.iommu_group.id if d.iommu_group else None) for d in k.devices.values())
-    groups = tuple((n, g.owner_cnt, g.owner_label(), g.domain_label(), g.default_domain.type if g.default_domain else None)
-                   for n, g in k.iommu_groups.items())
+    groups = tuple((n, g.owner_cnt, g.owner_label(), g.domain_label(),
+                    g.default_domain.type if g.default_domain else None) for n, g in k.iommu_groups.items())
     procs = tuple(sorted((p.name, tuple(sorted(f.path for f in p.fds.values()))) for p in k.processes.values()))
     return devs, groups, procs, tuple(sorted(k.hotplug)), k.crashed
 
@@ -142,8 +139,9 @@ def _vm_running(k, action, accepted):
 
 
 GOALS = {
-    "vm-refused-without-kernel-drivers": ("QEMU cannot start although no kernel driver is bound and no one owns the group",
-                                          _vm_refused_without_kernel_drivers),
+    "vm-refused-without-kernel-drivers": (
+        "QEMU cannot start although no kernel driver is bound and no one owns the group",
+        _vm_refused_without_kernel_drivers),
     "vm-running": ("a VM runs with the devices of one group", _vm_running),
 }
 
@@ -184,11 +182,10 @@ def explore(k, depth=4, goal=None, allow=None, max_states=500_000):
     started = time.perf_counter()
     tracer = k.tracer
     was_enabled, tracer.enabled = tracer.enabled, False
-    root = k.snapshot()
-    try:
-        return _search(k, root, depth, goal, allow, max_states, started)
+    try:       # the machine's timeline: kernel and shell session come back as they were, steps untouched
+        with timeline_for(k).excursion() as tl:
+            return _search(k, tl, tl.snapshot(), depth, goal, allow, max_states, started)
     finally:
-        k.restore(root)
         tracer.enabled = was_enabled
 
 
@@ -197,7 +194,7 @@ def _found(reason, path, violations, seen, transitions, started, depth):
                   time.perf_counter() - started, depth)
 
 
-def _search(k, root, depth, goal, allow, max_states, started):
+def _search(k, tl, root, depth, goal, allow, max_states, started):
     log0 = len(k.dmesg_lines)
     if goal is None:
         v = check(k, since_dmesg=log0)
@@ -209,12 +206,12 @@ def _search(k, root, depth, goal, allow, max_states, started):
     for level in range(depth):
         nxt = []
         for snap, path in frontier:
-            k.restore(snap)
+            tl.restore(snap)
             acts = possible_actions(k, allow)
             fresh = True
             for a in acts:
                 if not fresh:
-                    k.restore(snap)
+                    tl.restore(snap)
                 fresh = False
                 log_len = len(k.dmesg_lines)
                 try:
@@ -241,7 +238,7 @@ def _search(k, root, depth, goal, allow, max_states, started):
                 if len(seen) > max_states:
                     return Result(False, (), "state limit reached", [], len(seen), transitions,
                                   time.perf_counter() - started, level + 1)
-                nxt.append((k.snapshot(), path + (a,)))
+                nxt.append((tl.snapshot(), path + (a,)))
         frontier = nxt
         if not frontier:
             break

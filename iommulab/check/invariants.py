@@ -23,7 +23,7 @@ class Violation:
 
 
 def _kernel_dma_members(k, g):
-    from ..kernel.buses import dma_configure_uses_default_domain     # 6.4's cdx counts nobody
+    from ..kernel.bus.common import dma_configure_uses_default_domain     # 6.4's cdx counts nobody
     return [d for d in g.devices if dma_configure_uses_default_domain(d)]
 
 
@@ -60,8 +60,10 @@ def check(k, snapshot=None, since_dmesg=0):
             if g.owner_cnt <= 0:
                 out.append(Violation("count", n, f"group {n} has an owner but owner_cnt {g.owner_cnt}"))
         elif g.owner_cnt != len(users):
-            what = "leaked (counted more than bound)" if g.owner_cnt > len(users) else "stolen (counted less than bound)"
-            bound = f"{len(users)} kernel DMA driver{'s' if len(users) != 1 else ''} bound" + (f": {names}" if users else "")
+            what = ("leaked (counted more than bound)" if g.owner_cnt > len(users)
+                    else "stolen (counted less than bound)")
+            bound = (f"{len(users)} kernel DMA driver{'s' if len(users) != 1 else ''} bound"
+                     + (f": {names}" if users else ""))
             out.append(Violation("count", n, f"group {n} has owner_cnt {g.owner_cnt} but {bound} — the count "
                                  f"was {what}"))
     return out

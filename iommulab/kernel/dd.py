@@ -5,10 +5,11 @@ __driver_probe_device(), driver_probe_device(), device_driver_attach() (sysfs bi
 __device_attach() (automatic probing), driver_attach(), __device_release_driver() and the
 deferred-probe list. ../shared/spec/kernel-ownership.md §3.
 """
-from .buses import bus_dma_cleanup, bus_dma_configure, bus_has_dma_cleanup, driver_match_device
+from .bus.common import bus_has_dma_cleanup, driver_match_device
 from .errno import EAGAIN, EBUSY, ENODEV, EPROBE_DEFER, ENXIO
+from .reasons import refuse
 from .trace import traced
-from . import drivers
+from .drivers import notify_bound
 
 
 def _grp(dev, *rest):
@@ -29,9 +30,12 @@ def _has_dma_cleanup(dev):
 
 def call_driver_probe(dev, drv):
     """call_driver_probe(): runs probe(); logs a real failure (not -ENODEV/-ENXIO/-EPROBE_DEFER)."""
-    rc = drivers.probe(dev, drv)
+    rc = drv.probe(dev)
     if rc and rc not in (-EPROBE_DEFER, -ENODEV, -ENXIO):
         dev.k.printk(f"{drv.name} {dev.name}: probe with driver {drv.name} failed with error {rc}")
+    if rc:
+        refuse(dev.k, abs(rc), "probe-deferred" if rc == -EPROBE_DEFER else "probe-failed",
+               device=dev, driver=drv, rc=rc)
     return rc
 
 
@@ -52,14 +56,14 @@ def _unwind(dev, drv, rc, configured):
     """The probe_failed / sysfs_failed / pinctrl_bind_failed labels."""
     k = dev.k
     if configured and _has_dma_cleanup(dev) and k.f.has_ownership:
-        bus_dma_cleanup(dev)
+        dev.bus.ops.dma_cleanup(dev)
     dev.driver = None
     if k.f.rfc2021:
         _rfc_release(dev, drv)
     return rc
 
 
-@traced(_grp)
+@traced(_grp, op="probe")
 def really_probe(dev, drv):
     """Bind drv to dev. Returns 0, a negative errno (dma_configure failed) or a positive errno
     (drv's probe failed, so the next driver may try)."""
@@ -73,7 +77,7 @@ def really_probe(dev, drv):
     while True:                                             # re_probe:
         dev.driver = drv
         if _has_dma_hooks(dev):
-            rc = bus_dma_configure(dev)
+            rc = dev.bus.ops.dma_configure(dev)
             if rc:                                          # skips dma_cleanup: nothing counted
                 return _unwind(dev, drv, rc, configured=False)
         rc = call_driver_probe(dev, drv)
@@ -81,9 +85,9 @@ def really_probe(dev, drv):
             return _unwind(dev, drv, -rc, configured=True)
         if test_remove:
             test_remove = False
-            drivers.remove(dev, drv, then=None)
+            drv.remove(dev, then=None)
             if _has_dma_cleanup(dev) and k.f.test_remove_cleanup_fix:
-                bus_dma_cleanup(dev)                        # f429378a9bf8; before it, a leak
+                dev.bus.ops.dma_cleanup(dev)                # f429378a9bf8; before it, a leak
             dev.driver = None                               # device_unbind_cleanup()
             continue
         driver_bound(dev)
@@ -94,16 +98,16 @@ def driver_bound(dev):
     """driver_bound(): the device is bound; tell listeners; retry deferred devices."""
     k = dev.k
     driver_deferred_probe_del(dev)
-    drivers.notify_bound(dev)
+    notify_bound(dev)
     driver_deferred_probe_trigger(k)
 
 
 @traced(_grp2)
 def __driver_probe_device(drv, dev):
     if not dev.registered:
-        return -ENODEV
+        return refuse(dev.k, ENODEV, "device-not-registered", device=dev, driver=drv)
     if dev.driver is not None:
-        return -EBUSY
+        return refuse(dev.k, EBUSY, "device-already-bound", device=dev, driver=dev.driver, wanted=drv)
     return really_probe(dev, drv)
 
 
@@ -122,7 +126,7 @@ def device_driver_attach(drv, dev):
     if rc > 0:
         rc = -rc
     if rc == -EPROBE_DEFER:
-        return -EAGAIN
+        return refuse(dev.k, EAGAIN, "probe-deferred", device=dev, driver=drv)
     return rc
 
 
@@ -171,7 +175,7 @@ def probe_named_driver(dev, drv):
 
 # --- release -------------------------------------------------------------------------------
 
-@traced(_grp)
+@traced(_grp, op="release-driver")
 def device_release_driver(dev):
     """__device_release_driver(): driver remove() (VFIO may block here), then dma_cleanup, then
     dev->driver = NULL. Returns None when done, or the blocker object when remove() waits."""
@@ -182,17 +186,17 @@ def device_release_driver(dev):
     def finish():
         _release_finish(dev, drv)
 
-    return drivers.remove(dev, drv, then=finish)
+    return drv.remove(dev, then=finish)
 
 
 def _release_finish(dev, drv):
     k = dev.k
     if _has_dma_cleanup(dev) and k.f.has_ownership:
-        bus_dma_cleanup(dev)
+        dev.bus.ops.dma_cleanup(dev)
     dev.driver = None
     if k.f.rfc2021:
         _rfc_release(dev, drv)
-    k.tracer_note(f"{dev.name} unbound from {drv.name}")
+    k.tracer_note(f"{dev.name} unbound from {drv.name}", ("unbound", dev.name))
 
 
 # --- deferred probing ------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 container.c, device_cdev.c, vfio_main.c and drivers/iommu/iommufd/main.c)."""
 from .errno import EINVAL, ENOENT, ENOTTY, EPERM
 from .iommufd import IommufdCtx, iommufd_ioas_alloc, iommufd_vfio_set_iommu
-from .process import File
+from .file import File
+from .reasons import refuse
 from .vfio import (vfio_df_group_close, vfio_group_fops_open,
                    vfio_group_fops_release, vfio_group_ioctl_get_device_fd,
                    vfio_group_ioctl_get_status, vfio_group_ioctl_set_container,
@@ -29,16 +30,11 @@ VFIO_GROUP_MAJOR = 242
 VFIO_DEVICE_MAJOR = 241
 
 
-def vfio_group_minor(k, vg):
-    """group->minor: ida_alloc_max(&vfio.group_ida) when the vfio_group is created, so the
-    lowest free minor in creation order (not the group number)."""
-    if getattr(vg, "minor", None) is None:
-        used = {getattr(g, "minor", None) for g in k.vfio_groups.values()}
-        for g in k.vfio_groups.values():                # dict order: creation order
-            if getattr(g, "minor", None) is None:
-                g.minor = next(i for i in range(len(used) + len(k.vfio_groups) + 1) if i not in used)
-                used.add(g.minor)
-    return vg.minor
+def _group_of_node(k, name):
+    """The vfio_group whose /dev/vfio node is `name` ("N" or "noiommu-N"), or None."""
+    num = name[len("noiommu-"):] if name.startswith("noiommu-") else name
+    vg = k.vfio_groups.get(int(num)) if num.isdigit() else None
+    return vg if vg is not None and vfio_group_devname(vg) == name else None
 
 
 def devt(k, path):
@@ -52,9 +48,8 @@ def devt(k, path):
     if path.startswith("/dev/vfio/devices/"):
         vdev = _cdev(k, path.rsplit("/", 1)[1])
         return (VFIO_DEVICE_MAJOR, vdev.index) if vdev is not None else None
-    num = path[len("/dev/vfio/"):]
-    vg = k.vfio_groups.get(int(num.rsplit("-", 1)[-1])) if num.rsplit("-", 1)[-1].isdigit() else None
-    return (VFIO_GROUP_MAJOR, vfio_group_minor(k, vg)) if vg is not None else None
+    vg = _group_of_node(k, path[len("/dev/vfio/"):])
+    return (VFIO_GROUP_MAJOR, vg.minor) if vg is not None else None
 
 
 def dev_nodes(k):
@@ -89,7 +84,7 @@ def open_node(k, path, p):
     if path.startswith("/dev/vfio/devices/") and k.cdev_enabled:
         vdev = _cdev(k, path.rsplit("/", 1)[1])
         if vdev is None:
-            return -ENOENT
+            return refuse(k, ENOENT, "no-such-file", path=path)
         rc = vfio_device_fops_cdev_open(vdev)
         if rc:
             return rc
@@ -97,16 +92,18 @@ def open_node(k, path, p):
         return File(k, "vfio-cdev", DeviceFile(k, vdev), path)
     if path.startswith("/dev/vfio/"):
         name = path[len("/dev/vfio/"):]
-        num = name[len("noiommu-"):] if name.startswith("noiommu-") else name
-        vg = k.vfio_groups.get(int(num)) if num.isdigit() else None
-        if vg is None or vfio_group_devname(vg) != name:
-            return -ENOENT
-        if is_noiommu(vg) and "CAP_SYS_RAWIO" not in p.caps:
-            return -EPERM                   # vfio_group_fops_open()
+        vg = _group_of_node(k, name)
+        if vg is None:
+            if name.isdigit() and int(name) in k.iommu_groups:
+                g = k.iommu_groups[int(name)]
+                return refuse(k, ENOENT, "group-has-no-vfio-device", path=path, group=g, devices=g.devices)
+            return refuse(k, ENOENT, "no-such-file", path=path)
+        if is_noiommu(vg) and "CAP_SYS_RAWIO" not in p.caps:      # vfio_group_fops_open()
+            return refuse(k, EPERM, "noiommu-needs-rawio", path=path, process=p)
         f = File(k, "vfio-group", vg, path)
         rc = vfio_group_fops_open(vg, f)
         return rc if rc else f
-    return -ENOENT
+    return refuse(k, ENOENT, "no-such-file", path=path)
 
 
 def _open_iommufd(k, path):
@@ -139,7 +136,7 @@ def _file_arg(p, arg):
 def ioctl(p, f, request, arg):
     handler = _IOCTLS.get((f.kind, request))
     if handler is None:
-        return -ENOTTY
+        return refuse(p.k, ENOTTY, "unknown-ioctl", request=request, file=f)
     return handler(p, f, arg)
 
 
@@ -174,7 +171,7 @@ def _group_unset_container(p, f, arg):
 
 def _group_get_device_fd(p, f, arg):
     if not isinstance(arg, str):
-        return -EINVAL
+        return refuse(p.k, EINVAL, "bad-value", request="VFIO_GROUP_GET_DEVICE_FD", value=repr(arg))
     vg = f.obj
     vdev = vfio_group_ioctl_get_device_fd(vg, arg)
     if isinstance(vdev, int):
@@ -213,7 +210,7 @@ def _iommufd_ioas_alloc(p, f, arg):
 
 
 def _iommufd_set_iommu(p, f, arg):
-    if getattr(f.obj, "no_iommu_mode", False):
+    if f.obj.no_iommu_mode:
         return iommufd_noiommu_set_iommu(f.obj, arg, p.caps)
     return iommufd_vfio_set_iommu(f.obj, arg)
 

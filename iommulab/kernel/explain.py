@@ -5,19 +5,17 @@ IOMMU layer later have no group yet), with the same code that made it (topology.
 
 explain_ownership(k, group_or_device): who holds a group and what each count of owner_cnt is,
 from struct iommu_group's owner/owner_cnt (drivers/iommu/iommu.c, v5.19), the bus rule of which
-bound drivers count (buses.dma_configure_uses_default_domain), the processes' files, and VFIO's
+bound drivers count (bus.common.dma_configure_uses_default_domain), the processes' files, and VFIO's
 pre-5.19 allow-list (vfio_dev_viable). A real host shows none of this state."""
+from .bus.common import dma_configure_uses_default_domain
+from .pcidev import DOWNSTREAM_PORT_KINDS, KIND_WORDS, PCI_BRIDGE_KINDS
 from .kernel import enumeration_order
-from .topology import (first_without_acs, is_fsl_mc_dprc, is_multifunction, pci_acs_enabled,
-                       pci_device_group, upstream_bridge)
-
-PORT_WORDS = {"root-port": "root port", "downstream-port": "switch downstream port",
-              "upstream-port": "switch upstream port", "pcie-to-pci-bridge": "PCIe-to-PCI bridge",
-              "pci-bridge": "PCI-to-PCI bridge", "conventional": "conventional PCI device", "endpoint": "device"}
+from .vfio_noiommu import is_noiommu_group
+from .topology import first_without_acs, is_multifunction, pci_acs_enabled, upstream_bridge
 
 
 def _word(dev):
-    return PORT_WORDS.get(dev.kind, "device")
+    return KIND_WORDS.get(dev.kind, "device")
 
 
 def _arrival(k):
@@ -31,30 +29,29 @@ def why(k, dev, order=None):
     if g is None:
         return f"{dev.name} has no IOMMU group: it is not behind an IOMMU, so its DMA is not translated"
     n = g.id
-    if _is_noiommu_group(g):
+    if is_noiommu_group(g):
         return (f"{dev.name} is alone in group {n}, a VFIO no-IOMMU group: no IOMMU sees its DMA, and "
                 "vfio.enable_unsafe_noiommu_mode=1 let VFIO make a group for it")
     if dev.explicit_group is not None:
         return f"{dev.name} is in group {n} because the scenario says so (group = {n})"
     order = order or _arrival(k)
     me = order[dev.name]
-    bus = dev.bus.name
-    if bus in ("platform", "amba"):
+
+    def group_of(d):
+        return d.iommu_group if order.get(d.name, me + 1) < me else None
+    joined, (rule, other) = dev.bus.ops.device_group(k, dev, group_of)     # the bus's rule
+    if rule == "stream-id":
         first = next((d for d in g.devices if order.get(d.name, me) < me), None)
         if first is not None and dev.streamid is not None:
             return (f"{dev.name} joins {first.name} in group {n}: they share SMMU stream ID "
                     f"{dev.streamid:#x}, so the IOMMU cannot tell their DMA apart")
         return f"{dev.name} starts group {n}: no device that came before it shares its stream ID"
-    if bus == "fsl-mc":
-        if is_fsl_mc_dprc(dev):
-            return f"{dev.name} starts group {n}: a DPRC container has an ICID of its own"
+    if rule == "dprc":
+        return f"{dev.name} starts group {n}: a DPRC container has an ICID of its own"
+    if rule == "container":
         return f"{dev.name} shares group {n} with its container {dev.parent}: objects use their container's ICID"
-    if bus != "pci":
-        return f"{dev.name} starts group {n}: each {bus} device has a requester ID of its own"
-
-    def group_of(d):
-        return d.iommu_group if order.get(d.name, me + 1) < me else None
-    joined, (rule, other) = pci_device_group(k, dev, group_of)
+    if rule == "generic":
+        return f"{dev.name} starts group {n}: each {dev.bus.name} device has a requester ID of its own"
     o = k.devices.get(other)
     if joined is None:
         return _starts(k, dev, n)
@@ -71,13 +68,9 @@ def why(k, dev, order=None):
         return (f"{dev.name} joins {o.name} in group {n}: they are functions of one multifunction device "
                 f"without ACS, which may talk to each other without the IOMMU seeing it")
     if rule == "quirk-alias":
-        return f"{dev.name} joins group {n}: a quirk says it uses another function's requester ID ({', '.join(dev.dma_alias) or o.name})"
+        return (f"{dev.name} joins group {n}: a quirk says it uses another function's requester ID "
+                f"({', '.join(dev.dma_alias) or o.name})")
     return f"{dev.name} is in group {n}"
-
-
-def _is_noiommu_group(g):
-    """vfio_noiommu_group_alloc() names its fake iommu_group "vfio-noiommu"."""
-    return getattr(g, "name", None) == "vfio-noiommu"
 
 
 def _starts(k, dev, n):
@@ -88,9 +81,9 @@ def _starts(k, dev, n):
     notes = []
     if is_multifunction(k, dev) and not pci_acs_enabled(k, dev):
         notes.append("it is the first function of a multifunction device without ACS: its other functions join it")
-    if dev.kind in ("root-port", "downstream-port") and not dev.acs:
+    if dev.kind in DOWNSTREAM_PORT_KINDS and not dev.acs:
         notes.append(f"this {_word(dev)} has no ACS itself, so everything below it will join its group")
-    if dev.kind in ("pcie-to-pci-bridge", "pci-bridge"):
+    if dev.kind in PCI_BRIDGE_KINDS:
         notes.append("devices behind this bridge use its requester ID, so they will join its group")
     return f"{dev.name} starts group {n}: {where}" + "".join(f"; {x}" for x in notes)
 
@@ -142,7 +135,7 @@ def explain_ownership(k, group_or_device):
     if g is None:
         return [f"{dev.name} has no IOMMU group: nothing tracks its DMA ownership, and VFIO cannot "
                 "give it to user space"]
-    if _is_noiommu_group(g):
+    if is_noiommu_group(g):
         return [f"group {g.id} is a VFIO no-IOMMU group: nothing translates or isolates its DMA, so VFIO "
                 "never claims it (owner_cnt stays 0); user space with CAP_SYS_RAWIO opens "
                 f"/dev/vfio/noiommu-{g.id}, and the kernel is tainted"]
@@ -157,7 +150,6 @@ def explain_ownership(k, group_or_device):
 
 def counted_devices(g):
     """The group's devices whose bound driver holds a default-domain use (a count of owner_cnt)."""
-    from .buses import dma_configure_uses_default_domain
     return [d for d in g.devices if dma_configure_uses_default_domain(d)]
 
 
@@ -253,7 +245,7 @@ def _not_the_leak(k):
 
 def _why_counted(counted):
     return [f"{d.name} is bound to {d.driver.name}, which uses the kernel DMA API "
-            f"(driver_managed_dma false): {d.bus.name.replace('-', '_')}_dma_configure() took a "
+            f"(driver_managed_dma false): {d.bus.ops.dma_configure.__name__}() took a "
             "default-domain use when it probed; unbind it to give the count back" for d in counted]
 
 

@@ -5,9 +5,15 @@ and PASID attachment, with the version differences of ../shared/spec/kernel-owne
 Every function here takes the group mutex in the kernel; the model is single-threaded, so the
 mutex is implicit. Functions return 0 or a negative errno like C; void ones return None.
 """
+from typing import TYPE_CHECKING
+
 from .errno import EBUSY, EINVAL, ENODEV, EPERM, EPROBE_DEFER
 from .kobject import KObject
+from .reasons import refuse
 from .trace import traced
+
+if TYPE_CHECKING:
+    from .device import Device
 
 IOMMU_NO_PASID = 0
 
@@ -28,6 +34,9 @@ class IommuDomain(KObject):
 
     def label(self):
         return self.name
+
+    def ref(self):
+        return ("domain", self.name)
 
     def __repr__(self):
         return f"<iommu_domain {self.name} type={self.type}>"
@@ -60,6 +69,9 @@ class IommuGroup(KObject):
     def label(self):
         return f"group {self.id}"
 
+    def ref(self):
+        return ("group", self.id)
+
     def owner_label(self):
         return owner_label(self.owner)
 
@@ -72,6 +84,18 @@ class IommuGroup(KObject):
         if d is self.blocking_domain:
             return "BLOCKING"
         return f"{'USER' if d.user else 'PRIVATE'}:{d.name}"
+
+    def domain_ref(self):
+        """domain_label() as data: ("default", type), ("blocking", None), ("user", name),
+        ("private", name), or None without a domain."""
+        d = self.domain
+        if d is None:
+            return None
+        if d is self.default_domain:
+            return ("default", d.type)
+        if d is self.blocking_domain:
+            return ("blocking", None)
+        return ("user" if d.user else "private", d.name)
 
     def state_tuple(self):
         return (self.id, self.owner_cnt, self.owner_label(), self.domain_label())
@@ -129,7 +153,7 @@ def iommu_domain_alloc_default(group, type):
 
 
 @traced(lambda dev, *_: None)
-def iommu_paging_domain_alloc(dev, name=None, user=False):
+def iommu_paging_domain_alloc(dev: "Device", name: str | None = None, user: bool = False) -> "IommuDomain":
     """iommu_paging_domain_alloc(): an empty paging (UNMANAGED) domain for dev's IOMMU."""
     k = dev.k
     k.domain_seq += 1
@@ -168,7 +192,7 @@ def intel_rmrr_refuses(dev, new):
         return 0
     k.printk(f"{dev.log_prefix()}: Device is ineligible for IOMMU domain attach due to platform "
              "RMRR requirement.  Contact your platform vendor.")
-    return -EPERM
+    return refuse(k, EPERM, "rmrr-attach", device=dev, domain=new)
 
 
 def _refuses(dev, new, group):
@@ -187,7 +211,7 @@ def __iommu_group_set_domain_internal(group, new, must_succeed=False):
             group.domain = None
             return 0
         _warn(k, "__iommu_group_set_domain_internal")
-        return -EINVAL
+        return refuse(k, EINVAL, "null-domain", group=group)
     for dev in group.devices:
         if _refuses(dev, new, group):
             k.printk(f"{dev.log_prefix()}: Firmware has requested this device have a 1:1 IOMMU "
@@ -195,7 +219,7 @@ def __iommu_group_set_domain_internal(group, new, must_succeed=False):
                      "Contact your platform vendor.")
             if must_succeed:
                 _warn(k, "__iommu_group_set_domain_internal", "iommu driver failed to attach a domain")
-            return -EINVAL
+            return refuse(k, EINVAL, "require-direct", group=group, device=dev, domain=new)
         rc = intel_rmrr_refuses(dev, new)
         if rc:
             return rc
@@ -233,7 +257,7 @@ def _defer_allowed(dev):
 
 
 @traced(_group_of_dev)
-def iommu_device_use_default_domain(dev):
+def iommu_device_use_default_domain(dev: "Device") -> int:
     """A kernel driver that uses the DMA API is about to probe: count it, unless the group is
     owned or its domain was changed."""
     group = dev.iommu_group
@@ -241,17 +265,21 @@ def iommu_device_use_default_domain(dev):
     if group is None or not k.f.has_ownership:
         return 0
     if k.f.use_default_eprobe_defer and group.default_domain is None and _defer_allowed(dev):
-        return -EPROBE_DEFER
+        return refuse(k, EPROBE_DEFER, "no-default-domain-yet", group=group, device=dev)
     if group.owner_cnt:
-        if (group.owner is not None or not iommu_is_default_domain(group)
-                or (k.f.pasid_checks and group.pasid_array)):
-            return -EBUSY
+        facts = dict(group=group, device=dev, owner=group.owner, owner_cnt=group.owner_cnt, wants="kernel-dma")
+        if group.owner is not None:
+            return refuse(k, EBUSY, "group-owned", **facts)
+        if not iommu_is_default_domain(group):
+            return refuse(k, EBUSY, "domain-changed", domain=group.domain, **facts)
+        if k.f.pasid_checks and group.pasid_array:
+            return refuse(k, EBUSY, "pasids-attached", pasids=sorted(group.pasid_array), **facts)
     group.owner_cnt += 1
     return 0
 
 
 @traced(_group_of_dev)
-def iommu_device_unuse_default_domain(dev):
+def iommu_device_unuse_default_domain(dev: "Device") -> None:
     """The driver went away. Never lets owner_cnt go negative; note it does not look at owner."""
     group = dev.iommu_group
     k = dev.k
@@ -268,9 +296,10 @@ def iommu_device_unuse_default_domain(dev):
 
 def __iommu_take_dma_ownership(group, owner):
     k = group.k
-    if ((group.domain is not None and group.domain is not group.default_domain)
-            or (k.f.pasid_checks and group.pasid_array)):
-        return -EBUSY
+    if group.domain is not None and group.domain is not group.default_domain:
+        return refuse(k, EBUSY, "domain-changed", group=group, domain=group.domain, wants="claim")
+    if k.f.pasid_checks and group.pasid_array:
+        return refuse(k, EBUSY, "pasids-attached", group=group, pasids=sorted(group.pasid_array), wants="claim")
     rc = _alloc_blocking_domain(group)
     if rc:
         return rc
@@ -293,48 +322,59 @@ def __iommu_release_dma_ownership(group):
     __iommu_group_set_domain_internal(group, group.default_domain, must_succeed=True)
 
 
-@traced(_group_arg)
-def iommu_group_claim_dma_owner(group, owner):
+@traced(_group_arg, op="claim")
+def iommu_group_claim_dma_owner(group: "IommuGroup", owner: object) -> int:
     """Exclusive, non-recursive claim of a whole group: -EPERM if anyone (a kernel driver or any
     owner, even the same one) already counts."""
     k = group.k
     _need(k, "has_ownership", "iommu_group_claim_dma_owner")
     if owner is None and k.f.null_owner_warn:
         _warn(k, "iommu_group_claim_dma_owner")
-        return -EINVAL
+        return refuse(k, EINVAL, "null-owner", group=group)
     if group.owner_cnt:
-        return -EPERM
+        return _refuse_in_use(group, EPERM)
     return __iommu_take_dma_ownership(group, owner)
 
 
-@traced(_group_of_dev)
-def iommu_device_claim_dma_owner(dev, owner):
+def _refuse_in_use(group, err):
+    """The group counts already: say who (an owner, or the kernel DMA drivers bound in it)."""
+    users = [d for d in group.devices if d.driver is not None and not d.driver.driver_managed_dma]
+    return refuse(group.k, err, "group-owned" if group.owner is not None else "group-in-use",
+                  group=group, owner=group.owner, owner_cnt=group.owner_cnt, kernel_users=users,
+                  drivers=[d.driver for d in users], wants="claim")
+
+
+@traced(_group_of_dev, op="claim")
+def iommu_device_claim_dma_owner(dev: "Device", owner: object) -> int:
     """Per-device claim (iommufd): the same owner may claim again and just counts."""
     k = dev.k
     _need(k, "device_claim_api", "iommu_device_claim_dma_owner")
     if owner is None:
         _warn(k, "iommu_device_claim_dma_owner")
-        return -EINVAL
+        return refuse(k, EINVAL, "null-owner", device=dev)
     group = dev.iommu_group
     if group is None:
-        return -ENODEV
+        return refuse(k, ENODEV, "no-group", device=dev)
     if group.owner_cnt:
         if group.owner is not owner:
-            return -EPERM
+            if group.owner is not None:
+                return refuse(k, EPERM, "owned-by-other", group=group, device=dev, owner=group.owner,
+                              owner_cnt=group.owner_cnt, wants="claim")
+            return _refuse_in_use(group, EPERM)
         group.owner_cnt += 1
         return 0
     return __iommu_take_dma_ownership(group, owner)
 
 
-@traced(_group_arg)
-def iommu_group_release_dma_owner(group):
+@traced(_group_arg, op="release")
+def iommu_group_release_dma_owner(group: "IommuGroup") -> None:
     """Drops the whole claim (owner_cnt to 0, whatever it was) and reattaches the default domain."""
     _need(group.k, "has_ownership", "iommu_group_release_dma_owner")
     __iommu_release_dma_ownership(group)
 
 
-@traced(_group_of_dev)
-def iommu_device_release_dma_owner(dev):
+@traced(_group_of_dev, op="release")
+def iommu_device_release_dma_owner(dev: "Device") -> None:
     """Counterpart of iommu_device_claim_dma_owner(); it does not compare owners."""
     k = dev.k
     _need(k, "device_claim_api", "iommu_device_release_dma_owner")
@@ -349,7 +389,7 @@ def iommu_device_release_dma_owner(dev):
 
 
 @traced(_group_arg)
-def iommu_group_dma_owner_claimed(group):
+def iommu_group_dma_owner_claimed(group: "IommuGroup") -> bool:
     """True while anyone counts: kernel DMA users as well as explicit owners (this is what VFIO
     calls viability)."""
     return group.owner_cnt != 0
@@ -359,34 +399,34 @@ def iommu_group_dma_owner_claimed(group):
 
 def __iommu_attach_group(domain, group):
     if group.domain not in (None, group.default_domain, group.blocking_domain):
-        return -EBUSY
+        return refuse(group.k, EBUSY, "domain-changed", group=group, domain=group.domain, wants="attach")
     return __iommu_group_set_domain_internal(group, domain)
 
 
 @traced(_group_of_2nd)
-def iommu_attach_group(domain, group):
+def iommu_attach_group(domain: "IommuDomain", group: "IommuGroup") -> int:
     """No ownership check: the caller must own the group or be its only kernel user."""
     return __iommu_attach_group(domain, group)
 
 
 @traced(_group_of_2nd)
-def iommu_attach_device(domain, dev):
+def iommu_attach_device(domain: "IommuDomain", dev: "Device") -> int:
     """Only for singleton groups."""
     group = dev.iommu_group
     if group is None:
-        return -ENODEV
+        return refuse(dev.k, ENODEV, "no-group", device=dev)
     if len(group.devices) != 1:
-        return -EINVAL
+        return refuse(dev.k, EINVAL, "group-not-singleton", group=group, device=dev, devices=group.devices)
     return __iommu_attach_group(domain, group)
 
 
 @traced(_group_of_2nd)
-def iommu_detach_group(domain, group):
+def iommu_detach_group(domain: "IommuDomain", group: "IommuGroup") -> None:
     __iommu_group_set_core_domain(group)
 
 
 @traced(_group_of_2nd)
-def iommu_detach_device(domain, dev):
+def iommu_detach_device(domain: "IommuDomain", dev: "Device") -> None:
     group = dev.iommu_group
     if group is None:
         return None
@@ -400,33 +440,34 @@ def iommu_detach_device(domain, dev):
 def iommu_group_replace_domain(group, new_domain):
     """iommufd's replace: swaps domains without the default/blocking precondition (v6.3)."""
     if new_domain is None:
-        return -EINVAL
+        return refuse(group.k, EINVAL, "null-domain", group=group)
     return __iommu_group_set_domain_internal(group, new_domain)
 
 
 # --- PASIDs -------------------------------------------------------------------------------
 
 @traced(_group_of_2nd)
-def iommu_attach_device_pasid(domain, dev, pasid):
+def iommu_attach_device_pasid(domain: "IommuDomain", dev: "Device", pasid: int) -> int:
     """Attach a domain to one PASID of a device. Does not check ownership."""
     k = dev.k
     _need(k, "pasid_checks", "iommu_attach_device_pasid")
     group = dev.iommu_group
     if group is None:
-        return -ENODEV
+        return refuse(k, ENODEV, "no-group", device=dev)
     if pasid == IOMMU_NO_PASID:
-        return -EINVAL
+        return refuse(k, EINVAL, "pasid-invalid", group=group, device=dev, pasid=pasid)
     for member in group.devices:
         if pasid >= member.max_pasids:
-            return -EINVAL
+            return refuse(k, EINVAL, "pasid-invalid", group=group, device=member, pasid=pasid,
+                          max_pasids=member.max_pasids)
     if pasid in group.pasid_array:
-        return -EBUSY
+        return refuse(k, EBUSY, "pasid-busy", group=group, device=dev, pasid=pasid)
     group.pasid_array[pasid] = domain
     return 0
 
 
 @traced(_group_of_2nd)
-def iommu_detach_device_pasid(domain, dev, pasid):
+def iommu_detach_device_pasid(domain: "IommuDomain", dev: "Device", pasid: int) -> None:
     _need(dev.k, "pasid_checks", "iommu_detach_device_pasid")
     group = dev.iommu_group
     if group is not None:
@@ -445,7 +486,7 @@ def iommu_group_add_device(group, dev):
         group.default_domain = iommu_domain_alloc_default(group, req)
         group.domain = group.default_domain
     elif group.domain is not None and _refuses(dev, group.domain, group):
-        return -EINVAL
+        return refuse(k, EINVAL, "require-direct", group=group, device=dev, domain=group.domain)
     elif group.domain is not None and intel_rmrr_refuses(dev, group.domain):
         return -EPERM                                  # joining a group on a user (UNMANAGED) domain
     elif group.default_domain is not None and iommu_def_domain_type(dev) == DOMAIN_DMA \

@@ -84,13 +84,6 @@ def intel_iommu_setup(k, value):
         rest = rest[rest.find(",") + 1:].lstrip(",") if "," in rest else ""
 
 
-def _cmdline_sets_type(k):
-    """IOMMU_CMD_LINE_DMA_API: iommu.passthrough= anywhere, iommu=pt/nopt on x86 only."""
-    words = k.cmdline.split()
-    return (any(w.startswith("iommu.passthrough=") for w in words)
-            or (k.arch == "x86_64" and any(w in ("iommu=pt", "iommu=nopt") for w in words)))
-
-
 def _suffix(k, flag):
     """" (set via kernel command line)"; before 6.5 (32261d10943b) the format had a space
     before the suffix, so a line without it ends in a space."""
@@ -103,12 +96,12 @@ def iommu_subsys_init(k):
     """The default domain type and, for translated domains, the TLB invalidation policy."""
     dtype = k.default_domain_type
     name = "Passthrough" if dtype == DOMAIN_IDENTITY else "Translated"
-    k.printk(f"iommu: Default domain type: {name}{_suffix(k, _cmdline_sets_type(k))}")
+    # IOMMU_CMD_LINE_DMA_API: iommu.passthrough=, or iommu=pt/nopt on x86 (the kernel's params)
+    k.printk(f"iommu: Default domain type: {name}{_suffix(k, k.params['iommu.passthrough'] is not None)}")
     if dtype != DOMAIN_IDENTITY:
         strict = dtype == DOMAIN_DMA
-        set_strict = any(w.startswith("iommu.strict=") for w in k.cmdline.split())
         k.printk(f"iommu: DMA domain TLB invalidation policy: {'strict' if strict else 'lazy'} mode"
-                 f"{_suffix(k, set_strict)}")
+                 f"{_suffix(k, k.params['iommu.strict'] is not None)}")
 
 
 def iommu_driver_probe(k):

@@ -10,6 +10,7 @@ from .iommu import (DOMAIN_UNMANAGED, IommuDomain, iommu_attach_group, iommu_det
                     iommu_device_claim_dma_owner, iommu_device_release_dma_owner,
                     iommu_group_has_isolated_msi, iommu_group_replace_domain)
 from .kobject import KObject
+from .reasons import refuse
 from .trace import traced
 
 
@@ -26,10 +27,14 @@ class IommufdCtx(KObject):
         self.objects = {}
         self.igroups = {}                 # iommu group id -> IommufdGroup
         self.compat_ioas = None
+        self.no_iommu_mode = False        # ictx->no_iommu_mode (vfio_compat.c): a no-IOMMU group joined
         self.refs = 0
 
     def label(self):
         return f"ictx:I{self.id}"
+
+    def ref(self):
+        return ("iommufd", self.id)
 
     def alloc_id(self, obj):
         oid = self.next_id
@@ -55,6 +60,9 @@ class Ioas(KObject):
 
     def label(self):
         return f"ioas{self.id}"
+
+    def ref(self):
+        return ("ioas", self.id)
 
 
 class Hwpt(IommuDomain):
@@ -91,6 +99,9 @@ class IommufdDevice(KObject):
     def label(self):
         return f"idev{self.id}:{self.dev.name}"
 
+    def ref(self):
+        return ("idev", self.id)
+
     def unbind(self):
         iommufd_device_unbind(self)
 
@@ -102,7 +113,8 @@ def _msi_ok(k, dev):
     if iommu_group_has_isolated_msi(dev.iommu_group):
         return 0
     if not k.params["iommufd.allow_unsafe_interrupts"]:
-        return -EPERM
+        return refuse(k, EPERM, "msi-not-isolated", group=dev.iommu_group, device=dev,
+                      param="iommufd.allow_unsafe_interrupts")
     k.printk(f"{dev.log_prefix()}: MSI interrupts are not secure, they cannot be isolated by the "
              "platform. Check that platform features like interrupt remapping are enabled. Use "
              "the \"allow_unsafe_interrupts\" module parameter to override")
@@ -114,7 +126,7 @@ def iommufd_device_bind(ictx, dev):
     """Returns the new IommufdDevice or a negative errno."""
     k = dev.k
     if dev.iommu_group is None:
-        return -ENODEV
+        return refuse(k, ENODEV, "no-group", device=dev)
     if k.f.iommufd_msi_check_at_bind:
         rc = _msi_ok(k, dev)
         if rc:
@@ -176,16 +188,16 @@ def iommufd_device_attach(idev, pt_id):
     k = idev.k
     ictx = idev.ictx
     if idev.hwpt is not None:
-        return -EINVAL
+        return refuse(k, EINVAL, "device-already-attached", device=idev.dev, hwpt=idev.hwpt)
     if pt_id not in ictx.objects:
-        return -ENOENT
+        return refuse(k, ENOENT, "no-such-object", id=pt_id, iommufd=ictx)
     hwpt = _resolve_pt(ictx, pt_id)
     if hwpt is None:
-        return -EINVAL
+        return refuse(k, EINVAL, "wrong-object-type", id=pt_id, iommufd=ictx)
     ig = _igroup(idev)
     if ig.hwpt is not None and ig.hwpt is not hwpt:
         _drop_hwpt(hwpt)
-        return -EINVAL
+        return refuse(k, EINVAL, "hwpt-incompatible", group=ig.group, device=idev.dev, hwpt=ig.hwpt)
     if not k.f.iommufd_msi_check_at_bind:
         rc = iommufd_device_setup_msi(idev, hwpt)
         if rc:
@@ -216,14 +228,14 @@ def iommufd_device_replace(idev, pt_id):
     do. Not attached: -EINVAL."""
     ictx = idev.ictx
     if pt_id not in ictx.objects:
-        return -ENOENT
+        return refuse(idev.k, ENOENT, "no-such-object", id=pt_id, iommufd=ictx)
     hwpt = _resolve_pt(ictx, pt_id)
     if hwpt is None:
-        return -EINVAL
+        return refuse(idev.k, EINVAL, "wrong-object-type", id=pt_id, iommufd=ictx)
     ig = _igroup(idev)
     if ig.hwpt is None or idev not in ig.devices:
         _drop_hwpt(hwpt)
-        return -EINVAL
+        return refuse(idev.k, EINVAL, "device-not-attached", device=idev.dev)
     if hwpt is ig.hwpt:
         return 0
     rc = iommu_group_replace_domain(ig.group, hwpt)
@@ -264,7 +276,7 @@ def iommufd_vfio_compat_ioas_create(ictx):
 def iommufd_vfio_compat_attach(idev):
     ioas = idev.ictx.compat_ioas
     if ioas is None:
-        return -ENODEV
+        return refuse(idev.k, ENODEV, "no-iommu-driver", iommufd=idev.ictx)
     return iommufd_device_attach(idev, ioas.id)
 
 
@@ -274,7 +286,7 @@ def iommufd_vfio_set_iommu(ictx, iommu_type):
     SET_CONTAINER with it) -> -ENODEV, as VFIO fails SET_IOMMU without a group."""
     from .vfio_container import IOMMU_TYPES
     if iommu_type not in IOMMU_TYPES:
-        return -EINVAL
+        return refuse(ictx.k, EINVAL, "iommu-type-unsupported", iommufd=ictx, iommu=iommu_type)
     if ictx.compat_ioas is None:
-        return -ENODEV
+        return refuse(ictx.k, ENODEV, "container-empty", iommufd=ictx)
     return 0

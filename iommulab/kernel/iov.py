@@ -7,16 +7,18 @@ PF + vf_offset + i * vf_stride, which join IOMMU groups by the same rules as any
 """
 from .device import Device
 from .errno import EBUSY, EINVAL, ENOENT, ERANGE
+from .kstrtox import kstrtoul
+from .pcidev import bdf_name
+from .pci_sysfs import pci_remove_devices
+from .reasons import refuse
 from .trace import traced
 
 
 def virtfn_name(pf, i):
-    from .topology import pci_bdf
-    dom, bus, slot, fn = pci_bdf(pf.name)
+    """pci_iov_virtfn_bus()/pci_iov_virtfn_devfn(): PF routing ID + offset + i * stride."""
+    dom, bus, slot, fn = pf.bdf
     devfn = (slot << 3 | fn) + pf.vf_offset + i * pf.vf_stride
-    bus += devfn >> 8
-    devfn &= 0xFF
-    return f"{dom:04x}:{bus:02x}:{devfn >> 3:02x}.{devfn & 7}"
+    return bdf_name(dom, bus + (devfn >> 8), (devfn & 0xFF) >> 3, devfn & 7)
 
 
 def pci_iov_add_virtfn(pf, i):
@@ -39,25 +41,23 @@ def _sriov_configure(pf, num):
     drv = pf.driver
     if drv is None:
         pf.k.printk(f"{pf.log_prefix()}: no driver bound to device; cannot configure SR-IOV")
-        return -ENOENT
+        return refuse(pf.k, ENOENT, "no-sriov", device=pf, driver=None)
     if not drv.sriov_configure:
         pf.k.printk(f"{pf.log_prefix()}: driver does not support SR-IOV configuration via sysfs")
-        return -ENOENT
+        return refuse(pf.k, ENOENT, "no-sriov", device=pf, driver=drv)
     if drv.name == "vfio-pci" and not pf.k.params.get("vfio_pci.enable_sriov"):
-        return -ENOENT
+        return refuse(pf.k, ENOENT, "no-sriov", device=pf, driver=drv, param="vfio_pci.enable_sriov")
     return 0
 
 
 @traced(lambda pf, buf: pf.iommu_group)
 def sriov_numvfs_store(pf, buf):
     """Returns the byte count, a negative errno, or (when a VF's driver blocks) a PendingWrite."""
-    from .pci_sysfs import _remove_next
-    from .bus_attrs import kstrtoul as _kstrtoul
-    num = _kstrtoul(buf)
+    num = kstrtoul(buf)
     if num is None or num < 0 or num > 0xFFFF:
-        return -EINVAL
+        return refuse(pf.k, EINVAL, "bad-value", device=pf, value=buf.strip())
     if num > pf.sriov_totalvfs:
-        return -ERANGE
+        return refuse(pf.k, ERANGE, "too-many-vfs", device=pf, num=num, total=pf.sriov_totalvfs)
     if num == pf.num_vfs:
         return len(buf)
     rc = _sriov_configure(pf, num)
@@ -65,10 +65,11 @@ def sriov_numvfs_store(pf, buf):
         return rc
     if num == 0:
         pf.num_vfs = 0
-        return _remove_next(pf.k, virtfns(pf), pf, buf)        # sriov_del_vfs(): VF 0 first
+        return pci_remove_devices(pf.k, virtfns(pf), f"/sys/bus/pci/devices/{pf.name}/sriov_numvfs",
+                                  buf)                  # sriov_del_vfs(): VF 0 first
     if pf.num_vfs:
         pf.k.printk(f"{pf.log_prefix()}: {pf.num_vfs} VFs already enabled. Disable before enabling {num} VFs")
-        return -EBUSY
+        return refuse(pf.k, EBUSY, "vfs-enabled", device=pf, num_vfs=pf.num_vfs, num=num)
     pf.num_vfs = num
     for i in range(num):
         pci_iov_add_virtfn(pf, i)

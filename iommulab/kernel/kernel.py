@@ -1,18 +1,25 @@
 """The simulated machine: boot from a scenario, the kernel log, snapshots and the public surface
 of ../shared/spec/api.md (§1 booting, §2 state, §3 the file view, §5 processes)."""
 import heapq
+import os
+import sys
+from typing import TYPE_CHECKING, Any
 
 from . import dd, iommu_init, sysfs
-from .buses import make_buses
-from .device import Device, DeviceDriver
-from .drivers import builtin_specs
+from .bus import BUSES, make_buses
+from .device import Device
+from .drivers import Driver, builtin_drivers
 from .iommu import (DOMAIN_DMA, DOMAIN_DMA_FQ, DOMAIN_IDENTITY, iommu_group_add_device,
                     iommu_group_alloc, iommu_group_remove_device)
-from .kobject import restore_snapshot, take_snapshot
+from .kobject import Snapshot, restore_snapshot, take_snapshot
+from .kstrtox import kstrtobool
 from .process import ALL_CAPS, Process
 from .scenario import load, load_text
 from .trace import Tracer
 from .version import features_for
+
+if TYPE_CHECKING:
+    from .pending import PendingWrite
 
 
 _API_FUNCTIONS = frozenset((
@@ -28,18 +35,20 @@ class KernelCrashed(RuntimeError):
     """The simulated kernel hit a BUG: every operation fails until k.reboot()."""
 
 
-# Kernel-level fields a snapshot copies (everything else is in the KObjects).
+# Kernel-level fields a snapshot copies (everything else is in the KObjects). "buses" never changes
+# after boot, but reboot() makes new bus objects: restoring a moment before it brings the old back.
 _STATE_KEYS = ("devices", "hotplug", "drivers", "iommu_groups", "vfio_groups", "processes", "cdevs",
-               "pci_bus_index",
+               "pci_bus_index", "buses",
                "deferred_probe", "unregistering", "pending", "params", "crashed", "retrying_deferred", "taint",
                "domain_seq", "container_seq", "ictx_seq", "pid_seq", "free_cdev", "cdev_next",
-               "free_groups", "group_next", "reserved_groups")
+               "free_group_minors", "group_minor_next", "free_groups", "group_next", "reserved_groups")
+# Of those, the id allocators: an action that failed may have used an id up and changed nothing else.
+ID_ALLOCATORS = ("pid_seq", "domain_seq", "container_seq", "ictx_seq", "cdev_next", "free_cdev",
+                 "group_minor_next", "free_group_minors")
 
 
 class Kernel:
     """A booted kernel. Build one with Kernel.from_scenario(name_or_path) or Kernel.from_toml(text)."""
-
-    vfio_cdev_major = 241                   # devnodes.VFIO_DEVICE_MAJOR ("vfio-dev")
 
     @property
     def k(self):
@@ -49,11 +58,11 @@ class Kernel:
     # --- booting -----------------------------------------------------------------------------
 
     @classmethod
-    def from_scenario(cls, name_or_path):
+    def from_scenario(cls, name_or_path: "str | os.PathLike[str]") -> "Kernel":
         return cls(load(name_or_path))
 
     @classmethod
-    def from_toml(cls, text, source="<string>"):
+    def from_toml(cls, text: str, source: str = "<string>") -> "Kernel":
         return cls(load_text(text, source))
 
     def __init__(self, scenario):
@@ -81,9 +90,10 @@ class Kernel:
         self.domain_seq = self.container_seq = self.ictx_seq = 0
         self.pid_seq = 1000
         self.free_cdev, self.cdev_next = [], 0
+        self.free_group_minors, self.group_minor_next = [], 0     # vfio.group_ida
         self.free_groups, self.group_next = [], 0
         self.reserved_groups = {d["group"] for d in scenario["devices"] if "group" in d}
-        self.params = _params_from_cmdline(self.cmdline, self.arch)
+        self.params = _params_from_cmdline(self.cmdline, self.f, self.arch)
         self.default_domain_type = _default_domain_type(self.params, self.arch)
         self.buses = make_buses(self)
         self._boot()
@@ -92,10 +102,10 @@ class Kernel:
         iommu_init.start_kernel(self)
         iommu_init.iommu_subsys_init(self)
         iommu_init.iommu_driver_probe(self)
-        for spec in builtin_specs(self.f):
-            self._register_driver(spec)
+        for cls in builtin_drivers(self.f):
+            self._register_driver(cls.spec(), cls)
         for spec in self.scenario["drivers"]:
-            self._register_driver(spec)
+            self._register_driver(spec, Driver)
         devs = [Device(self, spec, self.buses[spec["bus"]]) for spec in self.scenario["devices"]]
         added = []
         for dev in enumeration_order(devs):
@@ -116,8 +126,8 @@ class Kernel:
         dd.driver_deferred_probe_trigger(self)     # late_initcall retry
         self.tracer.record_boot(f"boot {self.f.release}", self.iommu_groups.values())
 
-    def _register_driver(self, spec):
-        drv = DeviceDriver(self, spec, self.buses[spec["bus"]])
+    def _register_driver(self, spec, cls):
+        drv = cls(self, spec, self.buses[spec["bus"]])
         self.drivers[drv.name] = drv
 
     def _apply_module_ids(self):
@@ -140,13 +150,15 @@ class Kernel:
 
     # --- devices and groups ------------------------------------------------------------------
 
+    def enumeration_order(self, devs):
+        """enumeration_order() below, for the modules kernel.py itself imports (pci_sysfs)."""
+        return enumeration_order(devs)
+
     def device_add(self, dev, probe=True):
         """device_add(): register, join an IOMMU group (iommu_probe_device), then probe."""
         self.devices[dev.name] = dev
         dev.registered = True
-        if dev.bus.name == "pci":
-            key = _bus_key(dev)
-            self.pci_bus_index[key] = self.pci_bus_index.get(key, ()) + (dev,)
+        dev.bus.ops.add_device(self, dev)
         self.iommu_probe_device(dev)
         if probe:
             self.probe_at_boot(dev)
@@ -193,9 +205,7 @@ class Kernel:
         iommu_group_remove_device(dev)
         dev.registered = False
         self.devices.pop(dev.name, None)
-        if dev.bus.name == "pci":
-            key = _bus_key(dev)
-            self.pci_bus_index[key] = tuple(d for d in self.pci_bus_index.get(key, ()) if d is not dev)
+        dev.bus.ops.remove_device(self, dev)
         dd.driver_deferred_probe_del(dev)
 
     def bus_drivers(self, bus):
@@ -218,6 +228,16 @@ class Kernel:
     def free_cdev_index(self, i):
         heapq.heappush(self.free_cdev, i)
 
+    def alloc_group_minor(self):
+        """vfio_group_alloc()'s ida_alloc_max(&vfio.group_ida): the lowest free minor."""
+        if self.free_group_minors:
+            return heapq.heappop(self.free_group_minors)
+        self.group_minor_next += 1
+        return self.group_minor_next - 1
+
+    def free_group_minor(self, minor):
+        heapq.heappush(self.free_group_minors, minor)
+
     # --- the kernel log ----------------------------------------------------------------------
 
     def printk(self, line):
@@ -228,14 +248,17 @@ class Kernel:
         self.dmesg_lines.append(f"WARNING: CPU: 0 PID: 1 at {file} {func}")
         if text:
             self.dmesg_lines.append(text)
-        self.tracer_note(f"WARN in {func}")
+        self.tracer_note(f"WARN in {func}", ("warn", func))
 
-    def tracer_note(self, text):
-        """Attach a note to the innermost running event (WARNs, completions)."""
+    def tracer_note(self, text, mark=None):
+        """Attach a note to the innermost running event (WARNs, completions), and the typed
+        mark views read: ("warn", func), ("bug", func), ("completion", path), ("unbound", dev)."""
         tr = self.tracer
         if tr.events and tr.enabled:
             ev = tr.events[-1]
             ev.note = f"{ev.note}; {text}" if ev.note else text
+            if mark is not None:
+                ev.marks += (mark,)
 
     def crash(self, file, func, text):
         self.dmesg_lines += ["------------[ cut here ]------------",
@@ -243,7 +266,7 @@ class Kernel:
                              "invalid opcode: 0000 [#1] PREEMPT SMP",
                              "Kernel panic - not syncing: Fatal exception"]
         self.crashed = f"kernel BUG at {file} in {func}(): {text}"
-        self.tracer_note("kernel BUG")
+        self.tracer_note("kernel BUG", ("bug", func))
         raise KernelCrashed(self._crash_text())
 
     def oops(self, text):
@@ -259,7 +282,7 @@ class Kernel:
         if self.crashed:
             raise KernelCrashed(self._crash_text())
 
-    def dmesg(self):
+    def dmesg(self) -> list[str]:
         """Kernel log lines, oldest first."""
         return list(self.dmesg_lines)
 
@@ -269,28 +292,31 @@ class Kernel:
 
     # --- snapshots ---------------------------------------------------------------------------
 
-    def snapshot(self):
-        return take_snapshot(self, _STATE_KEYS)
+    def snapshot(self, base: Snapshot | None = None) -> Snapshot:
+        """A frozen copy of the whole kernel (kobject.take_snapshot); `base`, an earlier snapshot,
+        lets unchanged objects share its copies."""
+        return take_snapshot(self, _STATE_KEYS, base)
 
-    def restore(self, snap):
+    def restore(self, snap: Snapshot) -> None:
+        """Put the kernel back as it was at `snap`, into the same objects (kobject.restore_snapshot)."""
         restore_snapshot(self, snap)
 
-    def state(self):
+    def state(self) -> dict[str, Any]:
         """Everything a learner can observe, as plain data (for comparisons and checks)."""
         return observable_state(self)
 
     # --- the file view (§3) -------------------------------------------------------------------
 
-    def write(self, path, data, caps=ALL_CAPS):
+    def write(self, path: str, data: str | bytes, caps: frozenset[str] = ALL_CAPS) -> "PendingWrite | None":
         return sysfs.write(self, path, data, caps)
 
-    def read(self, path):
+    def read(self, path: str) -> str:
         return sysfs.read(self, path)
 
-    def listdir(self, path):
+    def listdir(self, path: str) -> list[str]:
         return sysfs.listdir(self, path)
 
-    def readlink(self, path):
+    def readlink(self, path: str) -> str:
         return sysfs.readlink(self, path)
 
     def exists(self, path):
@@ -305,14 +331,20 @@ class Kernel:
     def realpath(self, path):
         return sysfs.realpath(self, path)
 
-    def sh(self, script):
-        """Run shell text as a learner types it (iommulab.shell); returns status, stdout, stderr."""
-        from ..shell import session_for
-        return session_for(self).run(script)
+    # What k.sh() runs: runner(kernel, script) -> ShResult. The shell is a layer above the kernel,
+    # so the kernel imports none of it: by default the runner is iommulab.run_shell, provided by
+    # the top package (always imported before any of its subpackages) and looked up on it.
+    shell_runner: Any = None
+
+    def sh(self, script: str) -> Any:
+        """Run shell text as a learner types it (iommulab.shell); returns its ShResult (status,
+        stdout, stderr). Typed Any here: ShResult belongs to the shell, above the kernel."""
+        runner = Kernel.shell_runner or sys.modules["iommulab"].run_shell
+        return runner(self, script)
 
     # --- user space (§5) ---------------------------------------------------------------------
 
-    def spawn(self, name, caps=ALL_CAPS, cmdline=None):
+    def spawn(self, name: str, caps: frozenset[str] = ALL_CAPS, cmdline: str | None = None) -> Process:
         self.check_alive()
         p = Process(self, name, caps, cmdline=cmdline)
         self.processes[p.pid] = p
@@ -338,17 +370,11 @@ class Kernel:
                 f"{len(self.iommu_groups)} groups>")
 
 
-def _bus_key(dev):
-    return dev.bdf[:2]
-
-
-_BUS_ORDER = ("platform", "pci", "amba", "fsl-mc", "cdx")     # iommu_buses[] in drivers/iommu/iommu.c
-
-
 def enumeration_order(devs):
-    """The order devices reach the IOMMU layer, which numbers groups: bus by bus as in
-    iommu_buses[]; PCI as pci_bus_add_devices() walks (a bus's devices by address, then each
-    bridge's secondary bus in turn); other buses parents first, in file order."""
+    """The order devices reach the IOMMU layer, which numbers groups: bus by bus in the order of
+    kernel/bus/'s registry (iommu_buses[] first); on each bus parents first, siblings by the bus's
+    enumeration_key (PCI: pci_bus_add_devices() walks a bus's devices by address, then each
+    bridge's secondary bus in turn) or, without one, in file order."""
     children = {}
     for d in devs:
         children.setdefault(d.parent, []).append(d)
@@ -360,21 +386,19 @@ def enumeration_order(devs):
         for kid in kids:
             walk(kid.name, key)
 
-    def pci_key(d):
-        return d.bdf
-
-    by_bus = {}
+    by_bus, ops = {}, {}
     for d in devs:
         by_bus.setdefault(d.bus.name, []).append(d)
+        ops[d.bus.name] = d.bus.ops
     names = {d.name for d in devs}
-    for bus in list(_BUS_ORDER) + sorted(set(by_bus) - set(_BUS_ORDER)):
-        members = by_bus.get(bus, [])
-        if not members:
-            continue
+    file_order = {id(x): i for i, x in enumerate(devs)}
+    rank = {name: i for i, name in enumerate(BUSES)}
+    for bus in sorted(by_bus, key=lambda b: (rank.get(b, len(rank)), b)):
+        members = by_bus[bus]
         sub = {d.name for d in members}
         roots = [d for d in members if d.parent is None or d.parent not in sub]
         start = len(out)
-        order_key = pci_key if bus == "pci" else (lambda d, idx={id(x): i for i, x in enumerate(devs)}: idx[id(d)])
+        order_key = ops[bus].enumeration_key or (lambda d: file_order[id(d)])
         out.extend(sorted(roots, key=order_key))
         for r in list(out[start:]):
             walk(r.name, order_key)
@@ -386,14 +410,16 @@ def enumeration_order(devs):
     return result
 
 
-_BOOL_TRUE = ("1", "y", "Y", "on", "true")
-
-
-def _params_from_cmdline(cmdline, arch="x86_64"):
+def _params_from_cmdline(cmdline, f, arch="x86_64"):
+    """Module and early parameters of the command line. A bool module parameter goes through
+    param_set_bool() (kernel/params.c): no "=" means true, otherwise kstrtobool(), and a value it
+    refuses leaves the default. iommu.strict= and iommu.passthrough= are early_params whose
+    handlers (iommu_dma_setup(), iommu_set_def_domain_type()) call kstrtobool() on the value:
+    without one, or with one it refuses, they stay unset."""
     params = {"iommufd.allow_unsafe_interrupts": False,
               "vfio_iommu_type1.allow_unsafe_interrupts": False,
               "vfio_platform.reset_required": True, "vfio.enable_unsafe_noiommu_mode": False,
-              "vfio_pci.ids": "", "pci_stub.ids": "", "iommu.strict": None,
+              "vfio_pci.ids": "", "pci_stub.ids": "", "vfio_pci.enable_sriov": False, "iommu.strict": None,
               "iommu.passthrough": None}
     for word in cmdline.split():
         key, eq, value = word.partition("=")
@@ -402,16 +428,22 @@ def _params_from_cmdline(cmdline, arch="x86_64"):
             key = f"{mod.replace('-', '_')}.{name}"
         if key in ("iommufd.allow_unsafe_interrupts", "vfio_iommu_type1.allow_unsafe_interrupts",
                    "vfio_platform.reset_required", "vfio.enable_unsafe_noiommu_mode"):
-            params[key] = (value in _BOOL_TRUE) if eq else True
+            _set_bool(params, key, value if eq else "1", f)
         elif key in ("iommu.strict", "iommu.passthrough"):
-            params[key] = value in _BOOL_TRUE
+            _set_bool(params, key, value, f)
         elif key == "iommu" and value in ("pt", "nopt") and arch == "x86_64":
             params["iommu.passthrough"] = value == "pt"     # iommu_setup(), arch/x86/kernel/pci-dma.c
         elif key == "vfio_pci.enable_sriov":
-            params[key] = (value in _BOOL_TRUE) if eq else True
+            _set_bool(params, key, value if eq else "1", f)
         else:
             params[key] = value
     return params
+
+
+def _set_bool(params, key, value, f):
+    rc, on = kstrtobool(value, f)
+    if rc == 0:
+        params[key] = on
 
 
 def _default_domain_type(params, arch="x86_64"):
@@ -452,10 +484,12 @@ def observable_state(k):
     """What user space and the public attributes show. Left out on purpose: a group's cached
     blocking domain (allocated on first claim and kept, as in Linux, even when that claim fails)."""
     from .iommu import owner_label
+    from .trace import ref
     groups = {}
     for n, g in sorted(k.iommu_groups.items()):
         groups[n] = {"owner_cnt": g.owner_cnt, "owner": owner_label(g.owner),
-                     "domain": g.domain_label(),
+                     "owner_ref": ref(g.owner) if g.owner is not None else None,   # ("vfio_group", 2)
+                     "domain": g.domain_label(), "domain_ref": g.domain_ref(),       # ("user", "hwpt2")
                      "default_domain": g.default_domain.type if g.default_domain else None,
                      "devices": [d.name for d in g.devices], "pasids": sorted(g.pasid_array),
                      "dma_owner": g.dma_owner}

@@ -15,7 +15,7 @@ _MUTABLE = (list, dict, set)
 
 class KObject:
     """Base of every stateful model object (cf. struct kobject in lib/kobject.c)."""
-    CONTAINERS = ()
+    CONTAINERS: tuple[str, ...] = ()
 
     def __init__(self, k):
         self.k = k
@@ -37,13 +37,37 @@ class Snapshot:
         self.objects, self.fields, self.kernel_fields = objects, fields, kernel_fields
         self.events, self.dmesg, self.step = events, dmesg, step
 
+    def same_state(self, other, ignore=()):
+        """Whether this snapshot holds the state of `other`, an earlier one, as far as anything can
+        reach it: each of other's objects has the same fields, and so has every kernel-level field
+        but `ignore` (id allocators). Objects made since are then unreachable (whatever referred to
+        them would have changed): a QEMU that failed to start. Events and logs are not compared."""
+        if self.objects[:len(other.objects)] != other.objects:
+            return False
+        mine = self.kernel_fields
+        if any(mine[key] != v for key, v in other.kernel_fields.items() if key not in ignore):
+            return False
+        return all(a is b or a == b for a, b in zip(self.fields, other.fields))
 
-def take_snapshot(k, kernel_keys):
+
+def take_snapshot(k, kernel_keys, base=None):
+    """A snapshot of k. With `base` (an earlier snapshot), an object whose fields did not change
+    shares base's copy of them: a timeline of many snapshots costs what changed, not the machine."""
     objs = tuple(k.objects)
-    return Snapshot(objs, tuple(_save(o) for o in objs),
+    fields = tuple(_save(o) for o in objs)
+    if base is not None:
+        fields = _share(objs, fields, base)
+    return Snapshot(objs, fields,
                     {key: (v.copy() if type(v) in _MUTABLE else v)
                      for key, v in ((key, getattr(k, key)) for key in kernel_keys)},
                     tuple(k.tracer.events), tuple(k.dmesg_lines), k.tracer.step)
+
+
+def _share(objs, fields, base):
+    old_objs, old_fields = base.objects, base.fields
+    n = min(len(objs), len(old_objs))
+    return tuple(old_fields[i] if i < n and old_objs[i] is o and old_fields[i] == f else f
+                 for i, (o, f) in enumerate(zip(objs, fields)))
 
 
 def restore_snapshot(k, snap):

@@ -5,8 +5,10 @@ Every driver of a scenario is loaded at boot. Unloading unbinds its devices and 
 dynamic ids; loading again applies parameters such as vfio-pci's ids= (only at load: modprobe of
 an already loaded module changes nothing) and probes matching devices.
 """
-from .buses import parse_pci_id
-from .errno import EBUSY, ENOENT, EPERM
+from .bus.pci import parse_pci_id
+from .errno import EBUSY, EINVAL, ENOENT, EPERM
+from .kstrtox import kstrtobool
+from .reasons import refuse
 from .trace import traced
 from . import dd
 
@@ -27,10 +29,6 @@ def module_drivers(k, module):
     return [d for d in k.drivers.values() if d.module == module]
 
 
-def module_loaded(k, module):
-    return any(d.registered for d in module_drivers(k, module))
-
-
 def apply_ids(k, drv, ids):
     """vfio_pci_fill_ids() / pci_stub_init(): each id becomes a dynamic id, or a warning."""
     fmt = _IDS_PARAM.get(drv.module)
@@ -47,10 +45,11 @@ def apply_ids(k, drv, ids):
 
 @traced(lambda k, module, params: None)
 def load_module(k, module, params):
-    """modprobe: 0 (also when already loaded), -ENOENT for an unknown module."""
+    """modprobe: 0 (also when already loaded), -ENOENT for an unknown module, -EINVAL for a
+    parameter value the module's parameter parser refuses."""
     drivers = module_drivers(k, module)
     if not drivers:
-        return -ENOENT
+        return refuse(k, ENOENT, "no-such-module", module=module)
     mod = module_name(module)
     if all(d.registered for d in drivers):
         return 0
@@ -58,7 +57,14 @@ def load_module(k, module, params):
         if key not in _KNOWN_PARAMS.get(mod, ()):
             k.printk(f"{mod}: unknown parameter '{key}' ignored")
     if mod == "vfio_pci" and "enable_sriov" in params:
-        k.params["vfio_pci.enable_sriov"] = params["enable_sriov"] in ("1", "Y", "y", "on", "true")
+        # parse_args() (kernel/params.c) before the module's init: a bool parameter kstrtobool()
+        # refuses fails the whole load with -EINVAL, nothing registered
+        rc, on = kstrtobool(params["enable_sriov"], k.f)
+        if rc:
+            k.printk(f"{mod}: `{params['enable_sriov']}' invalid for parameter `enable_sriov'")
+            return refuse(k, EINVAL, "bad-value", module=mod, param="enable_sriov",
+                          value=params["enable_sriov"])
+        k.params["vfio_pci.enable_sriov"] = on
     for drv in drivers:
         if "ids" in params and drv.module in _IDS_PARAM:
             apply_ids(k, drv, params["ids"])
@@ -72,13 +78,14 @@ def delete_module(k, module):
     mod = module_name(module)
     drivers = [d for d in module_drivers(k, mod) if d.registered]
     if not drivers:
-        return -ENOENT
+        return refuse(k, ENOENT, "module-not-loaded", module=mod)
     if mod in BUILTIN_MODULES:
-        return -EPERM
+        return refuse(k, EPERM, "module-builtin", module=mod)
     for drv in drivers:
         for dev in k.bus_devices(drv.bus):
             if dev.driver is drv and dev.vfio_device is not None and dev.vfio_device.users:
-                return -EBUSY
+                return refuse(k, EBUSY, "module-in-use", module=mod, device=dev, driver=drv,
+                              users=dev.vfio_device.holders)
     for drv in drivers:
         driver_unregister(drv)
     return 0

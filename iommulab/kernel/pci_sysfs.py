@@ -1,9 +1,10 @@
 """PCI hotplug through sysfs: /sys/bus/pci/rescan (pci_rescan_bus(), drivers/pci/probe.c) and
 /sys/bus/pci/devices/<dev>/remove (pci_stop_and_remove_bus_device(), drivers/pci/remove.c), as
 their stores in drivers/pci/pci-sysfs.c."""
-from .bus_attrs import kstrtoul
+from .kstrtox import kstrtoul
 from .errno import EINVAL
 from .pending import PendingWrite, release_or_block
+from .reasons import refuse
 from .trace import traced
 
 
@@ -11,7 +12,7 @@ from .trace import traced
 def rescan_store(k, buf):
     val = kstrtoul(buf)
     if val is None:
-        return -EINVAL
+        return refuse(k, EINVAL, "bad-value", value=buf.strip())
     if val:
         pci_rescan_bus(k)
     return len(buf)
@@ -19,8 +20,7 @@ def rescan_store(k, buf):
 
 def pci_rescan_bus(k):
     """Devices waiting behind present = false appear (in enumeration order) and probe."""
-    from .kernel import enumeration_order
-    for dev in enumeration_order([d for d in k.hotplug.values() if d.bus.name == "pci"]):
+    for dev in k.enumeration_order([d for d in k.hotplug.values() if d.bus.name == "pci"]):
         if dev.parent is not None and dev.parent not in k.devices:
             continue
         del k.hotplug[dev.name]
@@ -35,11 +35,10 @@ def remove_store(dev, buf):
     k = dev.k
     val = kstrtoul(buf)
     if val is None:
-        return -EINVAL
+        return refuse(k, EINVAL, "bad-value", device=dev, value=buf.strip())
     if not val:
         return len(buf)
-    subtree = _subtree(k, dev)
-    return _remove_next(k, subtree, dev, buf)
+    return pci_remove_devices(k, _subtree(k, dev), f"/sys/bus/pci/devices/{dev.name}/remove", buf)
 
 
 def _subtree(k, dev):
@@ -50,7 +49,10 @@ def _subtree(k, dev):
     return out + [dev]
 
 
-def _remove_next(k, devs, top, buf):
+def pci_remove_devices(k, devs, path, buf):
+    """pci_stop_and_remove_bus_device() of each device in turn (for remove and for SR-IOV's
+    sriov_del_vfs()): the byte count, or the PendingWrite of `path` when one's driver blocks
+    (the rest are removed once it lets go)."""
     while devs:
         d = devs.pop(0)
         if not d.registered:
@@ -59,9 +61,8 @@ def _remove_next(k, devs, top, buf):
             _del(k, d)
             continue
         rest = list(devs)
-        res = release_or_block(k, d, f"/sys/bus/pci/devices/{top.name}/remove", buf,
-                                after=lambda d=d: _del(k, d),
-                                after_blocked=lambda rest=rest: _remove_next(k, rest, top, buf))
+        res = release_or_block(k, d, path, buf, after=lambda d=d: _del(k, d),
+                               after_blocked=lambda rest=rest: pci_remove_devices(k, rest, path, buf))
         if isinstance(res, PendingWrite):
             return res
     return len(buf)

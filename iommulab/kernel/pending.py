@@ -11,9 +11,10 @@ class PendingWrite(KObject):
     the holder lets go; `.errno` is then 0 or the error the write finally returned."""
     CONTAINERS = ("queue", "followers")
 
-    def __init__(self, k, path, data, caps, reason):
+    def __init__(self, k, path, data, caps, reason, retry=None):
         KObject.__init__(self, k)
         self.path, self.data, self.caps, self.reason = path, data, caps, reason
+        self.retry = retry        # a queued write: runs it again (raising OSError) once the lock frees
         self.done = False
         self.errno = 0
         self.queue = []           # writes waiting for the same device lock
@@ -21,6 +22,9 @@ class PendingWrite(KObject):
 
     def label(self):
         return f"pending write {self.path}"
+
+    def ref(self):
+        return ("pending_write", self.path)
 
     def __repr__(self):
         state = "done" if self.done else f"blocked: {self.reason}"
@@ -58,15 +62,14 @@ def _complete_pending(k, pw):
         f.done = True
     if pw in k.pending:
         k.pending.remove(pw)
-    k.tracer_note(f"blocked write to {pw.path} completed")
+    k.tracer_note(f"blocked write to {pw.path} completed", ("completion", pw.path))
     queue, pw.queue = pw.queue, []
     while queue:
         nxt = queue.pop(0)
         if nxt in k.pending:
             k.pending.remove(nxt)
-        from .sysfs import write
         try:
-            res = write(k, nxt.path, nxt.data, nxt.caps)
+            res = nxt.retry()
         except OSError as e:
             nxt.errno = e.errno
             res = None

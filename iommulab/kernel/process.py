@@ -4,36 +4,24 @@ and the file_operations of VFIO and iommufd).
 Files are reference counted as in Linux: a VFIO device fd obtained from a group in a real VFIO
 container holds a reference to the group's file (vfio_group_use_container()), so closing the
 group fd first defers the group's release until the last device fd is closed; with an iommufd
-behind the group (compat /dev/vfio/vfio or /dev/iommu) it holds none. A failing call raises OSError with Linux's errno and changes nothing.
+behind the group (compat /dev/vfio/vfio or /dev/iommu) it holds none. A failing call raises OSError
+with Linux's errno and changes nothing.
 """
 import heapq
 
+from . import devnodes
 from .errno import EBADF, oserror
 from .kobject import KObject
+from .reasons import refuse
 from .trace import traced
+from .vfio import VfioDevice, VfioGroup, vfio_kick_unregister
+from .vfio_cdev import DeviceFile
+from .vfio_container import VfioContainer
 
 ALL_CAPS = frozenset({"CAP_SYS_ADMIN", "CAP_SYS_RAWIO", "CAP_DAC_OVERRIDE"})
 
 
-class File(KObject):
-    """struct file: what an fd points at, with its reference count."""
-
-    def __init__(self, k, kind, obj, path, holds=None):
-        super().__init__(k)
-        self.kind = kind          # vfio-container | vfio-group | vfio-device | vfio-cdev | iommufd | null
-        self.obj = obj
-        self.path = path
-        self.refs = 1
-        self.holds = holds        # the file this one keeps alive (a device fd holds its group fd)
-
-    def label(self):
-        return self.path
-
-
 def _groups_of_file(f):
-    from .vfio import VfioGroup, VfioDevice
-    from .vfio_cdev import DeviceFile
-    from .vfio_container import VfioContainer
     o = f.obj
     if isinstance(o, VfioGroup):
         return [o.iommu_group]
@@ -76,24 +64,27 @@ class Process(KObject):
     def label(self):
         return f"{self.name}[{self.pid}]"
 
+    def ref(self):
+        return ("process", self.pid)
+
     def __repr__(self):
         return f"<process {self.label()} fds={sorted(self.fds)}>"
 
     # --- the system calls ------------------------------------------------------------------
 
-    def open(self, path):
+    def open(self, path: str) -> int:
         """open(2): returns the new fd or raises OSError."""
         rc = sys_open(self, path)
         if rc < 0:
             raise oserror(rc, path)
         return rc
 
-    def close(self, fd):
+    def close(self, fd: int) -> None:
         rc = sys_close(self, fd)
         if rc < 0:
             raise oserror(rc)
 
-    def ioctl(self, fd, request, arg=None):
+    def ioctl(self, fd: int, request: str, arg: object = None) -> int:
         """ioctl(2) by name ("VFIO_GROUP_GET_STATUS", ...); returns an int or raises OSError."""
         rc = sys_ioctl(self, fd, request, arg)
         if isinstance(rc, int) and rc < 0:
@@ -104,7 +95,7 @@ class Process(KObject):
         """write(2) to a sysfs file with this process's capabilities."""
         return self.k.write(path, data, caps=self.caps)
 
-    def exit(self):
+    def exit(self) -> None:
         sys_exit(self)
 
     def kill(self):
@@ -139,9 +130,8 @@ def _check(p):
         raise ProcessLookupError(f"process {p.pid} ({p.name}) has exited")
 
 
-@traced(lambda p, path: [])
+@traced(lambda p, path: [], op="open")
 def sys_open(p, path):
-    from . import devnodes
     _check(p)
     f = devnodes.open_node(p.k, path, p)
     if isinstance(f, int):
@@ -152,8 +142,6 @@ def sys_open(p, path):
 
 
 def _track_holder(p, f, delta):
-    from .vfio import VfioDevice
-    from .vfio_cdev import DeviceFile
     o = f.obj
     vdev = o if isinstance(o, VfioDevice) else (o.vdev if isinstance(o, DeviceFile) else None)
     if vdev is None:
@@ -164,13 +152,12 @@ def _track_holder(p, f, delta):
         vdev.holders.remove(p)
 
 
-@traced(_fd_groups)
+@traced(_fd_groups, op="close")
 def sys_close(p, fd):
-    from .vfio import vfio_kick_unregister
     _check(p)
     f = p.fds.pop(fd, None)
     if f is None:
-        return -EBADF
+        return refuse(p.k, EBADF, "bad-fd", fd=fd, process=p)
     p.release_fd(fd)
     _track_holder(p, f, -1)
     fput(f)
@@ -183,29 +170,25 @@ def fput(f):
     f.refs -= 1
     if f.refs:
         return
-    from . import devnodes
     devnodes.release(f)
     if f.holds is not None:
         fput(f.holds)
 
 
-@traced(_fd_groups)
+@traced(_fd_groups, op="ioctl")
 def sys_ioctl(p, fd, request, arg):
-    from . import devnodes
     _check(p)
     f = p.fds.get(fd)
     if f is None:
-        return -EBADF
+        return refuse(p.k, EBADF, "bad-fd", fd=fd, process=p)
     rc = devnodes.ioctl(p, f, request, arg)
-    from .vfio import vfio_kick_unregister
     vfio_kick_unregister(p.k)
     return rc
 
 
-@traced(lambda p: [])
+@traced(lambda p: [], op="exit")
 def sys_exit(p):
     """exit(2): every fd is closed, highest first (as exit_files() does, in fd order)."""
-    from .vfio import vfio_kick_unregister
     _check(p)
     for fd in sorted(p.fds):
         f = p.fds.pop(fd)

@@ -5,8 +5,14 @@ Kernels booted with version = "rfc-2021-11" use this instead of owner/owner_cnt:
 claims DMA_OWNER_KERNEL in really_probe() before its re_probe label (so the later test_remove leak
 cannot happen) and VFIO claims DMA_OWNER_USER with the container's file for each of its devices.
 """
+from typing import TYPE_CHECKING
+
 from .errno import EBUSY, EINVAL, ENODEV, EPERM
+from .reasons import refuse
 from .trace import traced
+
+if TYPE_CHECKING:
+    from .device import Device
 
 DMA_OWNER_NONE = "DMA_OWNER_NONE"
 DMA_OWNER_KERNEL = "DMA_OWNER_KERNEL"
@@ -29,21 +35,23 @@ def _warn(k, func):
 
 
 @traced(_grp)
-def iommu_device_set_dma_owner(dev, mode, user_file):
+def iommu_device_set_dma_owner(dev: "Device", mode: str, user_file: object) -> int:
     """0, or -EBUSY (the group is in the other mode), -EINVAL (USER without a file), -EPERM
     (USER with another file than the group's), -ENODEV (USER for a device without a group)."""
+    k = dev.k
     if mode not in _MODES:
-        return -EINVAL
+        return refuse(k, EINVAL, "bad-value", device=dev, value=mode)
     group = dev.iommu_group
     if group is None:
-        return 0 if mode == DMA_OWNER_KERNEL else -ENODEV
+        return 0 if mode == DMA_OWNER_KERNEL else refuse(k, ENODEV, "no-group", device=dev)
     if mode == DMA_OWNER_USER and user_file is None:
-        return -EINVAL
+        return refuse(k, EINVAL, "null-owner", group=group, device=dev)
     if group.dma_owner != DMA_OWNER_NONE:
         if group.dma_owner != mode:
-            return -EBUSY
+            return refuse(k, EBUSY, "dma-owner-mode", group=group, device=dev, mode=mode,
+                          dma_owner=group.dma_owner, owner_cnt=group.owner_cnt)
         if mode == DMA_OWNER_USER and group.owner_user_file is not user_file:
-            return -EPERM
+            return refuse(k, EPERM, "dma-owner-file", group=group, device=dev, owner=group.owner_user_file)
         group.owner_cnt += 1
         return 0
     group.dma_owner = mode
@@ -52,8 +60,8 @@ def iommu_device_set_dma_owner(dev, mode, user_file):
     return 0
 
 
-@traced(_grp)
-def iommu_device_release_dma_owner(dev, mode):
+@traced(_grp, op="release")
+def iommu_device_release_dma_owner(dev: "Device", mode: str) -> None:
     group = dev.iommu_group
     if group is None:
         return None

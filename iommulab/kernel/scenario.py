@@ -8,14 +8,16 @@ import re
 import tomllib
 from pathlib import Path
 
-from .buses import BUS_NAMES, parse_pci_id
-from .device import DEVICE_KINDS
-from .drivers import BUILTIN_NAMES
-from .version import NEWEST, VersionError, features_for, parse_version
+from .bus import BUSES, spec_has_iommu
+from .bus.pci import parse_pci_id
+from .pcidev import DEVICE_KINDS, DOWNSTREAM_PORT_KINDS, ENDPOINT_KINDS, KIND_WORDS, bdf_fields, parse_bdf
+from .drivers import BUILTIN, BUILTIN_NAMES
+from . import schema
+from .schema import DEVICE_DEFAULTS as _DEV, DRIVER_DEFAULTS as _DRV, KERNEL_DEFAULTS as _KER, QEMU_NEWEST, types
+from .version import VersionError, features_for, parse_version
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
-PCI_NAME_RE = re.compile(r"^[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\.[0-7]$")
 PCI_ID_RE = re.compile(r"^([0-9a-f]{4}|\*):([0-9a-f]{4}|\*)$", re.I)
 
 CONFIG_SYMBOLS = ("CONFIG_DEBUG_TEST_DRIVER_REMOVE", "CONFIG_IOMMUFD", "CONFIG_VFIO_DEVICE_CDEV",
@@ -25,39 +27,18 @@ CONFIG_SYMBOLS = ("CONFIG_DEBUG_TEST_DRIVER_REMOVE", "CONFIG_IOMMUFD", "CONFIG_V
 class ScenarioError(ValueError):
     """A scenario file that cannot boot: the message names the file, the entry and the problem."""
 
-    def __init__(self, source, entry, problem):
+    def __init__(self, source: str, entry: str, problem: str) -> None:
         self.source, self.entry, self.problem = source, entry, problem
         super().__init__(f"{source}: {entry}: {problem}")
 
 
-_TOP = {"title": str, "description": str, "kernel": dict, "driver": list, "device": list,
-        "expect": dict, "qemu": dict}
-# [expect]: what the booted machine must show (a scenario's own smoke check)
-_EXPECT = {"groups": int, "members": dict, "owner_cnt": dict, "drivers": dict}
-_KERNEL = {"version": str, "config": dict, "cmdline": str, "msi_isolation": bool,
-           # iommulab additions: the machine's architecture and its IOMMU driver
-           "arch": str, "iommu_driver": str}
-# [qemu]: the QEMU the shell's qemu-system-* runs (its messages follow the version)
-_QEMU = {"version": str}
+# The keys and their types come from schema.py (one declaration: types, defaults, documentation).
+_TOP, _EXPECT, _KERNEL, _QEMU = types(schema.TOP), types(schema.EXPECT), types(schema.KERNEL), types(schema.QEMU)
+_DRIVER, _DEVICE = types(schema.DRIVER), types(schema.DEVICE)
 ARCHES = ("x86_64", "arm64")
 # The IOMMU drivers modelled, and the architecture each belongs to (the first of an arch is its default)
 IOMMU_DRIVERS = {"intel": "x86_64", "amd": "x86_64", "arm-smmu-v3": "arm64", "arm-smmu": "arm64"}
-QEMU_NEWEST = "10.1"
 _QEMU_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
-_DRIVER = {"name": str, "bus": str, "ids": list, "driver_managed_dma": bool,
-           "suppress_bind_attrs": bool, "probe": int,
-           "sriov_configure": bool}         # iommulab addition: supports sriov_numvfs
-_DEVICE = {"name": str, "bus": str, "id": str, "group": int, "driver": str, "present": bool,
-           "parent": str, "kind": str, "multifunction": bool, "acs": bool, "untrusted": bool,
-           "require_direct": bool, "streamid": int,
-           # iommulab additions (documented in the README): firmware/IOMMU facts
-           "iommu": bool, "default_domain": bool, "max_pasids": int, "class": int,
-           # names lspci shows (from pci.ids on a real host)
-           "vendor_name": str, "device_name": str, "revision": int,
-           # quirk DMA aliases, and SR-IOV physical functions
-           "dma_alias": list, "sriov_totalvfs": int, "vf_id": str, "vf_offset": int, "vf_stride": int,
-           # a virtual function already enabled at boot (as after writing sriov_numvfs)
-           "physfn": str}
 _TYPE_NAMES = {str: "a string", dict: "a table", list: "an array", bool: "true or false",
                int: "an integer"}
 
@@ -76,7 +57,7 @@ def _check_keys(source, entry, table, schema):
 def _kernel_section(source, table):
     entry = "[kernel]"
     _check_keys(source, entry, table, _KERNEL)
-    text = table.get("version", NEWEST)
+    text = table.get("version", _KER["version"])
     try:
         version = parse_version(text)
     except VersionError as e:
@@ -100,7 +81,7 @@ def _kernel_section(source, table):
             and not config["CONFIG_IOMMUFD"]:
         raise ScenarioError(source, entry, "CONFIG_VFIO_DEVICE_CDEV and CONFIG_IOMMUFD_VFIO_CONTAINER "
                             "depend on CONFIG_IOMMUFD")
-    arch = table.get("arch", "x86_64")
+    arch = table.get("arch", _KER["arch"])
     if arch not in ARCHES:
         raise ScenarioError(source, entry, f"arch {arch!r} is not one of {', '.join(ARCHES)}")
     default_iommu = next(n for n, a in IOMMU_DRIVERS.items() if a == arch)
@@ -112,7 +93,8 @@ def _kernel_section(source, table):
         raise ScenarioError(source, entry, f"iommu_driver {iommu_driver!r} is an "
                             f"{IOMMU_DRIVERS[iommu_driver]} IOMMU, not one an {arch} machine has")
     return {"version": version, "version_text": text, "config": config,
-            "cmdline": table.get("cmdline", ""), "msi_isolation": table.get("msi_isolation", True),
+            "cmdline": table.get("cmdline", _KER["cmdline"]),
+            "msi_isolation": table.get("msi_isolation", _KER["msi_isolation"]),
             "arch": arch, "iommu_driver": iommu_driver}
 
 
@@ -139,16 +121,16 @@ def _driver_entry(source, i, table, names):
         raise ScenarioError(source, entry, f"{name!r} is a built-in driver; do not redefine it")
     if name in names:
         raise ScenarioError(source, entry, f"driver {name!r} is defined twice")
-    bus = table.get("bus", "pci")
-    if bus not in BUS_NAMES:
-        raise ScenarioError(source, entry, f"unknown bus {bus!r} (known: {', '.join(BUS_NAMES)})")
-    for pat in table.get("ids", []):
+    bus = table.get("bus", _DRV["bus"])
+    if bus not in BUSES:
+        raise ScenarioError(source, entry, f"unknown bus {bus!r} (known: {', '.join(BUSES)})")
+    for pat in table.get("ids", _DRV["ids"]):
         if not isinstance(pat, str):
             raise ScenarioError(source, entry, f"ids must be strings, not {pat!r}")
         if bus == "pci" and not PCI_ID_RE.match(pat):
             raise ScenarioError(source, entry, f"PCI id {pat!r} is not \"vendor:device\" in hex "
                                 "(\"*\" allowed for either)")
-    if table.get("probe", 0) > 0:
+    if table.get("probe", _DRV["probe"]) > 0:
         raise ScenarioError(source, entry, "probe must be 0 or a negative errno such as -19")
     return dict(table, bus=bus)
 
@@ -159,18 +141,18 @@ def _device_entry(source, i, table, drivers):
     _check_keys(source, entry, table, _DEVICE)
     if not name:
         raise ScenarioError(source, entry, "a device needs a 'name'")
-    bus = table.get("bus", "pci")
-    if bus not in BUS_NAMES:
-        raise ScenarioError(source, entry, f"unknown bus {bus!r} (known: {', '.join(BUS_NAMES)})")
+    bus = table.get("bus", _DEV["bus"])
+    if bus not in BUSES:
+        raise ScenarioError(source, entry, f"unknown bus {bus!r} (known: {', '.join(BUSES)})")
     if bus == "pci":
-        if not PCI_NAME_RE.match(name):
+        if parse_bdf(name) is None:
             raise ScenarioError(source, entry, f"{name!r} is not a PCI address "
                                 "domain:bus:device.function such as 0000:01:00.1 (lower-case hex, "
                                 "device 00-1f, function 0-7)")
         dev_id = table.get("id")
         if dev_id is not None and not re.match(r"^[0-9a-f]{4}:[0-9a-f]{4}$", dev_id, re.I):
             raise ScenarioError(source, entry, f"id {dev_id!r} is not \"vendor:device\" in hex")
-    kind = table.get("kind", "endpoint")
+    kind = table.get("kind", _DEV["kind"])
     if kind not in DEVICE_KINDS:
         raise ScenarioError(source, entry, f"unknown kind {kind!r} (known: {', '.join(DEVICE_KINDS)})")
     if kind != "endpoint" and bus != "pci":
@@ -179,7 +161,7 @@ def _device_entry(source, i, table, drivers):
         if key in table and table[key] < 0:
             raise ScenarioError(source, entry, f"{key} must not be negative")
     for alias in table.get("dma_alias", []):
-        if not isinstance(alias, str) or not PCI_NAME_RE.match(alias) or alias[:7] != name[:7]:
+        if parse_bdf(alias) is None or alias[:7] != name[:7]:
             raise ScenarioError(source, entry, f"dma_alias {alias!r} must be a PCI address on the "
                                 f"same bus as {name}")
     if table.get("sriov_totalvfs") and not table.get("vf_id"):
@@ -205,7 +187,6 @@ def _device_entry(source, i, table, drivers):
 # The loader, iommulab.Builder (which boots through the loader) and the host importer (which
 # validates what it synthesises) all use these; nothing else re-implements them.
 
-PORTS_WITH_A_LINK = ("root-port", "downstream-port")     # pcie_downstream_port(), drivers/pci/pci.h
 
 
 class Machine:
@@ -229,16 +210,12 @@ class Machine:
 
 
 def _bdf(d):
-    dom, bus, rest = d["name"].split(":")
-    slot, fn = rest.split(".")
-    return int(dom, 16), int(bus, 16), int(slot, 16), int(fn)
+    return bdf_fields(d["name"])
 
 
 def _what(p):
-    return {"root-port": "root port", "downstream-port": "switch downstream port",
-            "upstream-port": "switch upstream port", "pcie-to-pci-bridge": "PCIe-to-PCI bridge",
-            "pci-bridge": "PCI-to-PCI bridge", "conventional": "conventional PCI device",
-            "endpoint": "endpoint"}.get(p.get("kind", "endpoint"), p.get("kind"))
+    kind = p.get("kind", _DEV["kind"])
+    return "endpoint" if kind == "endpoint" else KIND_WORDS.get(kind, kind)
 
 
 def _a(word):
@@ -259,7 +236,7 @@ def rule_same_bus_as_parent(m, d, p):
 
 def rule_parent_is_a_bridge(m, d, p):
     """Only a bridge or port has a bus below it."""
-    if p is None or d["bus"] != "pci" or p["kind"] not in ("endpoint", "conventional"):
+    if p is None or d["bus"] != "pci" or p["kind"] not in ENDPOINT_KINDS:
         return None
     return f"parent {p['name']!r} is {_a(p['kind'])}, not a bridge or port: nothing sits below it"
 
@@ -270,7 +247,7 @@ def rule_only_device_0_below_a_port(m, d, p):
     Virtual functions are not found by scanning (pci_iov_add_virtfn()), so they are exempt;
     PCI_SCAN_ALL_PCIE_DEVS and ARI are not modelled. The rule is older than every kernel modelled
     (5.18 on), so it has no version boundary here."""
-    if p is None or d["bus"] != "pci" or p["kind"] not in PORTS_WITH_A_LINK or d.get("physfn"):
+    if p is None or d["bus"] != "pci" or p["kind"] not in DOWNSTREAM_PORT_KINDS or d.get("physfn"):
         return None
     slot = _bdf(d)[2]
     if slot == 0:
@@ -291,7 +268,7 @@ def rule_upstream_port_on_a_link(m, d, p):
             return None                        # an imported host that did not say where it sits
         return ("a switch upstream port cannot sit on a root bus: it is the far end of the link of a "
                 "root port or switch downstream port, so give it one of those as its parent")
-    if p["kind"] not in PORTS_WITH_A_LINK:
+    if p["kind"] not in DOWNSTREAM_PORT_KINDS:
         return (f"a switch upstream port sits on the link below a root port or downstream port, not "
                 f"below the {_what(p)} {p['name']}")
     return None
@@ -335,7 +312,8 @@ def rule_one_secondary_bus(m, d, p):
                 "and everything directly below a bridge is on its one secondary bus")
     if bus <= own:
         return (f"bus {bus:02x} cannot be below {p['name']}, which is on bus {own:02x}: a bridge's "
-                "secondary bus has a higher number than its own (Linux renumbers a bridge whose secondary bus is not above its own)")
+                "secondary bus has a higher number than its own (Linux renumbers a bridge whose secondary "
+                "bus is not above its own)")
     other = next((o for o in m.on_bus.get(_bdf(d)[:2], ()) if o.get("parent") != p["name"]
                   and (o.get("parent") is not None or not m.explicit)), None)
     if other is not None:
@@ -383,12 +361,13 @@ def rule_virtual_function_of_its_pf(m, d, p):
     if d.get("parent") != pf.get("parent"):
         return f"a virtual function sits below the same bridge as its PF {pf_name}"
     dom, bus, slot, fn = _bdf(pf)
-    rid = (bus << 8 | slot << 3 | fn) + pf.get("vf_offset", 16)
+    offset, stride = pf.get("vf_offset", _DEV["vf_offset"]), pf.get("vf_stride", _DEV["vf_stride"])
+    rid = (bus << 8 | slot << 3 | fn) + offset
     dom_, vbus, vslot, vfn = _bdf(d)
-    i, rest = divmod((vbus << 8 | vslot << 3 | vfn) - rid, pf.get("vf_stride", 1) or 1)
+    i, rest = divmod((vbus << 8 | vslot << 3 | vfn) - rid, stride or 1)
     if dom_ != dom or rest or not 0 <= i < pf["sriov_totalvfs"]:
         return (f"no virtual function of {pf_name} can be here: SR-IOV puts them at PF + vf_offset "
-                f"{pf.get('vf_offset', 16)} + i × vf_stride {pf.get('vf_stride', 1)}, i below "
+                f"{offset} + i × vf_stride {stride}, i below "
                 f"sriov_totalvfs {pf['sriov_totalvfs']}")
     return None
 
@@ -437,7 +416,7 @@ def validate(data, source):
     """Checks a parsed TOML document; returns the normalised scenario dict."""
     _check_keys(source, "top level", data, _TOP)
     kernel = _kernel_section(source, data.get("kernel", {}))
-    drivers, names = [], {n: b for n, b, *_ in _builtin_buses()}
+    drivers, names = [], {name: cls.BUS for name, cls in BUILTIN.items()}
     for i, t in enumerate(data.get("driver", [])):
         if not isinstance(t, dict):
             raise ScenarioError(source, f"[[driver]] #{i + 1}", "must be a table")
@@ -490,26 +469,15 @@ def check_expectations(k):
     return bad
 
 
-def _has_iommu(d):
-    if "iommu" in d:
-        return d["iommu"]
-    return d["bus"] in ("pci", "fsl-mc", "cdx") or "streamid" in d or "group" in d
-
-
 def _check_group_mix(source, devices):
     """Either every IOMMU-backed device names its group, or none does (topology decides)."""
-    grouped = [d for d in devices if _has_iommu(d)]
+    grouped = [d for d in devices if spec_has_iommu(d)]
     explicit = [d for d in grouped if "group" in d]
     if explicit and len(explicit) != len(grouped):
-        i, d = next((i, d) for i, d in enumerate(devices) if _has_iommu(d) and "group" not in d)
+        i, d = next((i, d) for i, d in enumerate(devices) if spec_has_iommu(d) and "group" not in d)
         raise ScenarioError(source, f"[[device]] #{i + 1} ({d['name']})",
                             "has no group while other devices name theirs: give every device "
                             "behind an IOMMU a group, or none and let the topology decide")
-
-
-def _builtin_buses():
-    from .drivers import BUILTIN_DRIVERS
-    return BUILTIN_DRIVERS
 
 
 def _check_cmdline_ids(source, cmdline):
@@ -555,52 +523,6 @@ def load(name_or_path):
                         + ", ".join(builtin_names()) + ")")
 
 
-def _toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
-    raise TypeError(f"cannot write {v!r} as TOML")
-
-
-def _toml_key(k):
-    k = str(k)
-    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_value(k)
-
-
-HEX_KEYS = {"streamid": 3, "class": 6}       # written as the hardware documentation writes them
-
-
-def _toml_entry_value(key, v):
-    if key in HEX_KEYS and isinstance(v, int) and not isinstance(v, bool) and v >= 0:
-        return f"0x{v:0{HEX_KEYS[key]}x}"
-    return _toml_value(v)
-
-
-def to_toml(data):
-    """Writes a scenario document (the shape load_text() reads) as TOML text."""
-    lines = []
-    for key in ("title", "description"):
-        if key in data:
-            lines.append(f"{key} = {_toml_value(data[key])}")
-    if data.get("kernel"):
-        lines += ["", "[kernel]"] + [f"{k} = {_toml_value(v)}" for k, v in data["kernel"].items()]
-    if data.get("qemu"):
-        lines += ["", "[qemu]"] + [f"{k} = {_toml_value(v)}" for k, v in data["qemu"].items()]
-    for section in ("driver", "device"):
-        for table in data.get(section, ()):
-            lines += ["", f"[[{section}]]"] + [f"{k} = {_toml_entry_value(k, v)}" for k, v in table.items()]
-    if data.get("expect"):
-        lines += ["", "[expect]"] + [f"{k} = {_toml_value(v)}" for k, v in data["expect"].items()]
-    return "\n".join(lines) + "\n"
-
-
 # Intel VT-d: device_rmrr_is_relaxable() treats RMRRs of USB controllers (class 0x0c03) and
 # graphics devices (base class 0x03) as relaxable, so they are never require_direct.
 PCI_CLASS_SERIAL_USB, PCI_BASE_CLASS_DISPLAY = 0x0c03, 0x03
@@ -612,23 +534,28 @@ def _rmrr_is_relaxable(d):
 
 
 def _check_release_facts(source, kernel, drivers, devices):
-    """Things the chosen release or IOMMU driver cannot have: a cdx bus before 6.4, vfio-cdx and
-    cdx_driver.driver_managed_dma before 6.5, a require_direct USB/graphics device on VT-d."""
+    """Things the chosen release or IOMMU driver cannot have: a bus or built-in driver the release
+    has not got (the cdx bus before 6.4, vfio-cdx before 6.5), a driver field its bus has not got
+    (cdx_driver.driver_managed_dma before 6.5), a require_direct USB/graphics device on VT-d."""
     f = features_for(kernel["version"])
     text = kernel["version_text"]
     for i, d in enumerate(drivers):
         entry = f"[[driver]] #{i + 1} ({d['name']})"
-        if d["bus"] == "cdx" and not f.cdx_bus:
-            raise ScenarioError(source, entry, f"there is no cdx bus before Linux 6.4 (version {text})")
-        if d["bus"] == "cdx" and d.get("driver_managed_dma") and not f.cdx_ownership:
-            raise ScenarioError(source, entry, "cdx drivers have no driver_managed_dma before "
-                                f"Linux 6.5 (version {text})")
+        bus = BUSES[d["bus"]]
+        if not bus.exists(f):
+            raise ScenarioError(source, entry, f"there is no {bus.NAME} bus before Linux {bus.SINCE} (version {text})")
+        problem = bus.driver_spec_problem(d, f)
+        if problem:
+            raise ScenarioError(source, entry, f"{problem} (version {text})")
     for i, d in enumerate(devices):
         entry = f"[[device]] #{i + 1} ({d['name']})"
-        if d["bus"] == "cdx" and not f.cdx_bus:
-            raise ScenarioError(source, entry, f"there is no cdx bus before Linux 6.4 (version {text})")
-        if d.get("driver") == "vfio-cdx" and not f.cdx_ownership:
-            raise ScenarioError(source, entry, f"vfio-cdx does not exist before Linux 6.5 (version {text})")
+        bus = BUSES[d["bus"]]
+        if not bus.exists(f):
+            raise ScenarioError(source, entry, f"there is no {bus.NAME} bus before Linux {bus.SINCE} (version {text})")
+        builtin = BUILTIN.get(d.get("driver"))
+        if builtin is not None and not builtin.exists(f):
+            raise ScenarioError(source, entry, f"{builtin.NAME} does not exist before Linux {builtin.SINCE} "
+                                f"(version {text})")
         if d.get("require_direct") and kernel["iommu_driver"] == "intel" and _rmrr_is_relaxable(d):
             raise ScenarioError(source, entry, "require_direct cannot hold for a USB or graphics device "
                                 "on Intel VT-d: their RMRRs are relaxable (device_rmrr_is_relaxable())")

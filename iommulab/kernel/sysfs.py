@@ -15,8 +15,8 @@ from .bus_attrs import (strip_newline, bind_store, drivers_autoprobe_store, driv
 from .errno import EACCES, EINVAL, EISDIR, ENOENT, ENOTDIR, oserror
 from .iommu_group_type import iommu_group_show_type, iommu_group_store_type
 from .iommu_init import saved_command_line
-from .pci_sysfs import remove_store, rescan_store
 from .pending import PendingWrite
+from .reasons import refuse
 from .trace import traced
 
 
@@ -52,10 +52,6 @@ class CharDev:
 
 
 # --- tree -------------------------------------------------------------------------------------
-
-def _names_dir(names, get):
-    return Dir(names, get)
-
 
 def _once(factory):
     """A child factory that builds its node once: for directories whose own entries are fixed
@@ -154,8 +150,8 @@ def _bus(k, bus):
          "drivers_autoprobe": lambda: Attr(show=lambda: f"{int(bus.drivers_autoprobe)}\n",
                                            store=lambda buf, caps: drivers_autoprobe_store(bus, buf)),
          "uevent": lambda: Attr(store=lambda buf, caps: len(buf))}
-    if bus.name == "pci":
-        t["rescan"] = lambda: Attr(store=lambda buf, caps: rescan_store(k, buf))
+    for name, kw in bus.ops.sysfs_bus_attrs(bus).items():      # the bus's own files (pci: rescan)
+        t[name] = lambda kw=kw: Attr(**kw)
     return _lazy(t)
 
 
@@ -194,23 +190,9 @@ def driver_sysfs_bound(dev):
     return dev.driver
 
 
-def _bus_dir_name(dev):
-    return "platform" if dev.bus.name in ("platform", "amba") else dev.bus.name
-
-
 def device_path(dev):
-    """The canonical /sys/devices/... path of a device."""
-    k = dev.k
-    if dev.bus.name != "pci":
-        return f"/sys/devices/{_bus_dir_name(dev)}/{dev.name}"
-    chain = [dev.name]
-    p = dev.parent
-    while p is not None:
-        chain.append(p)
-        parent = k.devices.get(p) or k.hotplug.get(p)
-        p = parent.parent if parent is not None else None
-    domain, bus = dev.name.split(":")[:2]
-    return f"/sys/devices/pci{domain}:00/" + "/".join(reversed(chain))
+    """The canonical /sys/devices/... path of a device: its bus's layout (kernel/bus/)."""
+    return dev.bus.ops.device_path(dev)
 
 
 def _devices_root(k):
@@ -219,7 +201,7 @@ def _devices_root(k):
 
     def get(n):
         # a PCI root "pciDDDD:00" or a bus directory; which devices it holds is checked below it
-        if (n.startswith("pci") and len(n) == 10) or n in k.buses or n == "platform":
+        if n in k.buses or any(b.ops.owns_devices_dir(n) for b in k.buses.values()):
             return _device_container(k, n)
         return None
     return Dir(tops, get)
@@ -256,12 +238,8 @@ def _build_device_dir(k, dev):
         t["driver_override"] = lambda: Attr(
             show=lambda: f"{dev.driver_override if dev.driver_override is not None else '(null)'}\n",
             store=lambda buf, caps: driver_override_store(dev, buf), dev=dev)
-    if dev.bus.name == "pci":
-        vd = dev.vendor_device or (0xFFFF, 0xFFFF)
-        t["vendor"] = lambda: Attr(show=lambda: f"0x{vd[0]:04x}\n")
-        t["device"] = lambda: Attr(show=lambda: f"0x{vd[1]:04x}\n")
-        t["class"] = lambda: Attr(show=lambda: f"0x{dev.class_code:06x}\n")
-        t["remove"] = lambda: Attr(store=lambda buf, caps: remove_store(dev, buf), dev=dev)
+    for name, kw in dev.bus.ops.sysfs_device_attrs(dev).items():   # pci: vendor, device, class, remove
+        t[name] = lambda kw=kw: Attr(**kw)
     if dev.sriov_totalvfs:
         from .iov import sriov_numvfs_store
         t["sriov_totalvfs"] = lambda: Attr(show=lambda: f"{dev.sriov_totalvfs}\n")
@@ -299,11 +277,11 @@ def _build_device_dir(k, dev):
 
 def _vfio_dev_dir(k, vdev):
     """vfio-dev/vfio<N>: a class vfio-dev device; `dev` (major:minor) only where it has a cdev."""
-    t = {"uevent": lambda: Attr(show=lambda: f"MAJOR={k.vfio_cdev_major}\nMINOR={vdev.index}\n"
+    t = {"uevent": lambda: Attr(show=lambda: f"MAJOR={devnodes.VFIO_DEVICE_MAJOR}\nMINOR={vdev.index}\n"
                                 f"DEVNAME=vfio/devices/vfio{vdev.index}\n" if vdev.cdev_added else "",
                                 store=lambda buf, caps: len(buf))}
     if vdev.cdev_added:
-        t["dev"] = lambda: Attr(show=lambda: f"{k.vfio_cdev_major}:{vdev.index}\n")
+        t["dev"] = lambda: Attr(show=lambda: f"{devnodes.VFIO_DEVICE_MAJOR}:{vdev.index}\n")
     return _lazy(t)
 
 
@@ -369,8 +347,9 @@ class DebugfsFile(Attr):
     FMODE_CAN_WRITE); without CAP_DAC_OVERRIDE the open itself fails with -EACCES."""
     __slots__ = ()
 
-    def __init__(self, show):
-        super().__init__(show=show, store=lambda buf, caps: -EINVAL if "CAP_DAC_OVERRIDE" in caps else -EACCES)
+    def __init__(self, k, path, show):
+        super().__init__(show=show, store=lambda buf, caps: refuse(
+            k, EINVAL if "CAP_DAC_OVERRIDE" in caps else EACCES, "read-only", path=path))
 
 
 _DEBUGFS_README = """\
@@ -387,8 +366,10 @@ groups   one line per IOMMU group (struct iommu_group, drivers/iommu/iommu.c):
 
 
 def _debugfs(k):
-    return _lazy({"iommulab": lambda: _lazy({"README": lambda: DebugfsFile(lambda: _DEBUGFS_README),
-                                             "groups": lambda: DebugfsFile(lambda: debugfs_groups_show(k))})})
+    d = "/sys/kernel/debug/iommulab"
+    return _lazy({"iommulab": lambda: _lazy({
+        "README": lambda: DebugfsFile(k, f"{d}/README", lambda: _DEBUGFS_README),
+        "groups": lambda: DebugfsFile(k, f"{d}/groups", lambda: debugfs_groups_show(k))})})
 
 
 def debugfs_groups_show(k):
@@ -411,7 +392,7 @@ def debugfs_groups_show(k):
 def _resolve(k, path, follow_last=True):
     """(canonical_path, node) or raises OSError(ENOENT/ENOTDIR)."""
     if not isinstance(path, str) or not path.startswith("/"):
-        raise OSError(ENOENT, f"not an absolute path: {path!r}", str(path))
+        raise oserror(-ENOENT, str(path))          # the model resolves absolute paths only
     if "/." in path or "//" in path:
         path = posixpath.normpath(path)
     parts = [p for p in path.split("/") if p]
@@ -421,18 +402,18 @@ def _resolve(k, path, follow_last=True):
     while i < len(parts):
         name = parts[i]
         if not isinstance(node, Dir):
-            raise oserror(-ENOTDIR, path)
+            raise oserror(refuse(k, ENOTDIR, "not-a-directory", path=path), path)
         child = node.get(name)
         if child is None:
-            raise oserror(-ENOENT, path)
+            raise oserror(refuse(k, ENOENT, "no-such-file", path=path), path)
         here = cur + name if cur == "/" else cur + "/" + name
         last = i == len(parts) - 1
         if isinstance(child, Link) and (follow_last or not last):
-            if not child.target.startswith("/"):
-                raise oserror(-ENOENT, path)         # anon_inode:[...] leads nowhere
+            if not child.target.startswith("/"):         # anon_inode:[...] leads nowhere
+                raise oserror(refuse(k, ENOENT, "no-such-file", path=path), path)
             hops += 1
             if hops > 40:
-                raise oserror(-ENOENT, path)
+                raise oserror(refuse(k, ENOENT, "no-such-file", path=path), path)
             rest = parts[i + 1:]
             parts = [p for p in child.target.split("/") if p] + rest
             node, cur, i = root(k), "/", 0
@@ -555,7 +536,7 @@ def _write_groups(k, path, data, caps):
     return out
 
 
-@traced(_write_groups)
+@traced(_write_groups, op="write")
 def vfs_write(k, path, data, caps):
     """write(2) on a sysfs or /dev path: the byte count, a negative errno, or a PendingWrite."""
     try:
@@ -563,14 +544,15 @@ def vfs_write(k, path, data, caps):
     except OSError as e:
         return -e.errno
     if isinstance(node, Dir):
-        return -EISDIR
+        return refuse(k, EISDIR, "is-a-directory", path=path)
     if isinstance(node, CharDev):
-        return len(data) if node.path == "/dev/null" else -EINVAL
+        return len(data) if node.path == "/dev/null" else refuse(k, EINVAL, "not-writable", path=path)
     if node.store is None:
-        return -EACCES
+        return refuse(k, EACCES, "read-only", path=path)
     dev = _locked_device(k, node, data)
     if dev is not None:
-        pw = PendingWrite(k, path, data, caps, f"waiting for {dev.name}'s device lock")
+        pw = PendingWrite(k, path, data, caps, f"waiting for {dev.name}'s device lock",
+                          retry=lambda: write(k, path, data, caps))
         dev.locked_by.queue.append(pw)
         k.pending.append(pw)
         return pw

@@ -4,17 +4,14 @@
 pci_device_group() and its helpers mirror drivers/iommu/iommu.c with pci_for_each_dma_alias()
 and pci_acs_enabled() from drivers/pci/search.c and drivers/pci/pci.c; platform and amba devices
 sharing a stream ID share a group (arm_smmu_device_group); fsl-mc objects share their container's
-group (fsl_mc_device_group); cdx and everything else get one each (generic_device_group).
+group (fsl_mc_device_group); cdx and everything else get one each (generic_device_group). Each
+bus module of kernel/bus/ names its rule as its device_group op; device_group() below asks it.
 An explicit `group = N` in the scenario decides instead of all of these.
 """
 
+from .pcidev import CONVENTIONAL_KINDS, DOWNSTREAM_PORT_KINDS, PORT_KINDS
+
 # --- PCI topology facts ------------------------------------------------------------------------
-
-def pci_bdf(name):
-    """'0000:01:00.1' → (domain, bus, slot, func)."""
-    from .device import _parse_bdf
-    return _parse_bdf(name)
-
 
 def upstream_bridge(k, dev):
     """bus->self: the bridge above the device's bus, or None on a root bus."""
@@ -22,7 +19,7 @@ def upstream_bridge(k, dev):
 
 
 def is_pcie(dev):
-    return dev.kind not in ("conventional", "pci-bridge")
+    return dev.kind not in CONVENTIONAL_KINDS
 
 
 def bus_devices(k, dev):
@@ -46,7 +43,7 @@ def pci_acs_enabled(k, dev):
     SV, RR, CR and UF" (or a device-specific quirk saying so)."""
     if not is_pcie(dev) or dev.kind == "pcie-to-pci-bridge":
         return False
-    if dev.kind in ("root-port", "downstream-port"):
+    if dev.kind in DOWNSTREAM_PORT_KINDS:
         return dev.acs
     if is_multifunction(k, dev):
         return dev.acs
@@ -75,7 +72,7 @@ def pci_for_each_dma_alias(k, dev):
     yield dev
     bridge = upstream_bridge(k, dev)
     while bridge is not None:
-        if bridge.kind not in ("root-port", "downstream-port", "upstream-port"):
+        if bridge.kind not in PORT_KINDS:
             yield bridge
         bridge = upstream_bridge(k, bridge)
 
@@ -157,25 +154,12 @@ def pci_device_group(k, dev, group_of=_current):
     return None, ("own", pdev.name)
 
 
-def is_fsl_mc_dprc(dev):
-    return dev.id == "dprc" or dev.name.startswith("dprc.")
-
-
 def device_group(k, dev):
-    """The IommuGroup a newly added device joins (creating it if needed)."""
+    """The IommuGroup a newly added device joins (creating it if needed): the scenario's group,
+    else the bus's device_group op (kernel/bus/: pci_device_group, arm_smmu_device_group,
+    fsl_mc_device_group, generic_device_group)."""
     if dev.explicit_group is not None:
         g = k.iommu_groups.get(dev.explicit_group)
         return g if g is not None else k.new_group(dev.explicit_group)
-    bus = dev.bus.name
-    if bus == "pci":
-        g, _ = pci_device_group(k, dev)
-        return g if g is not None else k.new_group()
-    if bus in ("platform", "amba") and dev.streamid is not None:
-        for other in k.devices.values():
-            if other is not dev and other.streamid == dev.streamid and other.iommu_group is not None:
-                return other.iommu_group
-    if bus == "fsl-mc" and dev.parent is not None and not is_fsl_mc_dprc(dev):
-        container = k.devices.get(dev.parent)      # fsl_mc_cont_dev(): a DPRC is its own container
-        if container is not None and container.iommu_group is not None:
-            return container.iommu_group
-    return k.new_group()
+    g, _ = dev.bus.ops.device_group(k, dev)
+    return g if g is not None else k.new_group()

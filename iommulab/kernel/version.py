@@ -69,9 +69,10 @@ class Features:
     vfio_waits_for_container: bool  # < 5.19: the last VFIO unbind waits for the container (container_q)
     vfio_device_sysfs: bool         # 6.1 (3c28a76124b2): each vfio_device is a device (vfio-dev/vfioN)
     vfio_unregister_dels_first: bool  # 6.6 (291872a533a2, 38c24544e10a): unlist + device_del before the wait
-    dma_configure_null_driver_check: bool   # "drv is not None" in bus dma_configure (6.15)
     iommu_log_no_trailing_space: bool  # 32261d10943b (6.5): iommu_subsys_init()'s lines lose the
                                         # space printed before an empty "(set via kernel command line)"
+    kstrtobool_true_false: bool     # kstrtobool() takes t/T and f/F ("true"/"false"), 5.19
+    kstrtobool_enabled_disabled: bool   # and e/E and d/D ("enabled"/"disabled"), ae5b3500856f (6.16)
 
     @property
     def old_vfio_viability(self):
@@ -113,7 +114,6 @@ def features_for(version):
         vfio_waits_for_container=v < (5, 19, 0),
         vfio_device_sysfs=v >= (6, 1, 0),
         vfio_unregister_dels_first=v >= (6, 6, 0),
-        dma_configure_null_driver_check=v >= (6, 15, 0),
         cdx_bus=v >= (6, 4, 0),
         cdx_ownership=own and v >= (6, 5, 0),
         group_empty_warn=own and v >= (6, 4, 0),
@@ -121,4 +121,6 @@ def features_for(version):
         intel_rmrr_attach_check=v < (6, 6, 0),
         intel_blocking_domain=v >= (6, 2, 0),
         iommu_log_no_trailing_space=v >= (6, 5, 0),
+        kstrtobool_true_false=v >= (5, 19, 0),
+        kstrtobool_enabled_disabled=v >= (6, 16, 0),
     )

@@ -11,6 +11,7 @@ From 6.1 every vfio_device is also a struct device named vfio<N> (class vfio-dev
 from .errno import EBADF, EBADFD, EBUSY, EINVAL, ENODEV
 from .iommu import iommu_group_dma_owner_claimed
 from .kobject import KObject
+from .reasons import refuse
 from .trace import traced
 
 VFIO_GROUP_FLAGS_VIABLE = 1 << 0
@@ -33,9 +34,15 @@ class VfioGroup(KObject):
         self.container_users = 0
         self.cdev_device_open_cnt = 0
         self.drivers = 0                  # registered vfio_devices not yet unregistered (group->drivers)
+        self.noiommu = False              # VFIO_NO_IOMMU: a fake group of vfio_noiommu_group_alloc()
+        self.noiommu_dev = None           # ... and the one device it was made for
+        self.minor = k.alloc_group_minor()    # /dev/vfio/<N>'s minor (not the group number)
 
     def label(self):
         return f"vfio_group:{self.id}"
+
+    def ref(self):
+        return ("vfio_group", self.id)
 
 
 class VfioDevice(KObject):
@@ -63,6 +70,9 @@ class VfioDevice(KObject):
     def label(self):
         return f"vfio{self.index}" if self.index is not None else f"vfio:{self.dev.name}"
 
+    def ref(self):
+        return ("vfio_device", self.dev.name)
+
     @property
     def name(self):
         return self.dev.name
@@ -86,8 +96,8 @@ def vfio_register_group_dev(dev):
     noiommu = group is None
     if noiommu:
         group = vfio_noiommu_group_alloc(dev)      # vfio_group_find_or_alloc()
-        if group is None:
-            return -EINVAL                # no IOMMU group and vfio.enable_unsafe_noiommu_mode off
+        if group is None:                 # no IOMMU group and vfio.enable_unsafe_noiommu_mode off
+            return refuse(k, EINVAL, "noiommu-disabled", device=dev)
     vg = k.vfio_groups.get(group.id)
     if vg is None or vg.iommu_group is not group:
         vg = VfioGroup(k, group)
@@ -209,9 +219,12 @@ def vfio_device_remove_group(vg):
 
 
 def vfio_group_release(vg):
-    """The vfio_group goes away with its /dev/vfio/<N>."""
+    """The vfio_group goes away with its /dev/vfio/<N>; its minor returns to vfio.group_ida."""
     k = vg.k
     vg.iommu_group = None
+    if vg.minor is not None:
+        k.free_group_minor(vg.minor)
+        vg.minor = None
     if k.vfio_groups.get(vg.id) is vg:
         del k.vfio_groups[vg.id]
 
@@ -265,11 +278,12 @@ def vfio_group_nb_verify_bound(dev):
 def vfio_group_fops_open(vg, file):
     k = vg.k
     if vg.iommu_group is None:
-        return -ENODEV
+        return refuse(k, ENODEV, "no-group", vfio_group=vg)
     if vg.opened_file is not None:
-        return -EBUSY
+        return refuse(k, EBUSY, "group-file-open", vfio_group=vg, group=vg.id)
     if k.f.vfio_cdev and vg.cdev_device_open_cnt:
-        return -EBUSY
+        return refuse(k, EBUSY, "device-open-via-cdev", vfio_group=vg, group=vg.id,
+                      open_count=vg.cdev_device_open_cnt)
     vg.opened_file = file
     return 0
 
@@ -288,11 +302,11 @@ def vfio_group_fops_release(vg):
         vfio_group_release(vg)
 
 
-@traced(_vg_group)
+@traced(_vg_group, op="group-status")
 def vfio_group_ioctl_get_status(vg):
     k = vg.k
     if vg.iommu_group is None:
-        return -ENODEV
+        return refuse(k, ENODEV, "no-group", vfio_group=vg)
     flags = 0
     if k.f.old_vfio_viability:
         if vfio_group_viable(vg):
@@ -313,11 +327,12 @@ def vfio_group_ioctl_set_container(vg, file):
     from .iommufd import IommufdCtx, iommufd_vfio_compat_ioas_create
     k = vg.k
     if file is None:
-        return -EBADF
+        return refuse(k, EBADF, "bad-fd", vfio_group=vg)
     if vg.container is not None or vg.iommufd is not None:
-        return -EINVAL
+        return refuse(k, EINVAL, "group-has-container", vfio_group=vg, group=vg.id,
+                      container=vg.container or vg.iommufd)
     if vg.iommu_group is None:
-        return -ENODEV
+        return refuse(k, ENODEV, "no-group", vfio_group=vg)
     obj = file.obj
     if isinstance(obj, VfioContainer):
         return vfio_container_attach_group(obj, vg)
@@ -330,17 +345,19 @@ def vfio_group_ioctl_set_container(vg, file):
         obj.get()
         vg.iommufd = obj
         return 0
-    return -EBADFD if k.f.iommufd else -EINVAL     # before iommufd: "is this really our fd?"
+    # before iommufd: "is this really our fd?" (-EINVAL)
+    return refuse(k, EBADFD if k.f.iommufd else EINVAL, "not-a-container", vfio_group=vg, file=file)
 
 
 @traced(_vg_group)
 def vfio_group_ioctl_unset_container(vg):
     from .vfio_container import vfio_group_detach_container
     if vg.container is None and vg.iommufd is None:
-        return -EINVAL
+        return refuse(vg.k, EINVAL, "group-no-container", vfio_group=vg, group=vg.id)
     if vg.container is not None:
         if vg.container_users != 1:
-            return -EBUSY
+            return refuse(vg.k, EBUSY, "container-users", vfio_group=vg, group=vg.id,
+                          users=vg.container_users - 1)
         vfio_group_detach_container(vg)
     if vg.iommufd is not None:
         vg.iommufd.put()
@@ -363,16 +380,20 @@ def vfio_group_ioctl_get_device_fd(vg, name):
     """Returns the vfio_device to open, or a negative errno. The caller makes the file."""
     k = vg.k
     if k.f.old_vfio_viability:
-        if (vg.container is None or vg.container.iommu_driver is None
-                or not vfio_group_viable(vg)):
-            return -EINVAL
+        if vg.container is None:
+            return refuse(k, EINVAL, "group-no-container", vfio_group=vg, group=vg.id)
+        if vg.container.iommu_driver is None:
+            return refuse(k, EINVAL, "no-iommu-driver", vfio_group=vg, container=vg.container)
+        if not vfio_group_viable(vg):
+            return refuse(k, EINVAL, "group-not-viable", vfio_group=vg, group=vg.iommu_group,
+                          owner_cnt=vg.iommu_group.owner_cnt)
     vdev = _find_device(vg, name)
     if vdev is None:
-        return -ENODEV
+        return refuse(k, ENODEV, "no-such-vfio-device", vfio_group=vg, group=vg.id, name=name.strip())
     if vg.container is None and vg.iommufd is None:
-        return -EINVAL
+        return refuse(k, EINVAL, "group-no-container", vfio_group=vg, group=vg.id)
     if vg.container is not None and vg.container.iommu_driver is None:
-        return -EINVAL
+        return refuse(k, EINVAL, "no-iommu-driver", vfio_group=vg, container=vg.container)
     rc = vfio_df_group_open(vdev)
     return rc if rc else vdev
 

@@ -9,6 +9,7 @@ from .iommu import (iommu_attach_group, iommu_detach_group, iommu_group_claim_dm
                     iommu_group_has_isolated_msi, iommu_group_release_dma_owner, IommuDomain,
                     DOMAIN_UNMANAGED)
 from .kobject import KObject
+from .reasons import refuse
 from .trace import traced
 from .vfio_noiommu import VFIO_NOIOMMU_IOMMU, is_noiommu, vfio_noiommu_container_check
 
@@ -28,6 +29,9 @@ class VfioContainer(KObject):
 
     def label(self):
         return f"container_file:C{self.id}"
+
+    def ref(self):
+        return ("container", self.id)
 
 
 def _owner_for(container, vg):
@@ -91,10 +95,13 @@ def vfio_group_detach_container(vg):
 
 @traced(lambda c, t: [vg.iommu_group for vg in c.groups])
 def vfio_ioctl_set_iommu(container, iommu_type):
-    if not container.groups or container.iommu_driver is not None:
-        return -EINVAL
+    if not container.groups:
+        return refuse(container.k, EINVAL, "container-empty", container=container)
+    if container.iommu_driver is not None:
+        return refuse(container.k, EINVAL, "iommu-already-set", container=container,
+                      iommu=container.iommu_driver)
     if iommu_type not in IOMMU_TYPES:
-        return -ENODEV
+        return refuse(container.k, ENODEV, "iommu-type-unsupported", container=container, iommu=iommu_type)
     container.iommu_driver = iommu_type
     done = []
     for vg in container.groups:
@@ -126,7 +133,8 @@ def vfio_iommu_type1_attach_group(container, vg):
         k.printk("vfio_iommu_type1_attach_group: No interrupt remapping support.  Use the module "
                  "param \"allow_unsafe_interrupts\" to enable VFIO IOMMU support on this platform")
         iommu_detach_group(domain, vg.iommu_group)
-        return -EPERM
+        return refuse(k, EPERM, "msi-not-isolated", group=vg.iommu_group,
+                      param="vfio_iommu_type1.allow_unsafe_interrupts")
     container.domain = domain
     return 0
 

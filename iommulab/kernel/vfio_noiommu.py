@@ -10,10 +10,12 @@ CAP_SYS_RAWIO, and the only IOMMU backend its container accepts is VFIO_NOIOMMU_
 """
 from .errno import EINVAL, ENODEV, EPERM
 from .iommu import iommu_group_remove_device
+from .reasons import refuse
 from .trace import traced
 
 VFIO_NOIOMMU_IOMMU = "VFIO_NOIOMMU_IOMMU"
 TAINT_USER = 1 << 6                     # 'U' in /proc/sys/kernel/tainted
+NOIOMMU_GROUP_NAME = "vfio-noiommu"     # iommu_group_set_name() of the fake group
 
 
 def vfio_noiommu_enabled(k):
@@ -22,7 +24,12 @@ def vfio_noiommu_enabled(k):
 
 
 def is_noiommu(vg):
-    return getattr(vg, "noiommu", False)
+    return vg.noiommu
+
+
+def is_noiommu_group(group):
+    """An iommu_group that VFIO made for a device without an IOMMU (its name says so)."""
+    return group.name == NOIOMMU_GROUP_NAME
 
 
 def vfio_group_devname(vg):
@@ -37,7 +44,7 @@ def vfio_noiommu_group_alloc(dev):
     if not vfio_noiommu_enabled(k):
         return None
     group = k.new_group()
-    group.name = "vfio-noiommu"
+    group.name = NOIOMMU_GROUP_NAME
     group.devices.append(dev)
     dev.iommu_group = group
     k.printk(f"{dev.log_prefix()}: Adding to iommu group {group.id}")
@@ -57,9 +64,10 @@ def vfio_noiommu_remove_device(vg):
 
 
 def vfio_noiommu_container_check(container, vg):
-    """vfio_container_attach_group(): a container holds only no-IOMMU groups or none."""
-    if container.groups and any(is_noiommu(g) for g in container.groups) != is_noiommu(vg):
-        return -EPERM
+    """vfio_container_attach_group(): real and fake groups cannot mix (container->noiommu is
+    set by its first group, so the first group says which kind the container holds)."""
+    if container.groups and is_noiommu(container.groups[0]) != is_noiommu(vg):
+        return refuse(container.k, EPERM, "noiommu-mismatch", container=container, vfio_group=vg)
     return 0
 
 
@@ -68,9 +76,9 @@ def vfio_noiommu_set_iommu(container, iommu_type, caps):
     """VFIO_SET_IOMMU on a container of no-IOMMU groups: vfio_iommu_driver_allowed() leaves only
     vfio_noiommu_ops, whose open() wants VFIO_NOIOMMU_IOMMU and CAP_SYS_RAWIO."""
     if iommu_type != VFIO_NOIOMMU_IOMMU:
-        return -ENODEV
+        return refuse(container.k, ENODEV, "noiommu-mismatch", container=container, iommu=iommu_type)
     if caps is not None and "CAP_SYS_RAWIO" not in caps:
-        return -EPERM
+        return refuse(container.k, EPERM, "noiommu-needs-rawio", container=container)
     container.iommu_driver = VFIO_NOIOMMU_IOMMU
     return 0
 
@@ -82,7 +90,7 @@ def iommufd_vfio_compat_set_no_iommu(ictx):
     """SET_CONTAINER of a no-IOMMU group: the context enters no-IOMMU mode unless a compat IOAS
     already exists (-EINVAL). Nothing is claimed or attached."""
     if ictx.compat_ioas is not None:
-        return -EINVAL
+        return refuse(ictx.k, EINVAL, "noiommu-mismatch", iommufd=ictx)
     ictx.no_iommu_mode = True
     return 0
 
@@ -91,5 +99,7 @@ def iommufd_noiommu_set_iommu(ictx, iommu_type, caps):
     """iommufd_vfio_set_iommu() in no-IOMMU mode: VFIO_NOIOMMU_IOMMU needs CAP_SYS_RAWIO; the
     type1 types are refused with -EINVAL."""
     if iommu_type != VFIO_NOIOMMU_IOMMU:
-        return -EINVAL
-    return 0 if caps is None or "CAP_SYS_RAWIO" in caps else -EPERM
+        return refuse(ictx.k, EINVAL, "noiommu-mismatch", iommufd=ictx, iommu=iommu_type)
+    if caps is not None and "CAP_SYS_RAWIO" not in caps:
+        return refuse(ictx.k, EPERM, "noiommu-needs-rawio", iommufd=ictx)
+    return 0

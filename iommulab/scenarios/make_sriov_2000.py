@@ -4,7 +4,7 @@
 """
 from pathlib import Path
 
-from iommulab.kernel.scenario import to_toml
+from iommulab.scenario_file import to_toml
 
 PFS, VFS = 16, 124
 
@@ -25,7 +25,8 @@ def document():
                             "class": 0x020000, "physfn": pf_name})
     return {"title": "2,000 devices: 16 PFs x 124 VFs behind ACS root ports",
             "description": ("A scale test and a picture of a cloud host: every virtual function is "
-                            "already there (as after `sriov_numvfs`: each VF names its PF with `physfn`), each in its own group because "
+                            "already there (as after `sriov_numvfs`: each VF names its PF with `physfn`), "
+                            "each in its own group because "
                             "every root port has ACS. Use it to see how views collapse large machines."),
             "kernel": {"version": "6.6"},
             "driver": [{"name": "i40e", "ids": ["8086:1572"]}, {"name": "iavf", "ids": ["8086:154c"]}],

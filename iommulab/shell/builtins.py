@@ -3,6 +3,10 @@ test/[, reboot, help, iommulab-why."""
 import posixpath
 import re
 
+from ..kernel.pcidev import bdf_name, parse_lspci_address
+from .control import ExitShell
+from .hostcmds import note_once
+
 
 SLEEP_NOTE = ("iommulab: sleep returns at once: the simulated machine has no clock, and nothing "
               "in it changes while you wait")
@@ -10,7 +14,6 @@ SLEEP_NOTE = ("iommulab: sleep returns at once: the simulated machine has no clo
 
 def sleep(sh, argv, io, line):
     """GNU sleep's checks; then it returns at once (there is no simulated clock) and says so once."""
-    from .hostcmds import note_once
     if len(argv) < 2:
         io.error("sleep: missing operand\nTry 'sleep --help' for more information.")
         return 1
@@ -63,7 +66,6 @@ def unset(sh, argv, io, line):
 
 
 def exit_(sh, argv, io, line):
-    from .session import ExitShell
     raise ExitShell(int(argv[1]) if len(argv) > 1 and argv[1].lstrip("-").isdigit() else sh.last_status)
 
 
@@ -185,7 +187,8 @@ def _why_target(k, arg):
         if not num.isdigit() or int(num) not in k.iommu_groups:
             return f"group {num}: no such IOMMU group"
         return None, k.iommu_groups[int(num)]
-    name = arg if arg in k.devices else f"0000:{arg}"
+    a = parse_lspci_address(arg)
+    name = arg if arg in k.devices or a is None else bdf_name(*a)
     if name not in k.devices:
         return f"{arg}: no such device"
     return k.devices[name], k.devices[name].iommu_group
@@ -201,10 +204,9 @@ def reboot(sh, argv, io, line):
 
 
 def help_(sh, argv, io, line):
-    from .commands import COMMANDS
-    io.write("Commands of the simulated host:\n  " + " ".join(sorted(COMMANDS)) + "\n"
+    io.write("Commands of the simulated host:\n  " + " ".join(sorted(sh.commands)) + "\n"
              "Paths: /sys (bus, devices, kernel/iommu_groups, module), /dev (vfio, iommu), /proc.\n"
-             "iommulab only (not on a real host): iommulab-why, /sys/kernel/debug/iommulab.\n")
+             "iommulab only (not on a real host): iommulab-why, undo, steps, /sys/kernel/debug/iommulab.\n")
     return 0
 
 
@@ -223,6 +225,6 @@ def set_(sh, argv, io, line):
     return 0
 
 
-COMMANDS = {"shopt": shopt, "set": set_, "sleep": sleep, "true": true, "false": false, "pwd": pwd, "cd": cd, "export": export,
-            "unset": unset, "exit": exit_, "test": test, "[": test, "reboot": reboot, "help": help_,
+COMMANDS = {"shopt": shopt, "set": set_, "sleep": sleep, "true": true, "false": false, "pwd": pwd, "cd": cd,
+            "export": export, "unset": unset, "exit": exit_, "test": test, "[": test, "reboot": reboot, "help": help_,
             "iommulab-why": iommulab_why}

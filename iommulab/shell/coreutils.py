@@ -66,7 +66,7 @@ def printf(sh, argv, io, line):
     for chunk in chunks:
         vals = iter(chunk)
 
-        def sub(m):
+        def sub(m, vals=vals):
             nonlocal status
             spec = m.group()
             if spec == "%%":

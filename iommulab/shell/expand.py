@@ -144,9 +144,8 @@ class Expander:
             return None, i + 1
         c = raw[i + 1]
         if c == "(":
-            if raw.startswith("((", i + 1):
-                end = _find_close(raw, i + 1, "(", ")")
-                return self.arith(raw[i + 3:end - 1]), end + 1
+            if raw.startswith("((", i + 1):         # the parser refuses $((...)) before this
+                raise ExpansionError("syntax error: arithmetic expansion")
             end = _find_close(raw, i + 1, "(", ")")
             return self.sh.capture(raw[i + 2:end]), end + 1
         if c == "{":
@@ -158,16 +157,6 @@ class Expander:
         if c in "?!$#@*-0123456789":
             return self.param(c) or "", i + 2
         return None, i + 1
-
-    def arith(self, expr):
-        text = re.sub(r"\$?([A-Za-z_][A-Za-z0-9_]*)", lambda m: str(int(self.param(m.group(1)) or 0)), expr)
-        if not re.fullmatch(r"[\d\s+\-*/%()<>=!&|]*", text):
-            raise ExpansionError(f"{expr}: syntax error in expression")
-        try:
-            return str(int(eval(text.replace("/", "//").replace("&&", " and ").replace("||", " or "),
-                                {"__builtins__": {}})))
-        except Exception:
-            raise ExpansionError(f"{expr}: syntax error in expression") from None
 
     def pieces(self, raw, split=False):
         """raw word text → list of fields, each a list of (text, quoted) pieces. Without `split`

@@ -7,6 +7,7 @@ import re
 
 from ..kernel.errno import strerror
 from ..kernel.pending import PendingWrite
+from .control import ExitShell
 
 _UNQUOTED = re.compile(r"[A-Za-z0-9_./+,%=@^-]+")
 
@@ -72,7 +73,8 @@ usage: sudo -e [-ABkNnS] [-r role] [-t type] [-C num] [-D directory] [-g group] 
 _SUDO_FLAGS = set("ABbEHkNnPSKV")
 _SUDO_VALUES = set("ugrtCDhpRTU")
 # bash builtins with no program of that name: sudo cannot run them, nor can a path name them
-SHELL_ONLY = {"cd", "export", "unset", "exit", "shopt", "set", "jobs", "wait", "help", "source", "."}
+SHELL_ONLY = {"cd", "export", "unset", "exit", "shopt", "set", "jobs", "wait", "help", "source", ".", "history",
+              "undo", "steps"}
 BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
 
@@ -131,11 +133,10 @@ def sudo(sh, argv, io, line):
         io.error(SUDO_USAGE)
         return 1
     note_once(sh, "sudo", SUDO_NOTE, io)
-    from .commands import COMMANDS
     where, _, name = args[0].rpartition("/")
     if where and where not in BIN_DIRS:
         name = ""
-    if name in SHELL_ONLY or name not in COMMANDS:
+    if name in SHELL_ONLY or name not in sh.commands:
         io.error(f"sudo: {args[0]}: command not found")
         return 1
     return sh.call(args, io, line)
@@ -159,7 +160,6 @@ def sh_c(sh, argv, io, line):
                  else f"{prog}: 0: -c requires an argument")
         return 2
     saved = dict(sh.vars), sh.cwd, dict(sh.options)
-    from .session import ExitShell
     try:
         return sh.run_source(args[1], io)
     except ExitShell as e:
@@ -250,13 +250,14 @@ def pgrep(sh, argv, io, line):
         io.error("pgrep: no matching criteria specified\nTry `pgrep --help' for more information.")
         return 2
     if len(patterns) > 1:
-        io.error(f"pgrep: only one pattern can be provided\nTry `pgrep --help' for more information.")
+        io.error("pgrep: only one pattern can be provided\nTry `pgrep --help' for more information.")
         return 2
     pattern = patterns[0]
     try:
         rx = re.compile(pattern, re.I if "i" in flags else 0)
     except re.error:
-        io.error("pgrep: regex error: Unmatched ( or \\(" if "(" in pattern else "pgrep: regex error: Invalid regular expression")
+        io.error("pgrep: regex error: Unmatched ( or \\(" if "(" in pattern
+                 else "pgrep: regex error: Invalid regular expression")
         return 2
     if "f" not in flags and len(pattern) > COMM_LEN and "x" not in flags:
         io.error("pgrep: pattern that searches for process name longer than 15 characters will result "
@@ -312,4 +313,5 @@ def id_(sh, argv, io, line):
     return 0
 
 
-COMMANDS = {"whoami": whoami, "id": id_, "tee": tee, "sudo": sudo, "sh": sh_c, "bash": sh_c, "pgrep": pgrep, "chown": chown}
+COMMANDS = {"whoami": whoami, "id": id_, "tee": tee, "sudo": sudo, "sh": sh_c, "bash": sh_c, "pgrep": pgrep,
+            "chown": chown}

@@ -91,7 +91,7 @@ _SIGNAL_STATES = {"1": "Hangup", "HUP": "Hangup", "2": "Interrupt", "INT": "Inte
                   "QUIT": "Quit", "9": "Killed", "KILL": "Killed", "15": "Terminated", "TERM": "Terminated"}
 
 
-_SIGNAL_NUMBERS = {"Hangup": 1, "Interrupt": 2, "Quit": 3, "Killed": 9, "Terminated": 15}
+_SIGNAL_NUMBERS = {state: int(sig) for sig, state in _SIGNAL_STATES.items() if sig.isdigit()}
 
 
 def _job_status(j):

@@ -1,11 +1,7 @@
 """modprobe, rmmod, lsmod and uname over the kernel's modules (iommulab.kernel.module)."""
-from ..kernel.errno import EBUSY, ENOENT, EPERM
+from ..kernel.errno import EBUSY, EINVAL, ENOENT, EPERM, strerror
+from ..kernel.iommu_init import kernel_release, uname_machine
 from ..kernel.module import delete_module, load_module, module_name
-
-
-def _release(k):
-    from ..kernel.iommu_init import kernel_release
-    return kernel_release(k)
 
 
 def modprobe(sh, argv, io, line):
@@ -36,7 +32,10 @@ def modprobe(sh, argv, io, line):
                -EPERM: f"Module {mod} is builtin."}.get(rc)
     else:
         rc = load_module(k, mod, params)
-        msg = f"Module {name} not found in directory /lib/modules/{_release(k)}" if rc else None
+        if rc == -EINVAL:                   # kmod's insmod error: init_module() failed
+            io.error(f"modprobe: ERROR: could not insert '{mod}': {strerror(EINVAL)}")
+            return 1
+        msg = f"Module {name} not found in directory /lib/modules/{kernel_release(k)}" if rc else None
     if rc:
         io.error(f"modprobe: FATAL: {msg}")
         return 1
@@ -79,7 +78,6 @@ _DEPENDS = {"vfio_pci": ("vfio_pci_core", "vfio"), "vfio_pci_core": ("vfio", "ir
             "vfio_platform_base": ("vfio",), "vfio_fsl_mc": ("vfio",), "vfio_cdx": ("vfio",),
             "vfio_iommu_type1": ("vfio",), "vfio": ("iommufd",), "kvm_intel": ("kvm",), "kvm_amd": ("kvm",),
             "kvm": ("irqbypass",), "xhci_pci": ("xhci_hcd",)}
-_BUS_VFIO = {"vfio_platform": "platform", "vfio_amba": "amba", "vfio_fsl_mc": "fsl-mc", "vfio_cdx": "cdx"}
 
 
 def _module_exists(k, m):
@@ -104,8 +102,8 @@ def _driver_modules(k):
         m = d.module
         if not d.registered or m in BUILTIN_MODULES or m in out:
             continue
-        bus = _BUS_VFIO.get(m)
-        if bus is not None and (k.arch != "arm64" or not any(x.bus.name == bus for x in k.devices.values())):
+        arm_vfio = d.name == d.bus.ops.VFIO_DRIVER and d.bus.name != "pci"    # the bus's VFIO driver
+        if arm_vfio and (k.arch != "arm64" or not any(x.bus is d.bus for x in k.devices.values())):
             continue
         out.append(m)
     return out
@@ -156,7 +154,6 @@ def _refcounts(k, order):
     def hold(m, n=1):
         if m in counts:
             counts[m] += n
-    compat = bool(k.config.get("CONFIG_IOMMUFD_VFIO_CONTAINER"))
     for f in _open_files(k):
         if f.kind in ("vfio-group", "vfio-device", "vfio-cdev"):
             hold("vfio")
@@ -164,10 +161,8 @@ def _refcounts(k, order):
             hold("vfio")
             if f.obj.iommu_driver is not None:
                 hold("vfio_iommu_type1")
-        elif f.kind == "iommufd":
+        elif f.kind == "iommufd":             # /dev/iommu, or /dev/vfio/vfio in compat mode
             hold("iommufd")
-            if compat and f.path == "/dev/vfio/vfio":
-                pass                                  # the iommufd module owns /dev/vfio/vfio then
     for dev in k.devices.values():
         vdev = dev.vfio_device
         if vdev is not None and vdev.open_count and dev.driver is not None:
@@ -209,7 +204,6 @@ def lsmod(sh, argv, io, line):
 
 def uname(sh, argv, io, line):
     """uname [-a|-r|-m|-s|-n|-v]: the kernel's utsname (iommulab.kernel.iommu_init)."""
-    from ..kernel.iommu_init import kernel_release, uname_machine
     k = sh.k
     fields = {"s": "Linux", "n": "iommulab", "r": kernel_release(k), "v": "#1 SMP PREEMPT_DYNAMIC",
               "m": uname_machine(k)}

@@ -1,6 +1,7 @@
 """lspci [-k] [-n|-nn] [-v|-vv|-vvv] [-D] [-s [[[[domain]:]bus]:][slot][.[func]]] in the format of
 pciutils 3.13 (lspci.c show_terse/show_verbose/show_kernel, ls-caps.c, ls-ecaps.c)."""
-from . import pcidb
+from .. import pciids as pcidb
+from ..kernel.pcidev import DOWNSTREAM_PORT_KINDS, parse_bdf
 
 PCIUTILS_VERSION = "3.13.0"        # Debian 13's; its Express line says "IntMsgNum" (pciutils 3.11+)
 
@@ -30,14 +31,8 @@ def _parse_selector(sel):
     return tuple(out)
 
 
-def _bdf(name):
-    d, b, rest = name.split(":")
-    s, f = rest.split(".")
-    return int(d, 16), int(b, 16), int(s, 16), int(f, 16)
-
-
 def _matches(sel, name):
-    return all(want is None or want == got for want, got in zip(sel, _bdf(name)))
+    return all(want is None or want == got for want, got in zip(sel, parse_bdf(name)))
 
 
 def _class_text(code, numeric, db):
@@ -94,7 +89,7 @@ def _kernel_modules(k, dev):
     """What lspci -k finds in modules.alias for the device's modalias: the modules of drivers
     whose static id table matches. Built-in drivers (pcieport) and driver_override-only tables
     (vfio-pci's "vfio_pci:" aliases, pci-stub) never match a "pci:" modalias."""
-    from ..kernel.buses import modalias_matches
+    from ..kernel.bus.common import modalias_matches
     from ..kernel.module import BUILTIN_MODULES
     return list(dict.fromkeys(drv.module for drv in k.drivers.values()
                               if modalias_matches(drv, dev) and drv.module not in BUILTIN_MODULES))
@@ -129,7 +124,7 @@ def _acs_caps(k, dev):
     from ..kernel.topology import is_multifunction
     if not dev.acs:
         return None
-    if dev.kind in ("root-port", "downstream-port"):
+    if dev.kind in DOWNSTREAM_PORT_KINDS:
         cap = _ACS_CAP_PORT
     elif dev.kind != "pcie-to-pci-bridge" and is_multifunction(k, dev):
         cap = _ACS_CAP_FUNCTION
@@ -232,7 +227,7 @@ def lspci(sh, argv, io, line):
                 return 2
             j += 1
         i += 1
-    devs = sorted((d for d in k.devices.values() if d.bus.name == "pci"), key=lambda d: _bdf(d.name))
+    devs = sorted((d for d in k.devices.values() if d.bus.name == "pci"), key=lambda d: d.bdf)
     domains = domains or any(not d.name.startswith("0000:") for d in devs)
     out = []
     db = pcidb.database() if numeric != 1 or verbose else pcidb.builtin()   # -n needs no names

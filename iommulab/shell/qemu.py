@@ -9,7 +9,8 @@ QEMU's words and exits 1 (closing everything); on success it runs as a backgroun
 """
 import re
 
-from ..kernel.errno import strerror
+from ..kernel.errno import ENOENT, strerror
+from ..kernel.pcidev import bdf_name
 from ..uapi import VFIO_API_VERSION, VFIO_GROUP_FLAGS_VIABLE
 
 FLAG_OPTIONS = {"-nographic", "-enable-kvm", "-S", "-s", "-no-reboot", "-no-shutdown", "-snapshot",
@@ -69,9 +70,9 @@ def _props(value):
     return driver, props
 
 
-def parse(argv, prog, words=None):
-    """→ (vfio devices [(option text, host, iommufd id)], iommufd object ids); raises QemuError."""
-    words = words or QemuWords((10, 1, 0))
+def parse(argv, prog, words):
+    """→ (vfio devices [(option text, host, iommufd id)], iommufd object ids); raises QemuError.
+    words: the QemuWords of the QEMU being run."""
     devices, objects = [], []
     i = 1
     while i < len(argv):
@@ -101,7 +102,7 @@ def parse(argv, prog, words=None):
                     raise QemuError(f"{prog}: -device {value}: Property 'vfio-pci.host' doesn't take "
                                     f"value '{host}'")
                 dom, bus, slot, fn = m.groups()
-                bdf = f"{int(dom or '0', 16):04x}:{int(bus, 16):02x}:{int(slot, 16):02x}.{fn}"
+                bdf = bdf_name(int(dom or "0", 16), int(bus, 16), int(slot, 16), int(fn))
                 devices.append((value, bdf, props.get("iommufd")))
         elif opt == "-object":
             kind, props = _props(value)
@@ -123,7 +124,7 @@ class Qemu:
 
     def __init__(self, k, p):
         self.k, self.p = k, p
-        self.words = QemuWords(getattr(k, "qemu_version", (10, 1, 0)))
+        self.words = QemuWords(k.qemu_version)
         self.groups = {}          # group id -> fd
         self.container = None
         self.iommufd = {}         # object id -> /dev/iommu fd
@@ -274,7 +275,7 @@ def qemu_system(sh, argv, io, line):
                 # vfio_device_get_name() (QEMU 8.2+; inline in vfio_realize() before): stat()
                 # of the sysfs path fails, reported with the path and without "vfio BDF: "
                 raise QemuError(f"vfio /sys/bus/pci/devices/{bdf}: no such host device: "
-                                f"{strerror(2)}", device_prefix=False)
+                                f"{strerror(ENOENT)}", device_prefix=False)
             if bdf in q.attached:
                 raise QemuError("device is already attached")
             if ifd is None:

@@ -3,7 +3,7 @@ script read from standard input when that is not a terminal."""
 import os
 import sys
 
-from .session import Session
+from .timeline import timeline_for
 
 
 def _complete(buffered):
@@ -84,8 +84,8 @@ def interactive(session):
 
 
 def main(k, script=None):
-    session = Session(k, interactive=sys.stdin.isatty() and script is None)
-    k.__dict__["_shell_session"] = session
+    session = timeline_for(k).session           # `undo` and `steps` work here too
+    session.interactive = sys.stdin.isatty() and script is None
     if script is not None:
         r = session.run(script)
         sys.stdout.write(r.stdout)

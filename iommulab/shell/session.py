@@ -9,12 +9,16 @@ import posixpath
 import bashlex
 import bashlex.errors
 
-from ..kernel.errno import strerror
+from ..kernel.errno import EACCES, EISDIR, ENOENT, strerror
 from ..kernel.kernel import KernelCrashed
 from ..kernel.pending import PendingWrite
+from .commands import COMMANDS
+from .control import ExitShell
 from .expand import ExpansionError, Expander, glob_pattern_parts, has_glob, match_component
+from .hostcmds import BIN_DIRS, SHELL_ONLY
 
 MAX_LOOP = 10000
+HISTSIZE = 1000                 # as Debian's default ~/.bashrc sets it
 
 
 class ShResult:
@@ -73,13 +77,9 @@ class Job:
         return self.cmdline + (" &" if self.state == "Running" else "")
 
 
-class ExitShell(Exception):
-    def __init__(self, status):
-        self.status = status
-
-
 class Session:
     """One shell bound to one kernel: variables, working directory and jobs persist across runs."""
+    commands = COMMANDS         # every command by name (help and sudo read it through the session)
 
     def __init__(self, k, interactive=False):
         self.k = k
@@ -98,6 +98,10 @@ class Session:
         self.exited = False                 # `exit` ran: a reader of lines stops here
         self.expander = Expander(self)
         self._src = []
+        self.history = []                   # the last HISTSIZE lines typed (one per action)
+        self.history_count = 0              # lines typed in all: bash numbers history by it
+        self.timeline = None                # the Timeline that owns this session (timeline.py), if any
+        self.action = ""                    # the top-level line running now
 
     # --- running scripts -------------------------------------------------------------------
 
@@ -124,6 +128,8 @@ class Session:
         self._flush_capture_err(io)
         io.err += [n + "\n" for n in self.finished_notices(only=ended_before)]
         self.last_status = status
+        if self.timeline is not None:
+            self.timeline.settle()
         return ShResult(status, "".join(io.out), "".join(io.err))
 
     def run_source(self, src, io):
@@ -141,11 +147,25 @@ class Session:
         try:
             status = self.last_status
             for tree in trees:
-                status = self.exec(tree, io)
+                status = self.exec_action(tree, io) if len(self._src) == 1 else self.exec(tree, io)
                 self.last_status = status
             return status
         finally:
             self._src.pop()
+
+    def exec_action(self, tree, io):
+        """One top-level line: one action of the timeline (a step if it changed the machine)."""
+        self.action = self.text(tree)
+        self.history.append(self.action)
+        self.history_count += 1
+        del self.history[:-HISTSIZE]
+        if self.timeline is None:
+            return self.exec(tree, io)
+        self.timeline.before_action()
+        try:
+            return self.exec(tree, io)
+        finally:
+            self.timeline.after_action(self.action)
 
     def capture(self, src):
         """$(src): its stdout without trailing newlines; its stderr goes to ours."""
@@ -326,10 +346,8 @@ class Session:
             self._pending_err.clear()
 
     def call(self, argv, io, line):
-        from .commands import COMMANDS
         fn = COMMANDS.get(argv[0])
         if fn is None and "/" in argv[0]:       # /usr/bin/tee, /sbin/modprobe: the programs by path
-            from .hostcmds import BIN_DIRS, SHELL_ONLY
             where, _, name = argv[0].rpartition("/")
             fn = COMMANDS.get(name) if where in BIN_DIRS and name not in SHELL_ONLY else None
             if fn is None:
@@ -411,11 +429,11 @@ class Session:
         if full == "/dev/null":
             return 0
         if not k.exists(full):
-            return 2 if not k.isdir(posixpath.dirname(full)) else 13     # ENOENT / EACCES (read-only fs)
+            return ENOENT if not k.isdir(posixpath.dirname(full)) else EACCES     # EACCES: read-only fs
         st = k.lstat(k.realpath(full))
         if st.kind == "dir":
-            return 21
-        return 0 if st.writable else 13
+            return EISDIR
+        return 0 if st.writable else EACCES
 
     def write_file(self, path, data, who, io, status):
         full = self.abspath(path)
@@ -435,6 +453,27 @@ class Session:
         io.error(f"[{job.num}] {job.pid}")
         io.error(f"iommulab: Linux blocks this write until user space lets go of the device "
                  f"({res.reason}); it goes on as job [{job.num}]")
+
+    # --- time travel: what a Timeline saves and restores with the kernel ----------------------
+
+    def save_state(self):
+        """The session's part of a moment: variables, cwd, options, history, the notes shown, and
+        the job table. Jobs keep their identity across a restore (as KObjects do): a Job refers to
+        a Process or PendingWrite of the kernel snapshot taken at the same moment."""
+        return {"vars": dict(self.vars), "cwd": self.cwd, "options": dict(self.options),
+                "last_bg_pid": self.last_bg_pid, "history": (self.history_count, tuple(self.history)),
+                "notes": frozenset(self.__dict__.get("_notes", ())),
+                "jobs": tuple((j, j.__dict__.copy()) for j in self.jobs)}
+
+    def load_state(self, state):
+        for job, fields in state["jobs"]:
+            job.__dict__.clear()
+            job.__dict__.update(fields)
+        self.jobs = [job for job, _ in state["jobs"]]
+        self.vars, self.cwd, self.options = dict(state["vars"]), state["cwd"], dict(state["options"])
+        self.last_bg_pid = state["last_bg_pid"]
+        self.history_count, self.history = state["history"][0], list(state["history"][1])
+        self.__dict__["_notes"] = set(state["notes"])
 
     # --- paths and globbing ------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ import hashlib
 import re
 
 from .dotproc import runner
-from .model import BRIDGES, ViewModel, build
+from ..kernel import BRIDGE_KINDS
+from .model import ViewModel, build
 
 BLACK, ORANGE, SKY, GREEN = "#000000", "#E69F00", "#56B4E9", "#009E73"
 YELLOW, BLUE, VERMILLION, PURPLE, GREY = "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"
@@ -31,9 +32,10 @@ def _owner_text(g):
         return "free"
     if g.owner_kind == "kernel":
         return "kernel DMA API"
-    what = {"vfio-group": "VFIO group", "container": "VFIO container", "iommufd": "iommufd context"}
-    num = g.owner.split(":", 1)[1] if ":" in g.owner else g.owner
-    return f"user space ({what.get(g.owner_kind, 'owner')} {num})"
+    what = {"vfio-group": "VFIO group {}", "container": "VFIO container C{}", "iommufd": "iommufd context I{}"}
+    if g.owner_kind not in what:
+        return f"user space (owner {g.owner})"
+    return f"user space ({what[g.owner_kind].format(g.owner_id)})"
 
 
 def _domain_text(g):
@@ -42,9 +44,9 @@ def _domain_text(g):
     if g.domain_kind == "blocking":
         return "domain: blocked (blocking domain)"
     if g.domain_kind == "user":
-        return f"domain: user ({g.domain.split(':', 1)[1]})"
+        return f"domain: user ({g.domain_name})"
     if g.domain_kind == "private":
-        return f"domain: kernel driver's own ({g.domain.split(':', 1)[1]})"
+        return f"domain: kernel driver's own ({g.domain_name})"
     return "domain: none"
 
 
@@ -76,7 +78,7 @@ def _device_attrs(d, changed):
         attrs = {"style": "dashed,filled", "fillcolor": "white", "color": GREY}
     if d.vfio:
         lines.append(f"/dev/vfio/devices/{d.vfio}")
-    attrs["shape"] = "house" if d.kind in BRIDGES else "box"
+    attrs["shape"] = "house" if d.kind in BRIDGE_KINDS else "box"
     if changed:
         lines[0] = "▶ " + lines[0]
         attrs.update(color=PURPLE, penwidth="3")

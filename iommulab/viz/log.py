@@ -3,6 +3,8 @@ state in plain sentences (the fallback without Graphviz, and what a screen reade
 import html
 
 from ..kernel.errno import errname, strerror
+from ..kernel.reasons import origin
+from .explain import sentence
 from .graph import _domain_text, _owner_text
 from .model import build
 
@@ -32,10 +34,14 @@ def events_html(k, limit=100):
                 groups[g[0]] = g
         notes = [e.note for e in inner if e.note] + [
             f"{e.func} → -{errname(e.errno)}" for e in inner if e.errno and e.depth == 1]
+        why = origin(by_step.get(ev.step, [])) if ev.refused else None
+        if why is not None:
+            notes.append(f"why: {sentence(why)}")
         action = f"{ev.func}({', '.join(ev.args)})"
+        after = "; ".join(f"group {n}: owner_cnt {c}, owner {o}, {d}" for n, c, o, d in groups.values())
         rows.append(
-            f'<tr class="{"refused" if ev.refused else "ok"}"><td>{ev.step}</td><td><code>{html.escape(action)}</code></td>'
-            f"<td>{_result(ev)}</td><td>{html.escape('; '.join(f'group {n}: owner_cnt {c}, owner {o}, {d}' for n, c, o, d in groups.values()))}</td>"
+            f'<tr class="{"refused" if ev.refused else "ok"}"><td>{ev.step}</td>'
+            f"<td><code>{html.escape(action)}</code></td><td>{_result(ev)}</td><td>{html.escape(after)}</td>"
             f"<td>{html.escape('; '.join(notes))}</td></tr>")
     return ('<table class="iommulab-events"><thead><tr><th>step</th><th>action</th><th>result</th>'
             "<th>groups after</th><th>inside</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")

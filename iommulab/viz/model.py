@@ -2,10 +2,7 @@
 the devices' public facts and the event history. No view reads model internals."""
 from dataclasses import dataclass, field
 
-from ..shell.pcidb import class_name
-
-PORTS = ("root-port", "downstream-port", "upstream-port")
-BRIDGES = PORTS + ("pcie-to-pci-bridge", "pci-bridge")
+from ..pciids import class_name
 
 
 @dataclass
@@ -32,6 +29,8 @@ class GroupView:
     default_type: str | None
     devices: list
     pasids: list
+    owner_id: object = None    # the owner's number: 2 for vfio_group:2, 1 for container_file:C1
+    domain_name: str | None = None   # a user or private domain's name
 
 
 @dataclass
@@ -54,54 +53,47 @@ class ViewModel:
     last_action: str = ""
 
 
-def owner_kind(owner, cnt):
-    if owner == "NULL":
+_OWNER_KINDS = {"vfio_group": "vfio-group", "container": "container", "iommufd": "iommufd"}
+
+
+def owner_kind(owner_ref, cnt):
+    """From the owner's reference in k.state() (("vfio_group", 2), ("iommufd", 1), …; None for none)."""
+    if owner_ref is None:
         return "kernel" if cnt else "free"
-    for prefix, kind in (("vfio_group:", "vfio-group"), ("container_file:", "container"), ("ictx:", "iommufd")):
-        if owner.startswith(prefix):
-            return kind
-    return "other"
+    return _OWNER_KINDS.get(owner_ref[0], "other")
 
 
-def domain_kind(label):
-    if label.startswith("DEFAULT"):
-        return "default"
-    if label == "BLOCKING":
-        return "blocking"
-    if label.startswith("USER:"):
-        return "user"
-    if label.startswith("PRIVATE:"):
-        return "private"
-    return "none"
+def domain_kind(domain_ref):
+    """From the domain's reference in k.state(): ("default", type), ("blocking", None), ("user",
+    name), ("private", name); None for no domain."""
+    return domain_ref[0] if domain_ref is not None else "none"
 
 
-def _unquote(a):
-    """Event arguments are stored as repr() text; strings come back as the text they were."""
-    if len(a) >= 2 and a[0] == a[-1] and a[0] in "'\"":
-        import ast
-        try:
-            return ast.literal_eval(a)
-        except (ValueError, SyntaxError):
-            return a[1:-1]
-    return a
+def _values(ev):
+    """The arguments as text: a string argument is the text it was (its reference holds it), any
+    other its display label (a device's name, "group 1", "qemu[1001]")."""
+    refs = ev.refs if len(ev.refs) == len(ev.args) else [("object", None)] * len(ev.args)
+    return [(x if len(x) <= 60 else x[:57] + "...") if kind == "str" else lab
+            for (kind, x), lab in zip(refs, ev.args)]
 
 
 def describe_action(ev):
     """An event in words: "write 0000:01:00.1 to …/unbind", "qemu[1001]: ioctl VFIO_GROUP_GET_STATUS"."""
-    a = [_unquote(x) for x in ev.args]
-    if ev.func == "boot":
+    a = _values(ev)
+    who = a[0] if a else ""
+    if ev.op == "boot":
         return "booted"
-    if ev.func == "vfs_write" and len(a) >= 3:
+    if ev.op == "write" and len(a) >= 3:
         return f"write {a[2].strip()!r} to {a[1]}"
-    if ev.func == "sys_open":
-        return f"{a[0]}: open {a[1]}"
-    if ev.func == "sys_ioctl":
-        return f"{a[0]}: ioctl {a[2]} on fd {a[1]}"
-    if ev.func == "sys_close":
-        return f"{a[0]}: close fd {a[1]}"
-    if ev.func == "sys_exit":
-        return f"{a[0]} exits"
-    return f"{ev.func}({', '.join(a)})"
+    if ev.op == "open":
+        return f"{who}: open {a[1]}"
+    if ev.op == "ioctl":
+        return f"{who}: ioctl {a[2]} on fd {a[1]}"
+    if ev.op == "close":
+        return f"{who}: close fd {a[1]}"
+    if ev.op == "exit":
+        return f"{who} exits"
+    return f"{ev.func}({', '.join(a)})"          # an API call: its name is what the learner typed
 
 
 def last_step_changes(events):
@@ -115,7 +107,7 @@ def last_step_changes(events):
         if ev.step != step:
             break
         groups.update(g[0] for g in ev.groups)
-        names.update(a.strip("'") for a in ev.args)
+        names.update(x for kind, x in ev.refs if kind in ("device", "str"))
         if ev.depth == 0:
             action = describe_action(ev)
     return groups, names, step, action
@@ -132,8 +124,10 @@ def build(k):
             what += f" · stream ID {dev.streamid:#x}"
         devices[name] = DeviceView(name, dev.bus.name, dev.kind, what, d["driver"], kind, dev.parent,
                                    d["group"], d["cdev"])
-    groups = {n: GroupView(n, g["owner_cnt"], g["owner"], owner_kind(g["owner"], g["owner_cnt"]), g["domain"],
-                           domain_kind(g["domain"]), g["default_domain"], list(g["devices"]), list(g["pasids"]))
+    groups = {n: GroupView(n, g["owner_cnt"], g["owner"], owner_kind(g["owner_ref"], g["owner_cnt"]), g["domain"],
+                           domain_kind(g["domain_ref"]), g["default_domain"], list(g["devices"]), list(g["pasids"]),
+                           g["owner_ref"][1] if g["owner_ref"] else None,
+                           g["domain_ref"][1] if g["domain_ref"] else None)
               for n, g in st["groups"].items()}
     procs = [ProcessView(pid, p["name"], p["holds"]["groups"], p["holds"]["devices"])
              for pid, p in st["processes"].items()]

@@ -10,8 +10,6 @@ COLORS = (BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY, BLACK, YELLOW)
 STYLES = ("-", "--", "-.", ":")
 MARKERS = {"bind": ("^", "driver bound"), "unbind": ("v", "driver unbound"),
            "claim": ("s", "claimed by user space"), "release": ("D", "released"), "warn": ("X", "WARNING")}
-_CLAIM = ("iommu_group_claim_dma_owner", "iommu_device_claim_dma_owner")
-_RELEASE = ("iommu_group_release_dma_owner", "iommu_device_release_dma_owner")
 MAX_GROUPS = 8
 
 
@@ -47,15 +45,16 @@ def series(events):
 
 
 def _marker_kind(ev):
-    if ev.note and "WARN" in ev.note:
+    """From the event's typed kind and operation code (kernel/trace.py), never its name."""
+    if ev.warned:
         return "warn"
-    if ev.func == "really_probe" and ev.result == 0:
+    if ev.op == "probe" and ev.result == 0:
         return "bind"
-    if ev.func == "device_release_driver":
+    if ev.op == "release-driver":
         return "unbind"
-    if ev.func in _CLAIM and ev.result == 0:
+    if ev.op == "claim" and ev.result == 0:
         return "claim"
-    if ev.func in _RELEASE:
+    if ev.op == "release":
         return "release"
     return None
 
@@ -179,7 +178,7 @@ class OwnerCntPlot:
         lines = []
         for n in shown:
             g = st["groups"].get(n)
-            if g is None or g["owner"] != "NULL":
+            if g is None or g["owner_ref"] is not None:
                 continue
             bound = sum(1 for d in g["devices"] if st["devices"][d]["managed"] is False)
             if g["owner_cnt"] > bound:

@@ -7,7 +7,6 @@ import ipywidgets as W
 
 from ..builder import CATALOGUE, BuildError, MachineBuilder, NoEffect
 from ..kernel.explain import explain_group
-from ..kernel.topology import is_multifunction
 from ..viz import render_svg
 from .lab import CSS, ROW, Lab, _button
 
@@ -158,8 +157,7 @@ class Builder(W.VBox):
 
     def on_open(self):
         from ..kernel.kernel import Kernel
-        from ..kernel.scenario import to_toml
-        self.lab = Lab(Kernel.from_toml(to_toml(self.machine.doc), "built.toml"))
+        self.lab = Lab(Kernel.from_toml(self.machine.to_toml(), "built.toml"))
         self.lab_area.children = [W.HTML("<h3>Your machine in the lab</h3>"), self.lab]
 
     # --- views -----------------------------------------------------------------------------
@@ -194,11 +192,10 @@ class Builder(W.VBox):
         spec = self.machine.find(name)
         self._watch(False)
         try:
-            pci = spec.get("bus", "pci") == "pci"
+            pci = self.machine.setting(name, "bus") == "pci"
             self.acs.disabled = self.mf.disabled = not pci
-            self.acs.value = bool(spec.get("acs", True))
-            dev = self.machine.kernel.devices[name]
-            self.mf.value = is_multifunction(self.machine.kernel, dev) if pci else False
+            self.acs.value = bool(self.machine.setting(name, "acs"))
+            self.mf.value = self.machine.is_multifunction(name) if pci else False
             self.streamid.disabled = self.streamid_b.disabled = pci
             self.streamid.value = f"{spec['streamid']:#x}" if "streamid" in spec else ""
         finally:

@@ -5,7 +5,7 @@ import html
 
 import ipywidgets as W
 
-from ..shell import lines, session_for
+from ..shell import lines, session_for, timeline_for
 from ..viz import refresh
 from ..viz.explain import refusal
 from ..viz.log import describe, dmesg_html, events_html
@@ -38,8 +38,8 @@ class Lab(W.VBox):
     def __init__(self, k, **kw):
         self.k = k
         self.plot = OwnerCntPlot()
-        self.snapshots = [k.snapshot()]
-        self.position = 0                       # which snapshot is shown (the last one is "now")
+        self.timeline = timeline_for(k)         # kernel and shell session travel in time together
+        self.timeline.sync()                    # what Python changed before: a step of its own
         self.last_result = None
         self._build()
         super().__init__([W.HTML(CSS), self.header, W.HBox([self.graph, self.side]), self.error, self.tabs], **kw)
@@ -98,7 +98,7 @@ class Lab(W.VBox):
         # time travel
         self.undo_b = _button("undo", "iommulab-undo")
         self.step = W.IntSlider(description="action", min=0, max=0, value=0, continuous_update=False,
-                                tooltip="0 is the machine as booted; each action of this lab is one notch")
+                                tooltip="0 is the machine as booted; each action that changed it is one notch")
         self.step.add_class("iommulab-step")
         self.now_b = _button("back to now", "iommulab-now")
         # logs
@@ -120,7 +120,8 @@ class Lab(W.VBox):
         self.step.observe(lambda change: self._guard(self.on_step), names="value")
 
         driver_box = W.VBox([W.HBox([self.device, self.driver], layout=ROW),
-                             W.HBox([self.bind_b, self.unbind_b, self.override_b, self.clear_b, self.probe_b], layout=ROW)])
+                             W.HBox([self.bind_b, self.unbind_b, self.override_b, self.clear_b, self.probe_b],
+                                    layout=ROW)])
         vm_box = W.VBox([W.HBox([self.vm_devices, self.vm_path], layout=ROW), self.vm_start,
                          W.HBox([self.vm_job, self.vm_stop], layout=ROW)])
         machine_box = W.VBox([W.HBox([self.rescan_b, self.remove_b], layout=ROW),
@@ -148,14 +149,11 @@ class Lab(W.VBox):
                                 f"{html.escape(str(e))}")
 
     def sh(self, script):
-        """Run shell text as an action of the lab (recorded for undo, shown in the views)."""
-        if self.position != len(self.snapshots) - 1:      # acting in the past starts a new branch
-            self.snapshots = self.snapshots[:self.position + 1]
+        """Run shell text as actions of the lab: each line that changes the machine is a step of
+        its timeline (acting in the past starts a new branch); shown in the views."""
         start = len(self.k.events)
         r = self.k.sh(script)
         self.last_result = r
-        self.snapshots.append(self.k.snapshot())
-        self.position = len(self.snapshots) - 1
         self._show_result(script, r, self.k.events[start:])
         self._redraw()
         return r
@@ -245,25 +243,21 @@ class Lab(W.VBox):
     # --- time travel ------------------------------------------------------------------------------
 
     def on_undo(self):
-        if len(self.snapshots) < 2:
+        if self.timeline.undo() is None:
             self.error.value = "nothing to undo"
             return
-        self.snapshots = self.snapshots[:max(1, self.position)]
-        self.position = len(self.snapshots) - 1
-        self.k.restore(self.snapshots[-1])
         self.error.value = ""
         self._redraw()
 
     def on_step(self):
         i = self.step.value
-        if i == self.position or not 0 <= i < len(self.snapshots):
+        if i == self.timeline.position or not 0 <= i < len(self.timeline.steps):
             return
-        self.position = i
-        self.k.restore(self.snapshots[i])
+        self.timeline.go(i)
         self._redraw()
 
     def on_now(self):
-        self.step.value = len(self.snapshots) - 1
+        self.step.value = len(self.timeline.steps) - 1
 
     # --- views --------------------------------------------------------------------------------------
 
@@ -306,12 +300,12 @@ class Lab(W.VBox):
         if list(self.group.options) != groups:
             self.group.options = groups
         self.group.value = keep if keep in groups else (groups[0] if groups else None)
-        last = len(self.snapshots) - 1
+        last, position = len(self.timeline.steps) - 1, self.timeline.position
         self.step.unobserve_all()
         self.step.max = last
-        self.step.value = self.position
+        self.step.value = position
         self.step.observe(lambda change: self._guard(self.on_step), names="value")
-        viewing = "" if self.position == last else f" — viewing the past (action {self.position} of {last})"
+        viewing = "" if position == last else f" — viewing the past (action {position} of {last})"
         title = html.escape(k.scenario.get("title") or "")
         self.header.value = (f"<b>{title}</b> · Linux {html.escape(k.f.release)} · "
                              f"{len(k.devices)} devices in {len(k.iommu_groups)} groups{html.escape(viewing)}")

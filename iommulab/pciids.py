@@ -1,5 +1,7 @@
-"""Names lspci prints, from the PCI ID database a host has (pciutils reads pci.ids; Debian's
-package `pci.ids` installs /usr/share/misc/pci.ids, `hwdata` /usr/share/hwdata/pci.ids).
+"""PCI vendor, device and class names, shared by the shell's lspci, the views and the host
+importer (none of them owns them): the names lspci prints, from the PCI ID database a host has
+(pciutils reads pci.ids; Debian's package `pci.ids` installs /usr/share/misc/pci.ids, `hwdata`
+/usr/share/hwdata/pci.ids).
 
 The file is read the first time a name is needed and kept; `IOMMULAB_PCI_IDS` names another
 file (a missing one means "no database"). Without a file, a small built-in table answers: the

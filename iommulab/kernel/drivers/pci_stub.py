@@ -1,0 +1,11 @@
+"""pci-stub: drivers/pci/pci-stub.c. Its probe claims the device and does nothing else."""
+from .base import BuiltinDriver
+
+
+class PciStub(BuiltinDriver):
+    NAME, BUS, KIND, MODULE = "pci-stub", "pci", "pci-stub", "pci_stub"
+
+    def probe(self, dev):
+        """pci_stub_probe(): "claimed by stub"."""
+        self.k.printk(f"pci-stub {dev.name}: claimed by stub")
+        return 0

@@ -1,0 +1,168 @@
+"""The timeline: one per machine, owning the kernel and its shell session, which travel in time together.
+
+A step is one *action* that changed the machine: one top-level shell line (a multi-line script is
+several actions) or one button of the Lab (which types a line). After each action the timeline
+takes a snapshot of the kernel (sharing the unchanged objects' copies with the step before) and
+the session's state (jobs, variables, cwd, history, the notes shown); if the kernel's state did not
+change (ls, cat, lspci, a typo, a refused write, a QEMU that could not start: kobject's
+Snapshot.same_state), no step is added and the current step takes the new moment instead (a `cd`
+or a variable survives undoing a later action). Changes made from Python between two lines
+(k.write, p.ioctl) become a step of their own, "(outside the shell)".
+
+The Lab (undo, the step slider, back to now), the shell (`undo`, `steps`, also in `iommulab sh`)
+and the explorer (check/explore.py, through `excursion`) use it. It lives in the shell package so
+that the shell's own `session_for` can hand out the timeline's session without importing upwards.
+"""
+from contextlib import contextmanager
+
+from ..kernel.kernel import ID_ALLOCATORS
+from .session import Session
+
+OUTSIDE = "(outside the shell)"
+
+
+class Moment:
+    """The whole machine at one point: the kernel's snapshot, the session's state, and the action
+    that led there (None for a moment not on the timeline)."""
+    __slots__ = ("kernel", "session", "action")
+
+    def __init__(self, kernel, session, action):
+        self.kernel, self.session, self.action = kernel, session, action
+
+    def __repr__(self):
+        return f"<Moment {self.action!r}>"
+
+
+class Timeline:
+    """steps[0] is the machine as the timeline found it (normally as booted); `position` is the
+    step shown (the last one unless the Lab's slider looks at the past)."""
+
+    def __init__(self, k):
+        self.k = k
+        self.session = Session(k)
+        self.session.timeline = self
+        first = "boot" if k.tracer.step == 0 else "start"
+        self.steps = [Moment(k.snapshot(), self.session.save_state(), first)]
+        self.position = 0
+        self._mark = self._marker()
+
+    # --- running -----------------------------------------------------------------------------
+
+    def run(self, script):
+        """Shell text as a learner types it: each top-level line is one action (k.sh is this)."""
+        return self.session.run(script)
+
+    def sync(self):
+        """Changes made since the last look without the shell become a step of their own."""
+        self._record(OUTSIDE)
+
+    def before_action(self):
+        self.sync()
+
+    def after_action(self, action):
+        self._record(action)
+
+    def checkpoint(self):
+        """The running line's changes so far become its step (`echo … > f; undo` takes back the echo)."""
+        self._record(self.session.action)
+
+    def settle(self):
+        """End of a shell run: the job table dropped the jobs it reported; keep that in the step."""
+        self._amend(None)
+
+    def _record(self, action):
+        cur = self.steps[self.position]
+        if self._quiet(cur.kernel):
+            self._amend(None)
+            return
+        snap = self.k.snapshot(base=cur.kernel)
+        if snap.same_state(cur.kernel, ignore=ID_ALLOCATORS):
+            self._amend(snap)
+        else:
+            del self.steps[self.position + 1:]             # acting in the past starts a new branch
+            self.steps.append(Moment(snap, self.session.save_state(), action))
+            self.position += 1
+        self._mark = self._marker()
+
+    def _amend(self, snap):
+        """No new step: the current one takes the session's state (and the longer logs, if given)."""
+        cur = self.steps[self.position]
+        state = self.session.save_state()
+        if snap is not None or state != cur.session:
+            self.steps[self.position] = Moment(cur.kernel if snap is None else snap, state, cur.action)
+
+    def _marker(self):
+        k = self.k
+        return id(k.tracer), k.tracer.step, len(k.events), len(k.objects), len(k.dmesg_lines)
+
+    def _quiet(self, snap):
+        """Nothing can have changed since the last look: no event, no new object, no kernel-level
+        field changed (every state change of the model is a traced event)."""
+        k = self.k
+        return (k.tracer.enabled and self._mark == self._marker()
+                and all(getattr(k, key) == v for key, v in snap.kernel_fields.items()))
+
+    # --- time travel -------------------------------------------------------------------------
+
+    def undo(self):
+        """Take back the step shown and drop the steps after it; returns the Moment taken back, or
+        None when there is nothing to undo."""
+        self.sync()
+        if len(self.steps) < 2:
+            return None
+        cut = max(1, self.position)
+        undone = self.steps[cut]
+        del self.steps[cut:]
+        self._show(len(self.steps) - 1)
+        return undone
+
+    def go(self, i):
+        """Show step i (0 is the first): kernel and session as they were after that action."""
+        self.sync()
+        if not 0 <= i < len(self.steps):
+            raise IndexError(f"no step {i} (0 to {len(self.steps) - 1})")
+        self._show(i)
+
+    def _show(self, i):
+        self.position = i
+        self.restore(self.steps[i])
+        self._mark = self._marker()
+
+    def now(self):
+        self.go(len(self.steps) - 1)
+
+    def listing(self):
+        """One line per step, as `steps` prints it: `*` marks the step shown."""
+        return [f"{'*' if i == self.position else ' '}{i:4}  {' '.join(m.action.split())}"
+                for i, m in enumerate(self.steps)]
+
+    # --- moments off the timeline (the explorer's search) ------------------------------------
+
+    def snapshot(self):
+        return Moment(self.k.snapshot(), self.session.save_state(), None)
+
+    def restore(self, moment):
+        """Put kernel and session back as they were at `moment` (same objects, same jobs)."""
+        self.k.restore(moment.kernel)
+        self.session.load_state(moment.session)
+        self._mark = None                  # the next action compares the whole state
+
+    @contextmanager
+    def excursion(self):
+        """Go anywhere with snapshot()/restore() and come back: afterwards kernel, session, steps
+        and position are as they were before."""
+        start, mark, steps, position = self.snapshot(), self._mark, list(self.steps), self.position
+        try:
+            yield self
+        finally:
+            self.restore(start)
+            self._mark, self.steps, self.position = mark, steps, position
+
+
+def timeline_for(k):
+    """The timeline of kernel k (made on first use: the machine as it is then is its step 0)."""
+    tl = k.__dict__.get("_timeline")
+    if tl is None or tl.k is not k:
+        tl = Timeline(k)
+        k.__dict__["_timeline"] = tl
+    return tl
