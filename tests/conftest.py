@@ -65,3 +65,15 @@ def dev(name, **kw):
 @pytest.fixture
 def kernel_factory():
     return make
+
+
+@pytest.fixture
+def desktop():
+    """The desktop-gpu machine, the one the shell's guide commands are tried on."""
+    return Kernel.from_scenario("desktop-gpu")
+
+
+@pytest.fixture
+def k(desktop):
+    """A module's own `k` fixture overrides this one."""
+    return desktop

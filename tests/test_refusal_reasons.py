@@ -18,7 +18,7 @@ from iommulab.viz.explain import SENTENCES, refusal, sentence, words
 from iommulab.viz.model import build, describe_action, owner_kind
 from iommulab.viz.plot import series
 from conftest import bind, dev, drv, make, unbind
-from test_refused_changes_nothing import CASES, W, _resolve, machine
+from test_refused_changes_nothing import CASES, W, _resolve, machine, user_op
 
 ROOT = Path(__file__).resolve().parent.parent
 E = errno
@@ -43,13 +43,8 @@ def _run(version, kind, target, arg):
             if kind in (W, "override-bind"):
                 k.write(f"/sys/bus/pci/drivers/{arg}/bind" if kind == "override-bind" else target,
                         target if kind == "override-bind" else arg)
-            elif kind == "open":
-                p.open(target)
-            elif kind == "ioctl":
-                req, a = arg
-                p.ioctl(fds.get(target, target), req, fds.get(a, a) if isinstance(a, str) else a)
-            elif kind == "close":
-                p.close(target)
+            else:
+                user_op(p, fds, kind, target, arg)
         except OSError as e:
             seen = e.errno
     evs = k.events[start:]

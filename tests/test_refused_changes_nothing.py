@@ -111,6 +111,17 @@ def identities(k):
             "devices": {n: (id(d), id(d.driver), id(d.iommu_group)) for n, d in k.devices.items()}}
 
 
+def user_op(p, fds, kind, target, arg):
+    """A table row's system call from user space: open, ioctl (fd names resolved) or close."""
+    if kind == "open":
+        p.open(target)
+    elif kind == "ioctl":
+        req, a = arg
+        p.ioctl(fds.get(target, target), req, fds.get(a, a) if isinstance(a, str) else a)
+    elif kind == "close":
+        p.close(target)
+
+
 @pytest.mark.parametrize("name,kind,target,arg,want", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("version", ["6.6", "6.18"])
 def test_refused_operation_changes_nothing(version, name, kind, target, arg, want):
@@ -129,13 +140,8 @@ def test_refused_operation_changes_nothing(version, name, kind, target, arg, wan
                 k.write(f"/sys/bus/pci/devices/{target}/driver_override", arg)
                 before, ids = k.state(), identities(k)
                 k.write(f"/sys/bus/pci/drivers/{arg}/bind", target)
-            elif kind == "open":
-                p.open(target)
-            elif kind == "ioctl":
-                req, a = arg
-                p.ioctl(fds.get(target, target), req, fds.get(a, a) if isinstance(a, str) else a)
-            elif kind == "close":
-                p.close(target)
+            else:
+                user_op(p, fds, kind, target, arg)
         assert exc.value.errno == want, exc.value
     assert k.state() == before
     assert identities(k) == ids

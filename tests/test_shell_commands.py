@@ -1,16 +1,9 @@
 """The shell's commands (issue: the shell), each against the simulated machine."""
-import pytest
 
-from iommulab import Kernel
 from conftest import dev, drv, make
 
 LOOP = ('for g in /sys/kernel/iommu_groups/*; do echo "IOMMU Group ${g##*/}:"; '
         'for d in $g/devices/*; do echo -e "\\t$(lspci -nns ${d##*/})"; done; done')
-
-
-@pytest.fixture
-def k():
-    return Kernel.from_scenario("desktop-gpu")
 
 
 def ok(k, script):

@@ -17,11 +17,6 @@ LOG = ("DMAR: IOMMU enabled\\nfoo bar\\nAMD-Vi: x\\niommu: Default domain type: 
        "foo_bar baz\\n01:00.0 VGA compatible controller [0300]: NVIDIA\\n")
 
 
-@pytest.fixture
-def k():
-    return Kernel.from_scenario("desktop-gpu")
-
-
 def run(k, script):
     r = k.sh(script)
     assert "internal error" not in r.stderr, r

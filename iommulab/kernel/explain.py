@@ -321,14 +321,11 @@ def _claimed(k, g):
 
 
 def _domain_words(g):
-    d = g.domain
-    if d is None:
-        return "none"
-    if d is g.default_domain:
-        return f"still the default {d.type} domain"
-    if d is g.blocking_domain:
-        return "the blocking domain: no page table of the owner is attached yet, DMA is blocked"
-    return f"the owner's page table {d.name} ({g.domain_label()})"
+    kind, d = g.domain_kind(), g.domain
+    if kind in ("user", "private"):
+        return f"the owner's page table {d.name} ({g.domain_label()})"
+    return {None: "none", "blocking": "the blocking domain: no page table of the owner is attached yet, "
+            "DMA is blocked"}.get(kind) or f"still the default {d.type} domain"
 
 
 def _relevant(f, g):

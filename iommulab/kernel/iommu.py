@@ -75,27 +75,34 @@ class IommuGroup(KObject):
     def owner_label(self):
         return owner_label(self.owner)
 
-    def domain_label(self):
-        d = self.domain
-        if d is None:
-            return "NULL"
-        if d is self.default_domain:
-            return f"DEFAULT({d.type})"
-        if d is self.blocking_domain:
-            return "BLOCKING"
-        return f"{'USER' if d.user else 'PRIVATE'}:{d.name}"
-
-    def domain_ref(self):
-        """domain_label() as data: ("default", type), ("blocking", None), ("user", name),
-        ("private", name), or None without a domain."""
+    def domain_kind(self):
+        """Which of the group's domains is attached: None, "default", "blocking", "user" or "private"."""
         d = self.domain
         if d is None:
             return None
         if d is self.default_domain:
-            return ("default", d.type)
+            return "default"
         if d is self.blocking_domain:
-            return ("blocking", None)
-        return ("user" if d.user else "private", d.name)
+            return "blocking"
+        return "user" if d.user else "private"
+
+    def domain_label(self):
+        kind, d = self.domain_kind(), self.domain
+        if kind is None:
+            return "NULL"
+        if kind == "default":
+            return f"DEFAULT({d.type})"
+        if kind == "blocking":
+            return "BLOCKING"
+        return f"{kind.upper()}:{d.name}"
+
+    def domain_ref(self):
+        """domain_label() as data: ("default", type), ("blocking", None), ("user", name),
+        ("private", name), or None without a domain."""
+        kind, d = self.domain_kind(), self.domain
+        if kind is None:
+            return None
+        return (kind, {"default": d.type, "blocking": None}.get(kind, d.name))
 
     def state_tuple(self):
         return (self.id, self.owner_cnt, self.owner_label(), self.domain_label())

@@ -187,14 +187,22 @@ class Kernel:
         return iommu_group_alloc(self, number)
 
     def _alloc_group_number(self):
-        while self.free_groups:
-            n = heapq.heappop(self.free_groups)
-            if n not in self.iommu_groups and n not in self.reserved_groups:
+        """iommu_group_alloc()'s ida_alloc(&iommu_group_ida), skipping a scenario's explicit numbers."""
+        return self._ida_alloc(self.free_groups, "group_next",
+                               lambda n: n in self.iommu_groups or n in self.reserved_groups)
+
+    def _ida_alloc(self, free, next_name, taken=lambda n: False):
+        """ida_alloc() (lib/idr.c): the lowest number not in use; `free` is a heap of freed numbers
+        below the high-water mark kept in the attribute `next_name`."""
+        while free:
+            n = heapq.heappop(free)
+            if not taken(n):
                 return n
-        while self.group_next in self.iommu_groups or self.group_next in self.reserved_groups:
-            self.group_next += 1
-        self.group_next += 1
-        return self.group_next - 1
+        n = getattr(self, next_name)
+        while taken(n):
+            n += 1
+        setattr(self, next_name, n + 1)
+        return n
 
     def free_group_number(self, n):
         if n not in self.reserved_groups:
@@ -220,20 +228,15 @@ class Kernel:
         return self.f.vfio_cdev and self.config["CONFIG_VFIO_DEVICE_CDEV"]
 
     def alloc_cdev_index(self):
-        if self.free_cdev:
-            return heapq.heappop(self.free_cdev)
-        self.cdev_next += 1
-        return self.cdev_next - 1
+        """vfio_device_set_name()'s ida_alloc(&vfio.device_ida): vfio<N>'s N."""
+        return self._ida_alloc(self.free_cdev, "cdev_next")
 
     def free_cdev_index(self, i):
         heapq.heappush(self.free_cdev, i)
 
     def alloc_group_minor(self):
         """vfio_group_alloc()'s ida_alloc_max(&vfio.group_ida): the lowest free minor."""
-        if self.free_group_minors:
-            return heapq.heappop(self.free_group_minors)
-        self.group_minor_next += 1
-        return self.group_minor_next - 1
+        return self._ida_alloc(self.free_group_minors, "group_minor_next")
 
     def free_group_minor(self, minor):
         heapq.heappush(self.free_group_minors, minor)

@@ -82,13 +82,10 @@ def _kernel_section(source, table):
         raise ScenarioError(source, entry, "CONFIG_VFIO_DEVICE_CDEV and CONFIG_IOMMUFD_VFIO_CONTAINER "
                             "depend on CONFIG_IOMMUFD")
     arch = table.get("arch", _KER["arch"])
-    if arch not in ARCHES:
-        raise ScenarioError(source, entry, f"arch {arch!r} is not one of {', '.join(ARCHES)}")
-    default_iommu = next(n for n, a in IOMMU_DRIVERS.items() if a == arch)
-    iommu_driver = table.get("iommu_driver", default_iommu)
-    if iommu_driver not in IOMMU_DRIVERS:
-        raise ScenarioError(source, entry, f"iommu_driver {iommu_driver!r} is not one of "
-                            f"{', '.join(IOMMU_DRIVERS)}")
+    iommu_driver = table.get("iommu_driver", next((n for n, a in IOMMU_DRIVERS.items() if a == arch), None))
+    for key, value, choices in (("arch", arch, ARCHES), ("iommu_driver", iommu_driver, IOMMU_DRIVERS)):
+        if value not in choices:
+            raise ScenarioError(source, entry, f"{key} {value!r} is not one of {', '.join(choices)}")
     if IOMMU_DRIVERS[iommu_driver] != arch:
         raise ScenarioError(source, entry, f"iommu_driver {iommu_driver!r} is an "
                             f"{IOMMU_DRIVERS[iommu_driver]} IOMMU, not one an {arch} machine has")
