@@ -18,6 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+# IOMMULAB_VIEWPORT=1280x720 looks at the lab as a learner on a small screen does
+_W, _H = os.environ.get("IOMMULAB_VIEWPORT", "1500x1100").lower().split("x")
+VIEWPORT = {"width": int(_W), "height": int(_H)}
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -116,7 +119,7 @@ def notebook_page(jupyterlab, name, console_errors):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page = browser.new_page(viewport=VIEWPORT)
             page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: console_errors.append(str(e)))
             page.goto(f"{base}/lab/tree/{name}?token={token}")
