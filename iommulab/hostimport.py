@@ -9,14 +9,14 @@ use the kernel DMA API (driver_managed_dma = false, or true for VFIO variant dri
 contains "vfio"); their ID tables are unknown, so they match only through driver_override/new_id
 and boot binds exactly the devices the listing shows bound. Where the input shows parents (sysfs
 links), PCIe port types follow the links, and the result obeys the scenario loader's topology
-rules (kernel/scenario.py TOPOLOGY_RULES): a parent those rules refuse is left out, and said so.
+rules (kernel/pci_probe.py TOPOLOGY_RULES): a parent those rules refuse is left out, and said so.
 """
 import os
 import re
 
 from .kernel.drivers import BUILTIN_NAMES
 from .kernel.pcidev import DOWNSTREAM_PORT_KINDS, LSPCI_ADDRESS, bdf_name, parse_lspci_address
-from .kernel.scenario import topology_problems
+from .kernel.pci_probe import topology_problems
 from .kernel.schema import DEVICE, DEVICE_DEFAULTS, DRIVER, in_order
 from .scenario_file import to_toml
 from .pciids import VENDORS
