@@ -18,52 +18,11 @@ from .iommu_init import saved_command_line
 from .pending import PendingWrite
 from .reasons import refuse
 from .trace import traced
-
-
-class Dir:
-    __slots__ = ("names", "get")
-
-    def __init__(self, names, get):
-        self.names, self.get = names, get
-
-
-class Attr:
-    """A sysfs attribute: show() -> str, store(buf, caps) -> count or -errno. A store takes a
-    device's device_lock: `dev` names it, or `lock_named` says the written text names it."""
-    __slots__ = ("show", "store", "dev", "lock_named")
-
-    def __init__(self, show=None, store=None, dev=None, lock_named=False):
-        self.show, self.store, self.dev, self.lock_named = show, store, dev, lock_named
-
-
-class Link:
-    """A symlink. sysfs writes relative targets; /proc/<pid>/fd links are absolute."""
-    __slots__ = ("target", "absolute")
-
-    def __init__(self, target, absolute=False):
-        self.target, self.absolute = target, absolute
-
-
-class CharDev:
-    __slots__ = ("path",)
-
-    def __init__(self, path):
-        self.path = path
+from .debugfs import DebugfsFile, debugfs_dir
+from .kernfs import Attr, CharDev, Dir, Link, lazy as _lazy, once as _once
 
 
 # --- tree -------------------------------------------------------------------------------------
-
-def _once(factory):
-    """A child factory that builds its node once: for directories whose own entries are fixed
-    (their contents are still looked up when asked)."""
-    cache = []
-
-    def get():
-        if not cache:
-            cache.append(factory())
-        return cache[0]
-    return get
-
 
 def root(k):
     """The tree's root. /, /sys and /sys/bus/<bus> have fixed entries, so they are built once per
@@ -83,22 +42,9 @@ def _node_cache(k):
     return k.__dict__["_sysfs_root"][2]
 
 
-def _lazy(table, more_names=None, more_get=None):
-    """A Dir from a dict of name -> zero-argument node factory, plus optional further entries
-    (`more_names()` lists them, `more_get(name)` finds one) so big directories stay lazy."""
-    def names():
-        return list(table) + (list(more_names()) if more_names else [])
-
-    def get(n):
-        if n in table:
-            return table[n]()
-        return more_get(n) if more_get else None
-    return Dir(names, get)
-
-
 def _sys(k):
     return _lazy({"bus": _once(lambda: _bus_root(k)), "devices": lambda: _devices_root(k),
-                  "kernel": lambda: _lazy({"iommu_groups": lambda: _groups(k), "debug": lambda: _debugfs(k)}),
+                  "kernel": lambda: _lazy({"iommu_groups": lambda: _groups(k), "debug": lambda: debugfs_dir(k)}),
                   "module": lambda: _modules(k)})
 
 
@@ -337,54 +283,6 @@ def _modules(k):
 def _param_attr(k, key):
     store = None if key in _READ_ONLY_PARAMS else (lambda buf, caps: param_set_bool(k, key, buf))
     return Attr(show=lambda: "Y\n" if k.params[key] else "N\n", store=store)
-
-
-# --- simulator-only: /sys/kernel/debug/iommulab ----------------------------------------------
-
-class DebugfsFile(Attr):
-    """A read-only (0444) debugfs file. Root may open it for writing (CAP_DAC_OVERRIDE), but the
-    file has no write method, so write(2) fails with -EINVAL (do_dentry_open() sets no
-    FMODE_CAN_WRITE); without CAP_DAC_OVERRIDE the open itself fails with -EACCES."""
-    __slots__ = ()
-
-    def __init__(self, k, path, show):
-        super().__init__(show=show, store=lambda buf, caps: refuse(
-            k, EINVAL if "CAP_DAC_OVERRIDE" in caps else EACCES, "read-only", path=path))
-
-
-_DEBUGFS_README = """\
-not part of Linux: iommulab shows the iommu core's private group state here.
-Real debugfs has no iommulab directory, and on a real host no file shows a group's
-owner or owner_cnt; iommulab-why GROUP explains them in words.
-
-groups   one line per IOMMU group (struct iommu_group, drivers/iommu/iommu.c):
-         its number, owner_cnt, owner, the attached domain (DEFAULT(type), BLOCKING,
-         USER:name, PRIVATE:name or NULL), the default domain's type and its devices.
-         Before 5.19 there is no owner or owner_cnt; the RFC of November 2021 has a
-         tri-state dma_owner instead of owner.
-"""
-
-
-def _debugfs(k):
-    d = "/sys/kernel/debug/iommulab"
-    return _lazy({"iommulab": lambda: _lazy({
-        "README": lambda: DebugfsFile(k, f"{d}/README", lambda: _DEBUGFS_README),
-        "groups": lambda: DebugfsFile(k, f"{d}/groups", lambda: debugfs_groups_show(k))})})
-
-
-def debugfs_groups_show(k):
-    """The text of /sys/kernel/debug/iommulab/groups (simulator-only)."""
-    lines = []
-    for n, g in sorted(k.iommu_groups.items()):
-        own = ""
-        if k.f.rfc2021:
-            own = f" owner_cnt={g.owner_cnt} dma_owner={g.dma_owner}"
-        elif k.f.has_ownership:
-            own = f" owner_cnt={g.owner_cnt} owner={g.owner_label()}"
-        dflt = g.default_domain.type if g.default_domain is not None else "none"
-        devs = ",".join(d.name for d in g.devices)
-        lines.append(f"{n}{own} domain={g.domain_label()} default_domain={dflt} devices={devs}\n")
-    return "".join(lines)
 
 
 # --- path resolution --------------------------------------------------------------------------
