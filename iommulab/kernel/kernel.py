@@ -9,12 +9,13 @@ from . import dd, iommu_init, sysfs
 from .bus import BUSES, make_buses
 from .device import Device
 from .drivers import Driver, builtin_drivers
-from .iommu import (DOMAIN_DMA, DOMAIN_DMA_FQ, DOMAIN_IDENTITY, iommu_group_add_device,
+from .iommu import (iommu_group_add_device,
                     iommu_group_alloc, iommu_group_remove_device)
 from .kobject import Snapshot, restore_snapshot, take_snapshot
-from .kstrtox import kstrtobool
+from .params import default_domain_type, params_from_cmdline
 from .process import ALL_CAPS, Process
 from .scenario import load, load_text
+from .state import observable_state
 from .trace import Tracer
 from .version import features_for
 
@@ -93,8 +94,8 @@ class Kernel:
         self.free_group_minors, self.group_minor_next = [], 0     # vfio.group_ida
         self.free_groups, self.group_next = [], 0
         self.reserved_groups = {d["group"] for d in scenario["devices"] if "group" in d}
-        self.params = _params_from_cmdline(self.cmdline, self.f, self.arch)
-        self.default_domain_type = _default_domain_type(self.params, self.arch)
+        self.params = params_from_cmdline(self.cmdline, self.f, self.arch)
+        self.default_domain_type = default_domain_type(self.params, self.arch)
         self.buses = make_buses(self)
         self._boot()
 
@@ -411,108 +412,3 @@ def enumeration_order(devs):
             seen.add(id(d))
             result.append(d)
     return result
-
-
-def _params_from_cmdline(cmdline, f, arch="x86_64"):
-    """Module and early parameters of the command line. A bool module parameter goes through
-    param_set_bool() (kernel/params.c): no "=" means true, otherwise kstrtobool(), and a value it
-    refuses leaves the default. iommu.strict= and iommu.passthrough= are early_params whose
-    handlers (iommu_dma_setup(), iommu_set_def_domain_type()) call kstrtobool() on the value:
-    without one, or with one it refuses, they stay unset."""
-    params = {"iommufd.allow_unsafe_interrupts": False,
-              "vfio_iommu_type1.allow_unsafe_interrupts": False,
-              "vfio_platform.reset_required": True, "vfio.enable_unsafe_noiommu_mode": False,
-              "vfio_pci.ids": "", "pci_stub.ids": "", "vfio_pci.enable_sriov": False, "iommu.strict": None,
-              "iommu.passthrough": None}
-    for word in cmdline.split():
-        key, eq, value = word.partition("=")
-        mod, dot, name = key.partition(".")
-        if dot:
-            key = f"{mod.replace('-', '_')}.{name}"
-        if key in ("iommufd.allow_unsafe_interrupts", "vfio_iommu_type1.allow_unsafe_interrupts",
-                   "vfio_platform.reset_required", "vfio.enable_unsafe_noiommu_mode"):
-            _set_bool(params, key, value if eq else "1", f)
-        elif key in ("iommu.strict", "iommu.passthrough"):
-            _set_bool(params, key, value, f)
-        elif key == "iommu" and value in ("pt", "nopt") and arch == "x86_64":
-            params["iommu.passthrough"] = value == "pt"     # iommu_setup(), arch/x86/kernel/pci-dma.c
-        elif key == "vfio_pci.enable_sriov":
-            _set_bool(params, key, value if eq else "1", f)
-        else:
-            params[key] = value
-    return params
-
-
-def _set_bool(params, key, value, f):
-    rc, on = kstrtobool(value, f)
-    if rc == 0:
-        params[key] = on
-
-
-def _default_domain_type(params, arch="x86_64"):
-    """iommu_subsys_init(): passthrough → identity; iommu.strict= decides strict (DMA) or lazy
-    (DMA-FQ); without it the Kconfig default, lazy only on x86 and s390
-    (CONFIG_IOMMU_DEFAULT_DMA_LAZY, drivers/iommu/Kconfig, 5.15), strict elsewhere (arm64)."""
-    if params.get("iommu.passthrough"):
-        return DOMAIN_IDENTITY
-    strict = params.get("iommu.strict")
-    if strict is None:
-        strict = arch != "x86_64"
-    return DOMAIN_DMA if strict else DOMAIN_DMA_FQ
-
-
-def _holds(p):
-    """The groups and devices a process holds open (what `ls -l /proc/<pid>/fd` tells a learner)."""
-    from .vfio import VfioDevice, VfioGroup
-    from .vfio_cdev import DeviceFile
-    groups, devices = set(), set()
-    for f in p.fds.values():
-        o = f.obj
-        if isinstance(o, VfioGroup) and o.iommu_group is not None:
-            groups.add(o.iommu_group.id)
-        vdev = o if isinstance(o, VfioDevice) else (o.vdev if isinstance(o, DeviceFile) else None)
-        if vdev is not None:
-            devices.add(vdev.dev.name)
-            if vdev.dev.iommu_group is not None:
-                groups.add(vdev.dev.iommu_group.id)
-    return {"groups": sorted(groups), "devices": sorted(devices)}
-
-
-def _cdev_name(vdev):
-    """The device's /dev/vfio/devices node name while it exists (6.6+ with the cdev), else None."""
-    return f"vfio{vdev.index}" if vdev is not None and vdev.cdev_added else None
-
-
-def observable_state(k):
-    """What user space and the public attributes show. Left out on purpose: a group's cached
-    blocking domain (allocated on first claim and kept, as in Linux, even when that claim fails)."""
-    from .iommu import owner_label
-    from .trace import ref
-    groups = {}
-    for n, g in sorted(k.iommu_groups.items()):
-        groups[n] = {"owner_cnt": g.owner_cnt, "owner": owner_label(g.owner),
-                     "owner_ref": ref(g.owner) if g.owner is not None else None,   # ("vfio_group", 2)
-                     "domain": g.domain_label(), "domain_ref": g.domain_ref(),       # ("user", "hwpt2")
-                     "default_domain": g.default_domain.type if g.default_domain else None,
-                     "devices": [d.name for d in g.devices], "pasids": sorted(g.pasid_array),
-                     "dma_owner": g.dma_owner}
-    devices = {name: {"driver": d.driver.name if d.driver else None,
-                      "managed": d.driver.driver_managed_dma if d.driver else None,
-                      "driver_override": d.driver_override,
-                      "group": d.iommu_group.id if d.iommu_group else None,
-                      "vfio": d.vfio_device.label() if d.vfio_device else None,
-                      "cdev": _cdev_name(d.vfio_device)}
-               for name, d in sorted(k.devices.items())}
-    vfio = {n: {"opened": vg.opened_file is not None,
-                "container": vg.container.label() if vg.container else None,
-                "iommufd": vg.iommufd.label() if vg.iommufd else None,
-                "container_users": vg.container_users, "cdev_open": vg.cdev_device_open_cnt,
-                "devices": [v.dev.name for v in vg.devices]}
-            for n, vg in sorted(k.vfio_groups.items())}
-    procs = {pid: {"name": p.name, "fds": {fd: f.path for fd, f in sorted(p.fds.items())},
-                   "holds": _holds(p)}
-             for pid, p in sorted(k.processes.items())}
-    return {"groups": groups, "devices": devices, "vfio_groups": vfio, "processes": procs,
-            "dynids": {n: list(d.dynids) for n, d in k.drivers.items() if d.dynids},
-            "params": dict(k.params), "deferred": [d.name for d in k.deferred_probe],
-            "hotplug": sorted(k.hotplug), "crashed": k.crashed}
