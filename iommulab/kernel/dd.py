@@ -57,7 +57,7 @@ def _unwind(dev, drv, rc, configured):
     k = dev.k
     if configured and _has_dma_cleanup(dev) and k.f.has_ownership:
         dev.bus.ops.dma_cleanup(dev)
-    dev.driver = None
+    dev.driver, dev.driver_linked = None, False
     if k.f.rfc2021:
         _rfc_release(dev, drv)
     return rc
@@ -76,6 +76,7 @@ def really_probe(dev, drv):
             return rc
     while True:                                             # re_probe:
         dev.driver = drv
+        dev.driver_linked = True                            # driver_sysfs_add()
         if _has_dma_hooks(dev):
             rc = dev.bus.ops.dma_configure(dev)
             if rc:                                          # skips dma_cleanup: nothing counted
@@ -88,7 +89,7 @@ def really_probe(dev, drv):
             drv.remove(dev, then=None)
             if _has_dma_cleanup(dev) and k.f.test_remove_cleanup_fix:
                 dev.bus.ops.dma_cleanup(dev)                # f429378a9bf8; before it, a leak
-            dev.driver = None                               # device_unbind_cleanup()
+            dev.driver, dev.driver_linked = None, False     # driver_sysfs_remove(), device_unbind_cleanup()
             continue
         driver_bound(dev)
         return 0
@@ -186,6 +187,7 @@ def device_release_driver(dev):
     def finish():
         _release_finish(dev, drv)
 
+    dev.driver_linked = False              # driver_sysfs_remove(): before the driver's remove()
     return drv.remove(dev, then=finish)
 
 

@@ -52,6 +52,7 @@ class Device(KObject):
         self.present = spec.get("present", _DEV["present"])
         self.registered = False
         self.driver = None
+        self.driver_linked = False            # the `driver` link and the driver's entry exist
         self.driver_override = None
         self.iommu_group = None
         self.vfio_device = None

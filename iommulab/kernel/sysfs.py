@@ -130,10 +130,7 @@ def driver_sysfs_bound(dev):
     """The driver the device's `driver` link (and the driver's entry for it) shows. Unbinding,
     __device_release_driver() calls driver_sysfs_remove() before the driver's remove(), so while
     a VFIO remove() waits for user space both links are gone although dev->driver is still set."""
-    vdev = dev.vfio_device
-    if vdev is not None and vdev.unregistering:
-        return None
-    return dev.driver
+    return dev.driver if dev.driver_linked else None
 
 
 def device_path(dev):
