@@ -398,3 +398,12 @@ def test_noiommu_group_is_never_claimed():
     out = k.sh("iommulab-why -m 0000:02:00.0").stdout
     assert out == (f"0000:02:00.0 is alone in group {n}, a VFIO no-IOMMU group: no IOMMU sees its DMA, and "
                    "vfio.enable_unsafe_noiommu_mode=1 let VFIO make a group for it\n")
+
+
+def test_a_device_is_named_as_lspci_or_the_kernel_names_it():
+    k = seed001("6.4")
+    assert explain_ownership(k, "03:00.1") == explain_ownership(k, "0000:03:00.1")
+    assert k.sh("iommulab-why -o 03:00.1").stdout == k.sh("iommulab-why -o 0000:03:00.1").stdout
+    with pytest.raises(ValueError):
+        explain_ownership(k, "03:00.7")
+    assert k.sh("iommulab-why 03:00.7").status == 1

@@ -8,7 +8,7 @@ from struct iommu_group's owner/owner_cnt (drivers/iommu/iommu.c, v5.19), the bu
 bound drivers count (bus.common.dma_configure_uses_default_domain), the processes' files, and VFIO's
 pre-5.19 allow-list (vfio_dev_viable). A real host shows none of this state."""
 from .bus.common import dma_configure_uses_default_domain
-from .pcidev import DOWNSTREAM_PORT_KINDS, KIND_WORDS, PCI_BRIDGE_KINDS
+from .pcidev import DOWNSTREAM_PORT_KINDS, KIND_WORDS, PCI_BRIDGE_KINDS, device_name
 from .kernel import enumeration_order
 from .vfio_noiommu import is_noiommu_group
 from .topology import first_without_acs, is_multifunction, pci_acs_enabled, upstream_bridge
@@ -121,8 +121,8 @@ def _group_and_device(k, x):
         if int(x) not in k.iommu_groups:
             raise ValueError(f"no IOMMU group {x}")
         return k.iommu_groups[int(x)], None
-    name = x if x in k.devices else f"0000:{x}"
-    if name not in k.devices:
+    name = device_name(k.devices, x)
+    if name is None:
         raise ValueError(f"no device {x}")
     return k.devices[name].iommu_group, k.devices[name]
 

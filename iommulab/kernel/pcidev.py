@@ -49,6 +49,16 @@ def bdf_name(domain, bus, slot, fn):
     return f"{domain:04x}:{bus:02x}:{slot:02x}.{fn}"
 
 
+def device_name(devices, text):
+    """The name in `devices` that a learner's text means: the name itself (any bus), or a PCI
+    address as lspci writes it ("01:00.0"); None if there is no such device."""
+    if text in devices:
+        return text
+    a = parse_lspci_address(text)
+    name = bdf_name(*a) if a is not None else None
+    return name if name in devices else None
+
+
 # --- kinds -------------------------------------------------------------------------------------
 
 ENDPOINT_KINDS = ("endpoint", "conventional")

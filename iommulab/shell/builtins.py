@@ -3,7 +3,7 @@ test/[, reboot, help, iommulab-why."""
 import posixpath
 import re
 
-from ..kernel.pcidev import bdf_name, parse_lspci_address
+from ..kernel.pcidev import device_name
 from .control import ExitShell
 from .hostcmds import note_once
 
@@ -187,9 +187,8 @@ def _why_target(k, arg):
         if not num.isdigit() or int(num) not in k.iommu_groups:
             return f"group {num}: no such IOMMU group"
         return None, k.iommu_groups[int(num)]
-    a = parse_lspci_address(arg)
-    name = arg if arg in k.devices or a is None else bdf_name(*a)
-    if name not in k.devices:
+    name = device_name(k.devices, arg)
+    if name is None:
         return f"{arg}: no such device"
     return k.devices[name], k.devices[name].iommu_group
 
