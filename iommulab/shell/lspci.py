@@ -36,17 +36,15 @@ def _matches(sel, name):
 
 
 def _class_text(code, numeric, db):
-    """pci_lookup_name(PCI_LOOKUP_CLASS): the subclass name, or the base class name with the
-    number, or "Class cccc"; -n prints the number, -nn both."""
+    """pci_lookup_name(PCI_LOOKUP_CLASS) (pciids.class_name), with -n the number only and with
+    -nn the number after the name."""
     cls = code >> 8 if code > 0xFFFF else code
     if numeric == 1:
         return f"{cls:04x}"
-    name = db.classes.get(cls)
-    if name is None and db.base_classes.get(cls >> 8):
-        return f"{db.base_classes[cls >> 8]} [{cls:04x}]"
-    if name is None:
-        return f"Class [{cls:04x}]" if numeric == 2 else f"Class {cls:04x}"
-    return f"{name} [{cls:04x}]" if numeric == 2 else name
+    name = pcidb.class_name(code, db)
+    if numeric != 2 or name.endswith(f"[{cls:04x}]"):
+        return name
+    return f"Class [{cls:04x}]" if name == f"Class {cls:04x}" else f"{name} [{cls:04x}]"
 
 
 def _name_pair(vendor, device, vd, numeric):
