@@ -4,6 +4,7 @@ Lists (`;`, `&&`, `||`, `&`, newlines), pipelines, `for`, `if`, `while`, `{ }`, 
 (`>`, `>>`, `<`, `2>`, `2>&1`, `&>`), variables and the expansions of expand.py. Commands are
 Python functions over the kernel's file view and processes; nothing touches the real machine.
 """
+import functools
 import posixpath
 
 import bashlex
@@ -19,6 +20,14 @@ from .hostcmds import BIN_DIRS, SHELL_ONLY
 
 MAX_LOOP = 10000
 HISTSIZE = 1000                 # as Debian's default ~/.bashrc sets it
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(src):
+    """bashlex's trees for a text, kept: the Lab's buttons, a level's hints and the explorer type the
+    same lines again and again, and walking a tree never changes it. (A text that does not parse
+    raises each time: exceptions are not cached.)"""
+    return tuple(bashlex.parse(src))
 
 
 class ShResult:
@@ -136,7 +145,7 @@ class Session:
         if not src.strip():
             return self.last_status
         try:
-            trees = bashlex.parse(src)
+            trees = _parse(src)
         except bashlex.errors.ParsingError as e:
             io.error(f"bash: syntax error: {_parse_message(e)}")
             return 2
@@ -162,10 +171,16 @@ class Session:
         if self.timeline is None:
             return self.exec(tree, io)
         self.timeline.before_action()
+        first_event, first_err, bg_before = len(self.k.events), len(io.err), self.bg_status
+        self.bg_status, status = 0, None
         try:
-            return self.exec(tree, io)
+            status = self.exec(tree, io)
+            return status
         finally:
             self.timeline.after_action(self.action)
+            self.timeline.attempted(self.action, status, self.bg_status, "".join(io.err[first_err:]),
+                                    first_event)
+            self.bg_status = self.bg_status or bg_before
 
     def capture(self, src):
         """$(src): its stdout without trailing newlines; its stderr goes to ours."""

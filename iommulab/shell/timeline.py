@@ -10,7 +10,8 @@ or a variable survives undoing a later action). Changes made from Python between
 (k.write, p.ioctl) become a step of their own, "(outside the shell)".
 
 The Lab (undo, the step slider, back to now), the shell (`undo`, `steps`, also in `iommulab sh`)
-and the explorer (check/explore.py, through `excursion`) use it. It lives in the shell package so
+and the explorer (check/explore.py, through `excursion`) use it; the course's goal checks read
+`attempts`, every line run, including those that changed nothing. It lives in the shell package so
 that the shell's own `session_for` can hand out the timeline's session without importing upwards.
 """
 from contextlib import contextmanager
@@ -33,6 +34,26 @@ class Moment:
         return f"<Moment {self.action!r}>"
 
 
+class Attempt:
+    """One top-level line a learner ran, kept whether or not it changed anything (a refused write
+    or a QEMU that could not start adds no step, but the learner saw it happen): the line, its exit
+    status (None if the kernel crashed under it), the status of a background job it started that
+    ended at once (`qemu … &` that failed), what it printed on stderr, the kernel's events during
+    it, and the step shown after it."""
+    __slots__ = ("line", "status", "bg_status", "stderr", "events", "step")
+
+    def __init__(self, line, status, bg_status, stderr, events, step):
+        self.line, self.status, self.bg_status = line, status, bg_status
+        self.stderr, self.events, self.step = stderr, events, step
+
+    @property
+    def failed(self):
+        return self.status != 0 or self.bg_status != 0
+
+    def __repr__(self):
+        return f"<Attempt {self.line!r} status={self.status} bg={self.bg_status}>"
+
+
 class Timeline:
     """steps[0] is the machine as the timeline found it (normally as booted); `position` is the
     step shown (the last one unless the Lab's slider looks at the past)."""
@@ -44,6 +65,7 @@ class Timeline:
         first = "boot" if k.tracer.step == 0 else "start"
         self.steps = [Moment(k.snapshot(), self.session.save_state(), first)]
         self.position = 0
+        self.attempts = []                 # every top-level line run, in order (Attempt)
         self._mark = self._marker()
 
     # --- running -----------------------------------------------------------------------------
@@ -61,6 +83,10 @@ class Timeline:
 
     def after_action(self, action):
         self._record(action)
+
+    def attempted(self, line, status, bg_status, stderr, first_event):
+        events = tuple(self.k.events[first_event:]) if len(self.k.events) >= first_event else ()
+        self.attempts.append(Attempt(line, status, bg_status, stderr, events, self.position))
 
     def checkpoint(self):
         """The running line's changes so far become its step (`echo … > f; undo` takes back the echo)."""
@@ -152,11 +178,13 @@ class Timeline:
         """Go anywhere with snapshot()/restore() and come back: afterwards kernel, session, steps
         and position are as they were before."""
         start, mark, steps, position = self.snapshot(), self._mark, list(self.steps), self.position
+        attempts = len(self.attempts)
         try:
             yield self
         finally:
             self.restore(start)
             self._mark, self.steps, self.position = mark, steps, position
+            del self.attempts[attempts:]
 
 
 def timeline_for(k):
