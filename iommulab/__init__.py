@@ -11,7 +11,10 @@ _LAZY = {"Kernel": ("iommulab.kernel.kernel", "Kernel"),
          "Lab": ("iommulab.widgets.lab", "Lab"),
          "Builder": ("iommulab.widgets.builder", "Builder"),
          "explain_group": ("iommulab.kernel.explain", "explain_group"),
-         "explain_ownership": ("iommulab.kernel.explain", "explain_ownership")}
+         "explain_ownership": ("iommulab.kernel.explain", "explain_ownership"),
+         "course": ("iommulab.course", None),
+         "level": ("iommulab.course", "level"),
+         "levels": ("iommulab.course", "levels")}
 
 __all__ = sorted(_LAZY)
 

@@ -15,7 +15,7 @@ from iommulab.kernel.process import Process
 from iommulab.kernel.scenario import ScenarioError
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = ("viz", "widgets")
+LAYERS = ("viz", "widgets", "course")
 CONTRACT = "Views and widgets use only the public surface of the kernel and the shell"
 
 

@@ -1,0 +1,67 @@
+"""Computed hints: from the learner's own state, the next action towards the goal and why — never
+the whole path. When the goal cannot be reached from here within the level's bound (something was
+broken on the way), the shortest way back: how many undos reach a step from which it can.
+"""
+from dataclasses import dataclass
+
+from .goals import Observed, kernel_dma_users
+
+
+@dataclass
+class Hint:
+    """`kind`: "authored" (the level's own words), "next" (computed: `line` is the action),
+    "way-back" (undo `undo` steps first), "done" (the goal holds), "stuck" (no way within the bound)."""
+    kind: str
+    text: str
+    line: str = ""
+    undo: int = 0
+
+    def __str__(self):
+        return self.text
+
+    def _repr_html_(self):
+        import html
+        code = f"<br><code>{html.escape(self.line)}</code>" if self.line else ""
+        return f'<div class="iommulab-hint"><b>hint</b> — {html.escape(self.text)}{code}</div>'
+
+
+def action_reason(k, action):
+    """Why this action helps, in the kernel's terms, from the state before it."""
+    s = k.state()
+    a = action.args
+    if action.kind == "unbind":
+        dev, drv = a[0], a[2]
+        d = s["devices"].get(dev, {})
+        if d.get("managed") is False:
+            n = d.get("group")
+            return (f"{dev} is still on {drv}, a kernel DMA driver: group {n} cannot be claimed by user "
+                    "space until it leaves")
+        return f"{dev} must leave {drv} first"
+    if action.kind == "override":
+        return (f"with driver_override set to {a[2]}, only {a[2]} may bind {a[0]} — its host driver cannot "
+                "take it back on the next probe")
+    if action.kind == "clear-override":
+        return f"{a[0]}'s driver_override must be cleared before its own driver can bind it again"
+    if action.kind == "bind":
+        d = s["devices"].get(a[0], {})
+        if a[2].startswith("vfio"):
+            return f"{a[0]} must be bound to {a[2]} before user space can open it through VFIO"
+        return f"{a[0]} is not bound to {a[2]} yet" + (" (it has no driver)" if not d.get("driver") else "")
+    if action.kind == "vm":
+        devs, path = a
+        n = s["devices"].get(devs[0], {}).get("group")
+        if n is not None and not kernel_dma_users(Observed(k, s), n):
+            return f"no device of group {n} is on a kernel DMA driver now: QEMU can take it ({path} VFIO)"
+        return f"try the VM with {', '.join(devs)} and see what the kernel says"
+    if action.kind == "kill":
+        p = s["processes"].get(a[0], {})
+        held = p.get("holds", {}).get("groups", [])
+        return (f"process {a[0]} ({p.get('name', '?')}) holds group{'s' if len(held) != 1 else ''} "
+                f"{', '.join(map(str, held)) or 'nothing'} open; it must let go first")
+    if action.kind == "type":
+        return f"group {a[0]}'s default domain is changed by writing its type file"
+    if action.kind == "remove":
+        return f"{a[0]} leaves the machine"
+    if action.kind == "rescan":
+        return "a rescan finds the removed devices again"
+    return ""

@@ -1,0 +1,373 @@
+"""Levels as data: a TOML file names the machine, the goal as clauses over what a learner can
+observe, constraints, ordered hints, a reference solution and the take-away (README "Levels";
+ARCHITECTURE.md "Add a level"). `iommulab.level(id)` opens one on a freshly booted machine.
+
+    lv = iommulab.level("gpu-passthrough")
+    lv                      # in a notebook: the Lab with a goal panel (check, hint, solution, reset)
+    lv.sh("echo 0000:01:00.1 > /sys/bus/pci/drivers/snd_hda_intel/unbind")
+    lv.check()              # which clauses hold, and for each that does not, why
+    lv.hint()               # the next authored hint, then the next step computed from *your* state
+"""
+import html
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ..kernel.kernel import Kernel
+from ..shell import timeline_for
+from . import modes, progress
+from .goals import GoalError, Observed, clause, is_qemu
+from .hints import Hint, action_reason
+from .search import search
+
+LEVELS = "iommulab.course.levels"
+TOP_KEYS = {"id", "title", "story", "scenario", "machine", "version", "intro", "takeaway", "bound",
+            "solution", "goal", "constraints", "hints", "search"}
+CONSTRAINT_KEYS = {"max_actions", "never_unbind", "forbid_commands", "forbid_writes"}
+
+
+class LevelError(ValueError):
+    """A level file that cannot be used: which file, and what is wrong with it."""
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+@dataclass
+class Definition:
+    id: str
+    title: str
+    machine: str                     # the scenario's TOML text
+    scenario: str                    # its name (a library scenario) or "inline"
+    goal: list
+    solution: str
+    hints: list                      # [(text, when-clause or None)]
+    bound: int
+    story: str = ""
+    intro: str = ""
+    takeaway: str = ""
+    version: str = ""
+    constraints: dict = field(default_factory=dict)
+    search_actions: tuple | None = None
+    search_devices: tuple = ()
+    source: str = ""
+
+
+def _scenario_text(name, version, source):
+    import tomlkit
+    if name.endswith(".toml"):
+        path = Path(source).parent / name
+    else:
+        path = resources.files("iommulab.scenarios") / f"{name}.toml"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, FileNotFoundError):
+        raise LevelError(f"{source}: no scenario {name!r}") from None
+    if version:
+        doc = tomlkit.parse(text)
+        doc.setdefault("kernel", tomlkit.table())["version"] = version
+        text = tomlkit.dumps(doc)
+    return text
+
+
+def parse(text, source="<level>"):
+    """A level Definition from its TOML text; LevelError says what is wrong."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise LevelError(f"{source}: not TOML: {e}") from None
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise LevelError(f"{source}: unknown key{'s' if len(unknown) > 1 else ''} {', '.join(sorted(unknown))}")
+    for key in ("id", "title", "goal", "solution"):
+        if key not in data:
+            raise LevelError(f"{source}: a level needs `{key}`")
+    if ("scenario" in data) == ("machine" in data):
+        raise LevelError(f"{source}: name a library `scenario` or give an inline [machine], one of them")
+    version = str(data.get("version", ""))
+    if "machine" in data:
+        import tomlkit
+        machine = dict(data["machine"])
+        if version:
+            machine.setdefault("kernel", {})["version"] = version
+        text_m, scen = tomlkit.dumps(machine), "inline"
+    else:
+        text_m, scen = _scenario_text(data["scenario"], version, source), data["scenario"]
+    try:
+        goal = [clause(c) for c in data["goal"]]
+        hints = [(h["text"], clause(h["when"]) if "when" in h else None) if isinstance(h, dict) else (h, None)
+                 for h in data.get("hints", [])]
+    except (GoalError, KeyError, TypeError) as e:
+        raise LevelError(f"{source}: {e}") from None
+    cons = dict(data.get("constraints", {}))
+    if set(cons) - CONSTRAINT_KEYS:
+        raise LevelError(f"{source}: unknown constraint {', '.join(sorted(set(cons) - CONSTRAINT_KEYS))}")
+    srch = data.get("search", {})
+    return Definition(id=data["id"], title=data["title"], machine=text_m, scenario=scen, goal=goal,
+                      solution=data["solution"], hints=hints, bound=int(data.get("bound", 6)),
+                      story=data.get("story", ""), intro=data.get("intro", ""), takeaway=data.get("takeaway", ""),
+                      version=version, constraints=cons,
+                      search_actions=tuple(srch["actions"]) if "actions" in srch else None,
+                      search_devices=tuple(srch.get("devices", ())), source=source)
+
+
+def level_ids():
+    """The ids of the levels the package ships, in their files' order (NN-name.toml)."""
+    return [definition_file(p)["id"] for p in _files()]
+
+
+def _files():
+    return sorted((p for p in resources.files(LEVELS).iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
+
+
+def definition_file(p):
+    return tomllib.loads(p.read_text(encoding="utf-8"))
+
+
+def definition(level_id):
+    for p in _files():
+        text = p.read_text(encoding="utf-8")
+        if tomllib.loads(text).get("id") == level_id:
+            return parse(text, f"levels/{p.name}")
+    raise LevelError(f"no level {level_id!r}; the levels are: {', '.join(level_ids())}")
+
+
+# --- a level being played ---------------------------------------------------------------------------
+
+@dataclass
+class Check:
+    """What level.check() returns: `passed`, and per clause (words, holds, why it does not)."""
+    level: str
+    clauses: list                    # [(words, holds, why or "")]
+    broken: list                     # constraint sentences
+    actions: int
+
+    @property
+    def passed(self):
+        return all(ok for _, ok, _ in self.clauses) and not self.broken
+
+    @property
+    def failing(self):
+        return [(w, why) for w, ok, why in self.clauses if not ok]
+
+    def __bool__(self):
+        return self.passed
+
+    def __str__(self):
+        out = [f"level {self.level}: {'passed' if self.passed else 'not yet'}"]
+        for words, ok, why in self.clauses:
+            out.append(f"  {'✓' if ok else '✗'} {words}" + ("" if ok else f"\n      {why}"))
+        out += [f"  ✗ constraint: {b}" for b in self.broken]
+        return "\n".join(out)
+
+    def _repr_html_(self):
+        rows = []
+        for words, ok, why in self.clauses:
+            mark = '<span style="color:#009E73">✓</span>' if ok else '<span style="color:#D55E00">✗</span>'
+            rows.append(f"<li>{mark} {html.escape(words)}"
+                        + ("" if ok else f'<br><span class="why">{html.escape(why)}</span>') + "</li>")
+        rows += [f'<li><span style="color:#D55E00">✗</span> constraint: {html.escape(b)}</li>' for b in self.broken]
+        head = "passed" if self.passed else "not yet"
+        return (f'<div class="iommulab-check"><b>{html.escape(self.level)}: {head}</b>'
+                f'<ul style="list-style:none;padding-left:0.5em">{"".join(rows)}</ul></div>')
+
+
+class Level:
+    """A level on its own machine. Acting: `sh()` (or the Lab it displays as). Asking: `check()`,
+    `hint()`, `next_step()`, `solution()` (asks first). `reset()` boots the machine again."""
+
+    def __init__(self, d: Definition):
+        self.d = d
+        self.id, self.title = d.id, d.title
+        self.hints_shown = 0
+        self.k = None
+        self.reset()
+        if modes.solutions():
+            self.solve()
+
+    # --- the machine ---------------------------------------------------------------------------
+
+    def reset(self):
+        """A freshly booted machine; hints start again from the first."""
+        self.k = Kernel.from_toml(self.d.machine, self.d.source or self.d.id)
+        self.timeline = timeline_for(self.k)
+        self.start_state = self.k.state()
+        self.start_attempts = len(self.timeline.attempts)
+        self.start_step = len(self.timeline.steps) - 1
+        self.hints_shown = 0
+        return self
+
+    def sh(self, script):
+        """Run shell text on the level's machine (as the Lab's shell box does)."""
+        return self.k.sh(script)
+
+    def observed(self):
+        return Observed.of(self.k, self.timeline.attempts[self.start_attempts:], self.start_state)
+
+    @property
+    def actions_taken(self):
+        """Steps that changed the machine since the level began (undo takes one back)."""
+        return max(0, self.timeline.position - self.start_step)
+
+    # --- checking -------------------------------------------------------------------------------
+
+    def goal_holds(self, obs):
+        return all(c.holds(obs) for c in self.d.goal)
+
+    def check(self, record=True):
+        """Which goal clauses hold now, why each other does not, and the constraints broken."""
+        obs = self.observed()
+        clauses = [(c.words(), ok, "" if ok else c.why_not(obs)) for c in self.d.goal for ok in [c.holds(obs)]]
+        result = Check(self.id, clauses, self.broken_constraints(obs), self.actions_taken)
+        if record and result.passed and not modes.solutions():
+            progress.level_passed(self.id, result.actions)
+        if modes.solutions() and not result.passed:
+            raise modes.SolutionFailed(f"the solution of level {self.id} does not reach its goal:\n{result}")
+        return result
+
+    def broken_constraints(self, obs):
+        c = self.d.constraints
+        out = []
+        if "max_actions" in c and self.actions_taken > c["max_actions"]:
+            out.append(f"at most {c['max_actions']} actions that change the machine "
+                       f"(you have taken {self.actions_taken}; undo takes one back)")
+        for a in obs.attempts:
+            word = _command(a.line)
+            if word in c.get("forbid_commands", ()):
+                out.append(f"this level is done without {word} (you ran: {a.line})")
+            for e in a.events:
+                if e.op == "release-driver" and e.refs and e.refs[0][1] in c.get("never_unbind", ()):
+                    out.append(f"{e.refs[0][1]} must keep its driver (it lost it in: {a.line})")
+                if (e.depth == 0 and e.op == "write" and not e.refused and len(e.refs) > 1
+                        and any(_glob(str(e.refs[1][1]), g) for g in c.get("forbid_writes", ()))):
+                    out.append(f"this level is done without writing {e.refs[1][1]}")
+        return list(dict.fromkeys(out))
+
+    def allowed(self, line):
+        """Whether the search may use this line (it keeps the level's constraints)."""
+        c = self.d.constraints
+        if _command(line) in c.get("forbid_commands", ()):
+            return False
+        for dev in c.get("never_unbind", ()):
+            if dev in line and (line.endswith("/unbind") or line.endswith("/remove")):
+                return False
+        path = line.split("> ", 1)[-1].strip() if line.startswith("echo") else ""
+        return not any(_glob(path, g) for g in c.get("forbid_writes", ()))
+
+    # --- hints --------------------------------------------------------------------------------------
+
+    def focus(self):
+        """The devices a computed hint may act on: those the goal names, every member of the
+        groups it names, and the level's [search] devices."""
+        obs = self.observed()
+        devs = set(self.d.search_devices)
+        groups = set()
+        for c in self.d.goal:
+            devs |= c.device_set()
+            groups |= c.groups(obs)
+        for d in list(devs):
+            g = obs.state["devices"].get(d, {}).get("group")
+            if g is not None:
+                groups.add(g)
+        for n in groups:
+            devs |= set(obs.state["groups"].get(n, {}).get("devices", ()))
+        return devs
+
+    def _search(self, depth=None):
+        return search(self.k, self.goal_holds, self.focus(), depth or self.d.bound,
+                      start_attempts=self.start_attempts, start_state=self.start_state,
+                      allow=self.d.search_actions, allowed=self.allowed)
+
+    def hint(self):
+        """The next authored hint that applies now; when they are all shown, the next step
+        computed from your own state (next_step)."""
+        obs = self.observed()
+        if self.goal_holds(obs):
+            return Hint("done", "The goal holds: run check() (or press check).")
+        while self.hints_shown < len(self.d.hints):
+            text, when = self.d.hints[self.hints_shown]
+            self.hints_shown += 1
+            if when is None or when.holds(obs):
+                return Hint("authored", text)
+        return self.next_step()
+
+    def next_step(self):
+        """The first action of the shortest way from here to the goal, and why; if there is none
+        within the level's bound, the fewest undos that lead back to a step from which there is."""
+        obs = self.observed()
+        if self.goal_holds(obs):
+            return Hint("done", "The goal holds: run check() (or press check).")
+        found = self._search()
+        if found.found:
+            a = found.actions[0]
+            why = action_reason(self.k, a)
+            left = len(found.actions)
+            text = (f"Next: {why}." if why else "Next:") + (
+                f" ({left} action{'s' if left > 1 else ''} from the goal, this one included.)")
+            return Hint("next", text, a.script())
+        return self._way_back(found)
+
+    def _way_back(self, found):
+        tl = self.timeline
+        here = tl.position
+        for back in range(1, here - self.start_step + 1):
+            with tl.excursion():
+                tl.go(here - back)
+                f = self._search()
+            if f.found:
+                step = tl.steps[here - back]
+                return Hint("way-back",
+                            f"From here the goal cannot be reached within {self.d.bound} actions. "
+                            f"Undo {back} step{'s' if back > 1 else ''} (back to step {here - back}: {step.action}), "
+                            f"or reset the level, and go on from there.", undo=back)
+        return Hint("stuck", f"No way to the goal within {self.d.bound} actions from here: reset the level."
+                    + (" (The search stopped at its state limit.)" if found.limit else ""))
+
+    # --- the solution -----------------------------------------------------------------------------------
+
+    def solution(self, confirm=None):
+        """The reference solution's shell text. Asks first, as a learner should try before looking:
+        solution(confirm=True) shows it without asking."""
+        if confirm is None and not modes.solutions():
+            return ("Try first — hint() gives the next step. To see the solution, call "
+                    f"solution(confirm=True).")
+        return self.d.solution
+
+    def solve(self):
+        """Reset and run the reference solution (what CI replays; solution mode does this on open)."""
+        self.reset()
+        r = self.k.sh(self.d.solution)
+        return r
+
+    # --- display ------------------------------------------------------------------------------------
+
+    def goal_words(self):
+        return [c.words() for c in self.d.goal]
+
+    def __repr__(self):
+        goal = "\n".join(f"  - {w}" for w in self.goal_words())
+        return f"level {self.id}: {self.title}\n{self.d.intro.strip()}\ngoal:\n{goal}"
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        from ..widgets.level import LevelLab
+        display(LevelLab(self))
+
+
+def _command(line):
+    words = line.split()
+    while words and words[0] in ("sudo", "exec", "nohup", "time"):
+        words = words[1:]
+    return words[0] if words else ""
+
+
+def _glob(path, pattern):
+    import fnmatch
+    return fnmatch.fnmatchcase(path, pattern)
+
+
+def open_level(level_id) -> Level:
+    return Level(definition(level_id))
+
+
+__all__ = ["Level", "LevelError", "Check", "open_level", "level_ids", "definition", "parse", "is_qemu"]

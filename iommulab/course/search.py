@@ -1,0 +1,90 @@
+"""The search behind computed hints and level checks: breadth-first over a learner's actions, from
+the machine as it is now, to a state where a level's goal holds.
+
+It is the explorer's search (check/explore.py: the same actions, the same state key), with three
+differences a level needs: each action runs as the shell line a learner would type, through the
+machine's timeline (so a refused QEMU start leaves the same trace as the learner's); the goal is
+judged on the state *and* the tries on the path (a goal can be "QEMU was refused"); and only the
+devices the goal is about, and their groups, are acted on (a hint must come in milliseconds, and a
+step elsewhere on the machine is never the next step).
+"""
+import time
+from dataclasses import dataclass
+
+from ..check.explore import Action, possible_actions, state_key
+from ..shell import timeline_for
+from .goals import Observed
+
+
+@dataclass
+class Found:
+    found: bool
+    actions: tuple = ()          # explore.Action
+    states: int = 0
+    seconds: float = 0.0
+    limit: bool = False          # the search stopped at max_states, not for want of a way
+
+    @property
+    def lines(self):
+        return [a.script() for a in self.actions]
+
+
+def focus_actions(k, devices, allow=None):
+    """The learner's actions that touch `devices` (a set of names) or their groups; a VM may also
+    start with any one VFIO-bound device alone (the explorer gives it the group's whole set)."""
+    groups = {k.devices[d].iommu_group.id for d in devices if d in k.devices and k.devices[d].iommu_group}
+    out = []
+    for a in possible_actions(k, allow):
+        if a.kind in ("bind", "unbind", "override", "clear-override", "remove"):
+            if a.args[0] in devices:
+                out.append(a)
+        elif a.kind == "vm":
+            devs = a.args[0]
+            if any(d in devices for d in devs):
+                out.append(a)
+                if len(devs) > 1 and a.args[1] == "legacy":
+                    out += [Action("vm", ((d,), "legacy")) for d in devs if d in devices]
+        elif a.kind == "type":
+            if a.args[0] in groups:
+                out.append(a)
+        elif a.kind in ("kill", "rescan"):
+            out.append(a)
+    return out
+
+
+def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, allow=None,
+           allowed=lambda line: True, max_states=5000):
+    """Shortest list of actions from k's state now after which goal_holds(Observed) is true.
+    The kernel, its shell session and its timeline come back as they were."""
+    started = time.perf_counter()
+    tl = timeline_for(k)
+    with tl.excursion():
+        base = len(tl.attempts)
+        before = tuple(tl.attempts[start_attempts:base])
+        seen = {state_key(k)}
+        frontier = [(tl.snapshot(), (), ())]
+        for _ in range(depth):
+            nxt = []
+            for snap, path, tries in frontier:
+                tl.restore(snap)
+                acts = [a for a in focus_actions(k, devices, allow) if allowed(a.script())]
+                for a in acts:
+                    tl.restore(snap)
+                    del tl.attempts[base:]
+                    tl.attempts.extend(tries)
+                    tl.run(a.script())
+                    new = tries + (tl.attempts[-1],)
+                    obs = Observed.of(k, before + new, start_state)
+                    if goal_holds(obs):
+                        return Found(True, path + (a,), len(seen), time.perf_counter() - started)
+                    key = state_key(k)
+                    if k.crashed or key in seen:
+                        continue
+                    seen.add(key)
+                    if len(seen) > max_states:
+                        return Found(False, (), len(seen), time.perf_counter() - started, limit=True)
+                    nxt.append((tl.snapshot(), path + (a,), new))
+            frontier = nxt
+            if not frontier:
+                break
+    return Found(False, (), len(seen), time.perf_counter() - started)
