@@ -77,3 +77,11 @@ def desktop():
 def k(desktop):
     """A module's own `k` fixture overrides this one."""
     return desktop
+
+
+@pytest.fixture(autouse=True)
+def _progress_file_in_tmp(tmp_path, monkeypatch):
+    """A learner's progress file (iommulab/course/progress.py) goes to the test's own directory,
+    never beside the notebooks of the work tree; solution mode comes only from the environment."""
+    monkeypatch.setenv("IOMMULAB_PROGRESS", str(tmp_path / "progress.json"))
+    monkeypatch.delenv("IOMMULAB_SOLUTIONS", raising=False)

@@ -341,6 +341,10 @@ class Level:
 
     # --- display ------------------------------------------------------------------------------------
 
+    def progress_note(self):
+        """Where the learner's progress is kept, and whether it lasts (Binder forgets)."""
+        return progress.where()
+
     def goal_words(self):
         return [c.words() for c in self.d.goal]
 

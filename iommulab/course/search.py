@@ -16,6 +16,21 @@ from ..shell import timeline_for
 from .goals import Observed
 
 
+@dataclass(frozen=True)
+class Line:
+    """An action the explorer does not have, as the line a learner types: `sriov` (write a PF's
+    sriov_numvfs), `param` (flip a writable module parameter), `reboot` (after a crash)."""
+    kind: str
+    args: tuple
+    text: str
+
+    def script(self):
+        return self.text
+
+
+EXTRA = ("sriov", "param", "reboot")
+
+
 @dataclass
 class Found:
     found: bool
@@ -29,12 +44,42 @@ class Found:
         return [a.script() for a in self.actions]
 
 
+def _read(k, path):
+    try:
+        return k.read(path).strip()
+    except OSError:
+        return None
+
+
+def extra_actions(k, devices, allow):
+    """The `sriov` and `param` lines, only for a level whose [search] actions name them."""
+    out = []
+    if "sriov" in allow:
+        for d in sorted(devices):
+            total = _read(k, f"/sys/bus/pci/devices/{d}/sriov_totalvfs")
+            if total and total != "0":
+                now = _read(k, f"/sys/bus/pci/devices/{d}/sriov_numvfs")
+                n = "0" if now not in (None, "0") else "1"
+                out.append(Line("sriov", (d, n), f"echo {n} > /sys/bus/pci/devices/{d}/sriov_numvfs"))
+    if "param" in allow:
+        r = k.sh("ls -d /sys/module/*/parameters/allow_unsafe_interrupts")
+        for path in r.stdout.split():
+            value = _read(k, path)
+            new = "0" if value in ("Y", "1") else "1"
+            out.append(Line("param", (path, new), f"echo {new} > {path}"))
+    return out
+
+
 def focus_actions(k, devices, allow=None):
     """The learner's actions that touch `devices` (a set of names) or their groups; a VM may also
-    start with any one VFIO-bound device alone (the explorer gives it the group's whole set)."""
+    start with any one VFIO-bound device alone (the explorer gives it the group's whole set). After
+    a crash, the only action is `reboot`."""
+    if k.crashed:
+        return [Line("reboot", (), "reboot")]
     groups = {k.devices[d].iommu_group.id for d in devices if d in k.devices and k.devices[d].iommu_group}
+    explorer = None if allow is None else [a for a in allow if a not in EXTRA]
     out = []
-    for a in possible_actions(k, allow):
+    for a in possible_actions(k, explorer):
         if a.kind in ("bind", "unbind", "override", "clear-override", "remove"):
             if a.args[0] in devices:
                 out.append(a)
@@ -49,7 +94,14 @@ def focus_actions(k, devices, allow=None):
                 out.append(a)
         elif a.kind in ("kill", "rescan"):
             out.append(a)
+    if allow is not None:
+        out += extra_actions(k, devices, allow)
     return out
+
+
+def course_state_key(k):
+    """The explorer's state key, and the module parameters (a level may need one flipped)."""
+    return state_key(k), tuple(sorted(k.params.items(), key=lambda kv: kv[0]))
 
 
 def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, allow=None,
@@ -61,7 +113,7 @@ def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, al
     with tl.excursion():
         base = len(tl.attempts)
         before = tuple(tl.attempts[start_attempts:base])
-        seen = {state_key(k)}
+        seen = {course_state_key(k)}
         frontier = [(tl.snapshot(), (), ())]
         for _ in range(depth):
             nxt = []
@@ -77,8 +129,8 @@ def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, al
                     obs = Observed.of(k, before + new, start_state)
                     if goal_holds(obs):
                         return Found(True, path + (a,), len(seen), time.perf_counter() - started)
-                    key = state_key(k)
-                    if k.crashed or key in seen:
+                    key = course_state_key(k)
+                    if key in seen:
                         continue
                     seen.add(key)
                     if len(seen) > max_states:
