@@ -110,7 +110,7 @@ def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, al
     The kernel, its shell session and its timeline come back as they were."""
     started = time.perf_counter()
     tl = timeline_for(k)
-    with tl.excursion():
+    with tl.excursion(), tl.unrecorded():
         base = len(tl.attempts)
         before = tuple(tl.attempts[start_attempts:base])
         seen = {course_state_key(k)}

@@ -66,6 +66,7 @@ class Timeline:
         self.steps = [Moment(k.snapshot(), self.session.save_state(), first)]
         self.position = 0
         self.attempts = []                 # every top-level line run, in order (Attempt)
+        self.recording = True              # False inside unrecorded(): lines run, no steps are taken
         self._mark = self._marker()
 
     # --- running -----------------------------------------------------------------------------
@@ -97,6 +98,8 @@ class Timeline:
         self._amend(None)
 
     def _record(self, action):
+        if not self.recording:
+            return
         cur = self.steps[self.position]
         if self._quiet(cur.kernel):
             self._amend(None)
@@ -112,6 +115,8 @@ class Timeline:
 
     def _amend(self, snap):
         """No new step: the current one takes the session's state (and the longer logs, if given)."""
+        if not self.recording:
+            return
         cur = self.steps[self.position]
         state = self.session.save_state()
         if snap is not None or state != cur.session:
@@ -173,6 +178,11 @@ class Timeline:
         self.session.load_state(moment.session)
         self._mark = None                  # the next action compares the whole state
 
+    def unrecorded(self):
+        """Inside an excursion, run lines without taking steps (a search keeps its own snapshots);
+        the attempts are still logged."""
+        return _unrecorded(self)
+
     @contextmanager
     def excursion(self):
         """Go anywhere with snapshot()/restore() and come back: afterwards kernel, session, steps
@@ -185,6 +195,15 @@ class Timeline:
             self.restore(start)
             self._mark, self.steps, self.position = mark, steps, position
             del self.attempts[attempts:]
+
+
+@contextmanager
+def _unrecorded(tl):
+    was, tl.recording = tl.recording, False
+    try:
+        yield tl
+    finally:
+        tl.recording = was
 
 
 def timeline_for(k):
