@@ -16,6 +16,7 @@ import fnmatch
 from dataclasses import dataclass, field
 
 from ..check import check as broken_rules
+from ..kernel.errno import errname
 from ..viz.explain import refusal
 
 
@@ -224,7 +225,8 @@ class OwnerCnt(Clause):
             return f"{_group_words(self.group)} does not exist now"
         users = kernel_dma_users(obs, n)
         bound = kernel_dma_words(users) if users else "no kernel DMA driver is bound"
-        return f"group {n} has owner_cnt {g['owner_cnt']} ({g['owner'] if g['owner'] != 'NULL' else 'no owner'}; {bound})"
+        owner = g["owner"] if g["owner"] != "NULL" else "no owner"
+        return f"group {n} has owner_cnt {g['owner_cnt']} ({owner}; {bound})"
 
     def groups(self, obs):
         return {group_number(obs, self.group)}
@@ -247,7 +249,7 @@ class Driver(Clause):
             return f"{self.device} is not on the machine now"
         now = f"it is bound to {d['driver']}" if d["driver"] else "it has no driver"
         ov = f" and its driver_override is {d['driver_override']}" if d["driver_override"] else ""
-        return f"{self.words()} is not true yet: {now}{ov}"
+        return f"{self.device} should be {'on ' + self.driver if self.driver else 'unbound'}: {now}{ov}"
 
     def groups(self, obs):
         d = obs.state["devices"].get(self.device)
@@ -347,12 +349,16 @@ class Refused(Clause):
         return any(e.depth == 0 and e.op == "write" and e.refused and _errname(e) == self.because
                    and len(e.refs) > 1 and fnmatch.fnmatchcase(str(e.refs[1][1]), self.write) for e in a.events)
 
+    def _writes(self, a):
+        return any(e.depth == 0 and e.op == "write" and len(e.refs) > 1
+                   and fnmatch.fnmatchcase(str(e.refs[1][1]), self.write) for e in a.events)
+
     def holds(self, obs):
         return any(self._matches(obs, a) for a in obs.attempts)
 
     def why_not(self, obs):
         tried = [a for a in obs.attempts if ("program" in self.spec and is_qemu(a.line))
-                 or ("write" in self.spec and self.write.split("/")[-1] in a.line)]
+                 or ("write" in self.spec and self._writes(a))]
         if not tried:
             return "you have not tried it yet"
         last = tried[-1]
@@ -366,7 +372,6 @@ class Refused(Clause):
 
 
 def _errname(e):
-    from ..kernel.errno import errname
     return errname(e.errno)
 
 
@@ -432,7 +437,8 @@ class DriversAsBooted(Clause):
     what, needs = "drivers-as-booted", ("devices",)
 
     def words(self):
-        return f"{', '.join(self.devices)} {'is' if len(self.devices) == 1 else 'are'} back on the drivers they had at boot"
+        verb = "is" if len(self.devices) == 1 else "are"
+        return f"{', '.join(self.devices)} {verb} back on the drivers they had at boot"
 
     def _differ(self, obs):
         start = obs.start or {"devices": {}}

@@ -64,4 +64,18 @@ def action_reason(k, action):
         return f"{a[0]} leaves the machine"
     if action.kind == "rescan":
         return "a rescan finds the removed devices again"
+    if action.kind == "sriov":
+        dev, n = a
+        if n != "0":
+            return (f"{dev} is an SR-IOV physical function: writing {n} to its sriov_numvfs creates a virtual "
+                    "function, a PCI device with a requester ID (and here a group) of its own")
+        return f"writing 0 to {dev}'s sriov_numvfs removes its virtual functions"
+    if action.kind == "param":
+        path, value = a
+        name = path.split("/")[-1]
+        module = path.split("/")[3] if path.count("/") > 3 else ""
+        return (f"{module}'s {name} must be {'on' if value == '1' else 'off'}: without interrupt remapping "
+                "that isolates MSIs, VFIO refuses the device unless the administrator allows it")
+    if action.kind == "reboot":
+        return "the kernel has crashed: only a reboot brings it back"
     return ""

@@ -22,7 +22,7 @@ from .hints import Hint, action_reason
 from .search import search
 
 LEVELS = "iommulab.course.levels"
-TOP_KEYS = {"id", "title", "story", "scenario", "machine", "version", "intro", "takeaway", "bound",
+TOP_KEYS = {"id", "title", "story", "scenario", "machine", "version", "cmdline", "intro", "takeaway", "bound",
             "solution", "goal", "constraints", "hints", "search"}
 CONSTRAINT_KEYS = {"max_actions", "never_unbind", "forbid_commands", "forbid_writes"}
 
@@ -53,25 +53,28 @@ class Definition:
     source: str = ""
 
 
-def _scenario_text(name, version, source):
+def _scenario_text(name, kernel, source, base):
     import tomlkit
     if name.endswith(".toml"):
-        path = Path(source).parent / name
+        path = Path(base or ".") / name
     else:
         path = resources.files("iommulab.scenarios") / f"{name}.toml"
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, FileNotFoundError):
         raise LevelError(f"{source}: no scenario {name!r}") from None
-    if version:
+    if kernel:
         doc = tomlkit.parse(text)
-        doc.setdefault("kernel", tomlkit.table())["version"] = version
+        table = doc.setdefault("kernel", tomlkit.table())
+        for key, value in kernel.items():
+            table[key] = value
         text = tomlkit.dumps(doc)
     return text
 
 
-def parse(text, source="<level>"):
-    """A level Definition from its TOML text; LevelError says what is wrong."""
+def parse(text, source="<level>", base=None):
+    """A level Definition from its TOML text; LevelError says what is wrong. A `scenario` that is
+    a .toml file name is looked for in `base` (a directory)."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -85,14 +88,14 @@ def parse(text, source="<level>"):
     if ("scenario" in data) == ("machine" in data):
         raise LevelError(f"{source}: name a library `scenario` or give an inline [machine], one of them")
     version = str(data.get("version", ""))
+    kernel = {key: str(data[key]) for key in ("version", "cmdline") if key in data}   # over the machine's
     if "machine" in data:
         import tomlkit
         machine = dict(data["machine"])
-        if version:
-            machine.setdefault("kernel", {})["version"] = version
+        machine["kernel"] = {**machine.get("kernel", {}), **kernel}
         text_m, scen = tomlkit.dumps(machine), "inline"
     else:
-        text_m, scen = _scenario_text(data["scenario"], version, source), data["scenario"]
+        text_m, scen = _scenario_text(data["scenario"], kernel, source, base), data["scenario"]
     try:
         goal = [clause(c) for c in data["goal"]]
         hints = [(h["text"], clause(h["when"]) if "when" in h else None) if isinstance(h, dict) else (h, None)
@@ -128,7 +131,7 @@ def definition(level_id):
     for p in _files():
         text = p.read_text(encoding="utf-8")
         if tomllib.loads(text).get("id") == level_id:
-            return parse(text, f"levels/{p.name}")
+            return parse(text, f"levels/{p.name}", base=resources.files(LEVELS))
     raise LevelError(f"no level {level_id!r}; the levels are: {', '.join(level_ids())}")
 
 
@@ -330,7 +333,7 @@ class Level:
         solution(confirm=True) shows it without asking."""
         if confirm is None and not modes.solutions():
             return ("Try first — hint() gives the next step. To see the solution, call "
-                    f"solution(confirm=True).")
+                    "solution(confirm=True).")
         return self.d.solution
 
     def solve(self):

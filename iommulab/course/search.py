@@ -86,9 +86,9 @@ def focus_actions(k, devices, allow=None):
         elif a.kind == "vm":
             devs = a.args[0]
             if any(d in devices for d in devs):
+                if len(devs) > 1:           # one device alone first: a VM need not take the whole group
+                    out += [Action("vm", ((d,), a.args[1])) for d in devs if d in devices]
                 out.append(a)
-                if len(devs) > 1 and a.args[1] == "legacy":
-                    out += [Action("vm", ((d,), "legacy")) for d in devs if d in devices]
         elif a.kind == "type":
             if a.args[0] in groups:
                 out.append(a)
