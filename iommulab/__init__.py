@@ -14,7 +14,8 @@ _LAZY = {"Kernel": ("iommulab.kernel.kernel", "Kernel"),
          "explain_ownership": ("iommulab.kernel.explain", "explain_ownership"),
          "course": ("iommulab.course", None),
          "level": ("iommulab.course", "level"),
-         "levels": ("iommulab.course", "levels")}
+         "levels": ("iommulab.course", "levels"),
+         "predict": ("iommulab.course.predict", None)}
 
 __all__ = sorted(_LAZY)
 

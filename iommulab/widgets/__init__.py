@@ -5,4 +5,7 @@ def __getattr__(name):
     if name == "Lab":
         from .lab import Lab
         return Lab
+    if name == "Predict":
+        from .predict import Predict
+        return Predict
     raise AttributeError(name)
