@@ -511,7 +511,10 @@ class Param(Clause):
         return f"{self.name} is {self.value}"
 
     def holds(self, obs):
-        return str(obs.state["params"].get(self.name)) == str(self.value)
+        now = obs.state["params"].get(self.name)
+        if isinstance(now, bool):       # as the file shows it (Y/N), or as a learner writes it
+            return str(self.value).strip().lower() in (("y", "1", "true", "on") if now else ("n", "0", "false", "off"))
+        return str(now) == str(self.value)
 
     def why_not(self, obs):
         return f"{self.name} is {obs.state['params'].get(self.name)}"

@@ -34,8 +34,8 @@ def action_reason(k, action):
         d = s["devices"].get(dev, {})
         if d.get("managed") is False:
             n = d.get("group")
-            return (f"{dev} is still on {drv}, a kernel DMA driver: group {n} cannot be claimed by user "
-                    "space until it leaves")
+            return (f"{dev} is still on {drv}, a kernel DMA driver: it counts in group {n}'s owner_cnt, which "
+                    "must be 0 before user space can own the group or its type can change")
         return f"{dev} must leave {drv} first"
     if action.kind == "override":
         return (f"with driver_override set to {a[2]}, only {a[2]} may bind {a[0]} — its host driver cannot "
@@ -50,6 +50,10 @@ def action_reason(k, action):
     if action.kind == "vm":
         devs, path = a
         n = s["devices"].get(devs[0], {}).get("group")
+        owner = s["groups"].get(n, {}).get("owner", "NULL")
+        if owner != "NULL":
+            return (f"group {n} is already owned by {owner}: start a VM with {', '.join(devs)} and see what "
+                    "the kernel answers another owner")
         if n is not None and not kernel_dma_users(Observed(k, s), n):
             return f"no device of group {n} is on a kernel DMA driver now: QEMU can take it ({path} VFIO)"
         return f"try the VM with {', '.join(devs)} and see what the kernel says"

@@ -21,7 +21,7 @@ from .goals import GoalError, Observed, clause, is_qemu
 from .hints import Hint, action_reason
 from .search import search
 
-LEVELS = "iommulab.course.levels"
+LEVELS = "levels"                  # the directory of level files, in this package
 TOP_KEYS = {"id", "title", "story", "scenario", "machine", "version", "cmdline", "intro", "takeaway", "bound",
             "solution", "goal", "constraints", "hints", "search"}
 CONSTRAINT_KEYS = {"max_actions", "never_unbind", "forbid_commands", "forbid_writes"}
@@ -120,7 +120,11 @@ def level_ids():
 
 
 def _files():
-    return sorted((p for p in resources.files(LEVELS).iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
+    return sorted((p for p in _dir().iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
+
+
+def _dir():
+    return resources.files("iommulab.course") / LEVELS
 
 
 def definition_file(p):
@@ -131,7 +135,7 @@ def definition(level_id):
     for p in _files():
         text = p.read_text(encoding="utf-8")
         if tomllib.loads(text).get("id") == level_id:
-            return parse(text, f"levels/{p.name}", base=resources.files(LEVELS))
+            return parse(text, f"levels/{p.name}", base=_dir())
     raise LevelError(f"no level {level_id!r}; the levels are: {', '.join(level_ids())}")
 
 
@@ -339,8 +343,24 @@ class Level:
     def solve(self):
         """Reset and run the reference solution (what CI replays; solution mode does this on open)."""
         self.reset()
-        r = self.k.sh(self.d.solution)
+        r = None
+        for chunk in self.solution_chunks():
+            r = self.k.sh(chunk)
         return r
+
+    def solution_chunks(self):
+        """The solution as a learner types it: a panic ends a script (as on a real host), so each
+        `reboot` line is typed on its own, after the script that crashed."""
+        chunks, cur = [], []
+        for line in self.d.solution.strip("\n").splitlines():
+            if line.strip() == "reboot":
+                chunks += ["\n".join(cur), "reboot"] if cur else ["reboot"]
+                cur = []
+            else:
+                cur.append(line)
+        if cur:
+            chunks.append("\n".join(cur))
+        return [c for c in chunks if c.strip()]
 
     # --- display ------------------------------------------------------------------------------------
 
