@@ -125,8 +125,8 @@ class Session:
         except ExitShell as e:
             status = e.status
             self.exited = True
-        except KernelCrashed as e:
-            io.error(f"Kernel panic: {e}")
+        except KernelCrashed:
+            io.error(f"Kernel panic: the kernel has crashed ({self.k.crashed}); type `reboot` to boot it again")
             status = 1
         except RecursionError:
             io.error("bash: maximum nesting level exceeded")
