@@ -82,6 +82,28 @@ def cmd_explore(args):
     return 0 if result.found else 1
 
 
+def cmd_quiz(args):
+    """OSTEP's homework style: a seeded problem; -c also prints the answers and the rule behind each."""
+    from .course.quiz import KINDS, QuizError, problem, time_seed
+    if args.kind is not None and args.kind not in KINDS:
+        print(f"iommulab quiz: unknown kind {args.kind!r}; the kinds are: {', '.join(KINDS)}", file=sys.stderr)
+        return 2
+    try:
+        seed = time_seed() if args.seed is None else int(args.seed)
+    except ValueError:
+        print(f"iommulab quiz: a seed is a whole number, not {args.seed!r}", file=sys.stderr)
+        return 2
+    try:
+        p = problem(seed, args.kind, args.version)
+    except QuizError as e:
+        print(f"iommulab quiz: {e}", file=sys.stderr)
+        return 2
+    sys.stdout.write(p.text())             # its first line is the command that makes it again
+    if args.answers:
+        sys.stdout.write("\n" + p.reveal())
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="iommulab", description="A simulator of Linux DMA ownership "
                                      "(IOMMU groups, VFIO, iommufd).")
@@ -108,6 +130,13 @@ def main(argv=None):
     ex.add_argument("--depth", type=int, default=4, help="longest sequence of actions to try [4]")
     ex.add_argument("--goal", help="reach this instead of breaking a rule (e.g. vm-refused-without-kernel-drivers)")
     ex.set_defaults(func=cmd_explore)
+    qz = sub.add_parser("quiz", help="a seeded problem to solve (OSTEP style): the same seed gives the same "
+                        "problem everywhere; -c prints the answers")
+    qz.add_argument("--seed", help="the problem's number [one from the clock, printed]")
+    qz.add_argument("--kind", help="groups, owner, errno or viability [the seed picks]")
+    qz.add_argument("--version", help="kernel version, e.g. 5.18, 6.4, 6.12 [6.6]")
+    qz.add_argument("-c", dest="answers", action="store_true", help="also print the answers, with the rule behind each")
+    qz.set_defaults(func=cmd_quiz)
     args = parser.parse_args(argv)
     return args.func(args)
 
