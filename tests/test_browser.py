@@ -170,3 +170,71 @@ def test_build_notebook_in_a_real_browser(jupyterlab):
         assert "has no ACS" in page.inner_text(".iommulab-why")
         page.screenshot(path=str(ARTIFACTS / "build-a-machine.png"))
     assert console_errors == []
+
+
+def _notebook(cells):
+    return {"cells": [{"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {}, "outputs": [],
+                       "source": src} for i, src in enumerate(cells)],
+            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+                         "language_info": {"name": "python"}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+IN_VIEW = """(sel) => Array.from(document.querySelectorAll(sel)).some(e => {
+  const r = e.getBoundingClientRect();
+  return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight;
+})"""
+
+
+def test_a_level_in_a_real_browser(jupyterlab, tmp_path):
+    """iommulab.level(...) in JupyterLab: the goal panel above the Lab; a hint; the solution typed
+    into the Lab's shell box line by line, the ticks following; check says passed."""
+    import iommulab.course as course
+    level = course.level("gpu-passthrough").d
+    lines = [x for x in level.solution.strip().splitlines() if x.strip()]
+    (tmp_path / "root" / "level-lab.ipynb").write_text(json.dumps(_notebook(
+        ['import iommulab\nlv = iommulab.level("gpu-passthrough")\nlv'])))
+    here = course.level("gpu-passthrough")             # what the panel must say after two lines
+    here.sh("\n".join(lines[:2]))
+    why_after_two = here.check(record=False).failing[-1][1]
+    size = f"{VIEWPORT['width']}x{VIEWPORT['height']}"
+    console_errors = []
+    with notebook_page(jupyterlab, "level-lab.ipynb", console_errors) as page:
+        page.wait_for_selector(".iommulab-goal .iommulab-goal-clause", timeout=90_000)
+        page.wait_for_selector(".iommulab-graph svg", timeout=90_000)
+        page.wait_for_selector(".iommulab-goal-picture svg", timeout=30_000)
+        assert page.locator(".iommulab-goal-clause.not-ok").count() == len(level.goal)
+        assert page.locator(".iommulab-goal-clause.ok").count() == 0
+        page.locator(".iommulab-level").scroll_into_view_if_needed()
+        page.evaluate("document.querySelector('.iommulab-level').scrollIntoView({block: 'start'})")
+        page.click("button.iommulab-level-hint")
+        page.wait_for_function("() => document.querySelector('.iommulab-level-feedback').innerText.includes('hint')",
+                               timeout=30_000)
+        assert level.hints[0][0].split(":")[0] in page.inner_text(".iommulab-level-feedback")
+        for sel in (".iommulab-goal-clause", ".iommulab-level-feedback", "button.iommulab-level-check"):
+            assert page.evaluate(IN_VIEW, sel), f"{sel} is not in view at {size}"
+        page.screenshot(path=str(ARTIFACTS / f"level-hint-{size}.png"))
+        for i, line in enumerate(lines):
+            page.fill(".iommulab-shell-input textarea", line)
+            page.click("button.iommulab-shell-run")
+            page.wait_for_function("(l) => document.querySelector('.iommulab-shell-output').innerText.includes(l)",
+                                   arg=line, timeout=30_000)
+            if i == 1:                              # the panel follows the learner's shell lines
+                page.wait_for_function("(w) => document.querySelector('.iommulab-goal-clauses').innerText"
+                                       ".includes(w)", arg=why_after_two, timeout=30_000)
+                # beside the shell box, the strip shows the ticks and the hint
+                assert page.evaluate(IN_VIEW, "button.iommulab-shell-run")
+                assert page.evaluate(IN_VIEW, ".iommulab-level-strip"), f"no goal strip in view at {size}"
+                page.screenshot(path=str(ARTIFACTS / f"level-acting-{size}.png"))
+        page.wait_for_function("() => document.querySelectorAll('.iommulab-goal-clause.ok').length === "
+                               f"{len(level.goal)}", timeout=30_000)
+        page.click("button.iommulab-level-check")
+        page.wait_for_function("() => document.querySelector('.iommulab-level-feedback').innerText"
+                               ".includes('check: passed')", timeout=30_000)
+        assert "Level passed" in page.inner_text(".iommulab-level-passed")
+        assert " ".join(level.takeaway.split())[:50] in " ".join(page.inner_text(".iommulab-level-passed").split())
+        page.evaluate("document.querySelector('.iommulab-level').scrollIntoView({block: 'start'})")
+        for sel in (".iommulab-level-passed", ".iommulab-level-feedback", ".iommulab-goal-picture svg"):
+            assert page.evaluate(IN_VIEW, sel), f"{sel} is not in view at {size}"
+        page.screenshot(path=str(ARTIFACTS / f"level-passed-{size}.png"))
+    assert console_errors == []
