@@ -15,7 +15,9 @@ _LAZY = {"Kernel": ("iommulab.kernel.kernel", "Kernel"),
          "course": ("iommulab.course", None),
          "level": ("iommulab.course", "level"),
          "levels": ("iommulab.course", "levels"),
-         "predict": ("iommulab.course.predict", None)}
+         "predict": ("iommulab.course.predict", None),
+         "quiz": ("iommulab.course.quiz", None),
+         "Quiz": ("iommulab.course.quiz", "Quiz")}
 
 __all__ = sorted(_LAZY)
 

@@ -74,10 +74,12 @@ def _write_of(a):
     return path.strip(), data.strip() + "\n"
 
 
-def possible_actions(k, allow=None):
-    """Every learner action available now, in a stable order."""
+def possible_actions(k, allow=None, devices=None):
+    """Every learner action available now, in a stable order; with `devices` (names), only those
+    on them and on their groups (and every process and rescan)."""
     out = []
-    for dev in sorted(k.devices.values(), key=lambda d: d.name):
+    chosen = k.devices.values() if devices is None else [k.devices[n] for n in devices if n in k.devices]
+    for dev in sorted(chosen, key=lambda d: d.name):
         bus = dev.bus.name
         if dev.driver is not None:
             out.append(Action("unbind", (dev.name, bus, dev.driver.name)))
@@ -92,7 +94,9 @@ def possible_actions(k, allow=None):
             out.append(Action("clear-override", (dev.name, bus)))
         if bus == "pci" and dev.physfn is None and dev.present and not dev.is_bridge:
             out.append(Action("remove", (dev.name,)))
-    for n, g in sorted(k.iommu_groups.items()):
+    groups = k.iommu_groups.items() if devices is None else [
+        (n, g) for n, g in k.iommu_groups.items() if any(d.name in devices for d in g.devices)]
+    for n, g in sorted(groups, key=lambda ng: ng[0]):
         devs = tuple(d.name for d in g.devices if d.vfio_device is not None and d.bus.name == "pci")
         if devs:
             out.append(Action("vm", (devs, "legacy")))

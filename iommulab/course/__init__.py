@@ -2,7 +2,7 @@
 seeded problems. It uses only the public surface of the kernel, the shell, the checker and the
 views; its widgets live in iommulab.widgets and are imported only when a level is displayed.
 """
-from . import predict
+from . import predict, quiz
 from .level import Check, Level, LevelError, level_ids, open_level
 from .modes import SolutionFailed, set_solutions, solutions
 
@@ -17,4 +17,5 @@ def levels():
     return level_ids()
 
 
-__all__ = ["predict", "Check", "Level", "LevelError", "SolutionFailed", "level", "levels", "set_solutions", "solutions"]
+__all__ = ["predict", "quiz", "Check", "Level", "LevelError", "SolutionFailed", "level", "levels",
+           "set_solutions", "solutions"]

@@ -504,7 +504,8 @@ class Logged(Clause):
 
 
 class Param(Clause):
-    """A module parameter's value, as /sys/module/<module>/parameters/<name> shows it."""
+    """A module parameter's value (`name` as k.state()["params"] has it: "iommufd.allow_unsafe_interrupts");
+    a boolean matches as its file shows it (Y/N) or as a learner writes it (1/0, true/false, on/off)."""
     what, needs = "param", ("name", "value")
 
     def words(self):

@@ -141,7 +141,7 @@ def definition(level_id):
 
 # --- a level being played ---------------------------------------------------------------------------
 
-@dataclass
+@dataclass(repr=False)
 class Check:
     """What level.check() returns: `passed`, and per clause (words, holds, why it does not)."""
     level: str
@@ -159,6 +159,9 @@ class Check:
 
     def __bool__(self):
         return self.passed
+
+    def __repr__(self):
+        return str(self)
 
     def __str__(self):
         out = [f"level {self.level}: {'passed' if self.passed else 'not yet'}"]
@@ -209,7 +212,11 @@ class Level:
         return self.k.sh(script)
 
     def observed(self):
-        return Observed.of(self.k, self.timeline.attempts[self.start_attempts:], self.start_state)
+        """The state now and the tries on the timeline's present branch since the level began
+        (an undone step takes back what was tried at it)."""
+        tl = self.timeline
+        tries = [a for a in tl.attempts[self.start_attempts:] if tl.on_branch(a)]
+        return Observed.of(self.k, tries, self.start_state)
 
     @property
     def actions_taken(self):
@@ -237,7 +244,7 @@ class Level:
         out = []
         if "max_actions" in c and self.actions_taken > c["max_actions"]:
             out.append(f"at most {c['max_actions']} actions that change the machine "
-                       f"(you have taken {self.actions_taken}; undo takes one back)")
+                       f"(you have taken {self.actions_taken}; undo takes them back)")
         for a in obs.attempts:
             word = _command(a.line)
             if word in c.get("forbid_commands", ()):

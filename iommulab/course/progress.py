@@ -11,6 +11,7 @@ from pathlib import Path
 NAME = ".iommulab-progress.json"
 _memory = {"levels": {}, "checks": {}}
 _problem = ""
+_unreadable = set()            # files found corrupt: never overwritten (a learner may mend them)
 
 
 def path():
@@ -25,6 +26,8 @@ def on_binder():
 def load():
     global _problem
     p = path()
+    if str(p) in _unreadable:
+        return {"levels": dict(_memory["levels"]), "checks": dict(_memory["checks"])}
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
@@ -33,9 +36,12 @@ def load():
         return {"levels": dict(_memory["levels"]), "checks": dict(_memory["checks"])}
     except (OSError, ValueError) as e:
         _problem = f"{p} could not be read ({e}); progress is kept for this session only"
+        _unreadable.add(str(p))
         return {"levels": dict(_memory["levels"]), "checks": dict(_memory["checks"])}
-    data.setdefault("levels", {})
-    data.setdefault("checks", {})
+    for key in ("levels", "checks"):
+        if not isinstance(data.get(key), dict):
+            data[key] = {}
+        data[key].update(_memory[key])      # what this session knows but could not write
     return data
 
 
@@ -44,12 +50,19 @@ def _save(data):
     _memory["levels"].update(data["levels"])
     _memory["checks"].update(data["checks"])
     p = path()
+    if str(p) in _unreadable:
+        return
+    tmp = p.with_name(p.name + ".tmp")
     try:
-        tmp = p.with_name(p.name + ".tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
         os.replace(tmp, p)
+        _problem = ""
     except OSError as e:
         _problem = f"{p} could not be written ({e.strerror or e}); progress is kept for this session only"
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def level_passed(level_id, actions):

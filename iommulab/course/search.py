@@ -11,7 +11,8 @@ step elsewhere on the machine is never the next step).
 import time
 from dataclasses import dataclass
 
-from ..check.explore import Action, possible_actions, state_key
+from ..check.explore import Action, possible_actions
+from ..kernel.kernel import KernelCrashed
 from ..shell import timeline_for
 from .goals import Observed
 
@@ -79,7 +80,7 @@ def focus_actions(k, devices, allow=None):
     groups = {k.devices[d].iommu_group.id for d in devices if d in k.devices and k.devices[d].iommu_group}
     explorer = None if allow is None else [a for a in allow if a not in EXTRA]
     out = []
-    for a in possible_actions(k, explorer):
+    for a in possible_actions(k, explorer, devices):
         if a.kind in ("bind", "unbind", "override", "clear-override", "remove"):
             if a.args[0] in devices:
                 out.append(a)
@@ -99,9 +100,48 @@ def focus_actions(k, devices, allow=None):
     return out
 
 
-def course_state_key(k):
-    """The explorer's state key, and the module parameters (a level may need one flipped)."""
-    return state_key(k), tuple(sorted(k.params.items(), key=lambda kv: kv[0]))
+def course_state_key(k, devices):
+    """What tells two states apart for a search that acts only on `devices`: their drivers,
+    overrides and groups, those groups' ownership, every process's files, the module parameters
+    (a level may need one flipped) — the explorer's state key, narrowed to the focus."""
+    devs = tuple((n, d.driver.name if d.driver else None, d.driver_override,
+                  d.iommu_group.id if d.iommu_group else None)
+                 for n, d in ((n, k.devices.get(n)) for n in sorted(devices)) if d is not None)
+    groups = {d.iommu_group for n in devices for d in [k.devices.get(n)] if d is not None and d.iommu_group}
+    gkey = tuple(sorted((g.id, g.owner_cnt, g.owner_label(), g.domain_label(),
+                         g.default_domain.type if g.default_domain else None) for g in groups))
+    procs = tuple(sorted((p.name, tuple(sorted(f.path for f in p.fds.values()))) for p in k.processes.values()))
+    return devs, gkey, procs, tuple(sorted(k.hotplug)), k.crashed, tuple(sorted(k.params.items(), key=lambda kv: kv[0]))
+
+
+def _echo(line):
+    """(path, data) of an `echo DATA > PATH` line, as echo writes it (with its newline), else None."""
+    if not line.startswith("echo") or "> " not in line or line.rstrip().endswith("&"):
+        return None
+    data, path = line[len("echo"):].split("> ", 1)
+    return path.strip(), data.strip() + "\n"
+
+
+def run_line(tl, k, line, snap):
+    """Run one action's line and log it as an attempt. A sysfs write goes straight to the kernel's
+    file view (what the shell's echo does, less the parsing: a search tries hundreds); a write the
+    kernel blocks, and every other line, runs through the shell so that its jobs are the shell's."""
+    w = _echo(line)
+    if w is not None:
+        first = len(k.events)
+        try:
+            res = k.write(*w)
+        except OSError as e:
+            tl.attempted(line, 1, 0, f"bash: echo: write error: {e.strerror}\n", first)
+            return
+        except KernelCrashed:
+            tl.attempted(line, None, 0, f"Kernel panic: the kernel has crashed ({k.crashed})\n", first)
+            return
+        if res is None or res.done:
+            tl.attempted(line, 0, 0, "", first)
+            return
+        tl.restore(snap)                  # blocked: type it, so the shell makes it a job
+    tl.run(line)
 
 
 def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, allow=None,
@@ -113,7 +153,7 @@ def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, al
     with tl.excursion(), tl.unrecorded():
         base = len(tl.attempts)
         before = tuple(tl.attempts[start_attempts:base])
-        seen = {course_state_key(k)}
+        seen = {course_state_key(k, devices)}
         frontier = [(tl.snapshot(), (), ())]
         for _ in range(depth):
             nxt = []
@@ -124,12 +164,12 @@ def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, al
                     tl.restore(snap)
                     del tl.attempts[base:]
                     tl.attempts.extend(tries)
-                    tl.run(a.script())
+                    run_line(tl, k, a.script(), snap)
                     new = tries + (tl.attempts[-1],)
                     obs = Observed.of(k, before + new, start_state)
                     if goal_holds(obs):
                         return Found(True, path + (a,), len(seen), time.perf_counter() - started)
-                    key = course_state_key(k)
+                    key = course_state_key(k, devices)
                     if key in seen:
                         continue
                     seen.add(key)

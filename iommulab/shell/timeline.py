@@ -25,10 +25,12 @@ OUTSIDE = "(outside the shell)"
 class Moment:
     """The whole machine at one point: the kernel's snapshot, the session's state, and the action
     that led there (None for a moment not on the timeline)."""
-    __slots__ = ("kernel", "session", "action")
+    __slots__ = ("kernel", "session", "action", "serial")
+    _serials = iter(range(1, 1 << 62))
 
-    def __init__(self, kernel, session, action):
+    def __init__(self, kernel, session, action, serial=None):
         self.kernel, self.session, self.action = kernel, session, action
+        self.serial = next(Moment._serials) if serial is None else serial      # kept when amended
 
     def __repr__(self):
         return f"<Moment {self.action!r}>"
@@ -40,11 +42,11 @@ class Attempt:
     status (None if the kernel crashed under it), the status of a background job it started that
     ended at once (`qemu … &` that failed), what it printed on stderr, the kernel's events during
     it, and the step shown after it."""
-    __slots__ = ("line", "status", "bg_status", "stderr", "events", "step")
+    __slots__ = ("line", "status", "bg_status", "stderr", "events", "step", "serial")
 
-    def __init__(self, line, status, bg_status, stderr, events, step):
+    def __init__(self, line, status, bg_status, stderr, events, step, serial=0):
         self.line, self.status, self.bg_status = line, status, bg_status
-        self.stderr, self.events, self.step = stderr, events, step
+        self.stderr, self.events, self.step, self.serial = stderr, events, step, serial
 
     @property
     def failed(self):
@@ -87,7 +89,14 @@ class Timeline:
 
     def attempted(self, line, status, bg_status, stderr, first_event):
         events = tuple(self.k.events[first_event:]) if len(self.k.events) >= first_event else ()
-        self.attempts.append(Attempt(line, status, bg_status, stderr, events, self.position))
+        self.attempts.append(Attempt(line, status, bg_status, stderr, events, self.position,
+                                     self.steps[self.position].serial))
+
+    def on_branch(self, attempt):
+        """Whether an attempt belongs to the machine's history as it is now: made at a step that
+        is still on the timeline (undoing that step, or branching off before it, takes it back)."""
+        i = attempt.step
+        return i < len(self.steps) and self.steps[i].serial == attempt.serial
 
     def checkpoint(self):
         """The running line's changes so far become its step (`echo … > f; undo` takes back the echo)."""
@@ -120,7 +129,7 @@ class Timeline:
         cur = self.steps[self.position]
         state = self.session.save_state()
         if snap is not None or state != cur.session:
-            self.steps[self.position] = Moment(cur.kernel if snap is None else snap, state, cur.action)
+            self.steps[self.position] = Moment(cur.kernel if snap is None else snap, state, cur.action, cur.serial)
 
     def _marker(self):
         k = self.k
