@@ -3,6 +3,7 @@ of ../shared/spec/api.md (§1 booting, §2 state, §3 the file view, §5 process
 import heapq
 import os
 import sys
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import dd, iommu_init, sysfs
@@ -305,9 +306,10 @@ class Kernel:
         """Put the kernel back as it was at `snap`, into the same objects (kobject.restore_snapshot)."""
         restore_snapshot(self, snap)
 
-    def state(self) -> dict[str, Any]:
-        """Everything a learner can observe, as plain data (for comparisons and checks)."""
-        return observable_state(self)
+    def state(self, devices: Iterable[str] | None = None) -> dict[str, Any]:
+        """Everything a learner can observe, as plain data (for comparisons and checks); with
+        `devices`, only those devices, their groups and every member of those groups."""
+        return observable_state(self, None if devices is None else set(devices))
 
     # --- the file view (§3) -------------------------------------------------------------------
 

@@ -23,13 +23,20 @@ def _cdev_name(vdev):
     return f"vfio{vdev.index}" if vdev is not None and vdev.cdev_added else None
 
 
-def observable_state(k):
+def observable_state(k, devices=None):
     """What user space and the public attributes show. Left out on purpose: a group's cached
-    blocking domain (allocated on first claim and kept, as in Linux, even when that claim fails)."""
+    blocking domain (allocated on first claim and kept, as in Linux, even when that claim fails).
+    With `devices` (names), only those devices and their groups, with every member of them (a
+    course search on a 2,000-device host looks at the few it acts on)."""
     from .iommu import owner_label
     from .trace import ref
+    wanted = None
+    if devices is not None:
+        wanted = {k.devices[n].iommu_group.id for n in devices if n in k.devices and k.devices[n].iommu_group}
     groups = {}
     for n, g in sorted(k.iommu_groups.items()):
+        if wanted is not None and n not in wanted:
+            continue
         groups[n] = {"owner_cnt": g.owner_cnt, "owner": owner_label(g.owner),
                      "owner_ref": ref(g.owner) if g.owner is not None else None,   # ("vfio_group", 2)
                      "domain": g.domain_label(), "domain_ref": g.domain_ref(),       # ("user", "hwpt2")
@@ -42,13 +49,14 @@ def observable_state(k):
                       "group": d.iommu_group.id if d.iommu_group else None,
                       "vfio": d.vfio_device.label() if d.vfio_device else None,
                       "cdev": _cdev_name(d.vfio_device)}
-               for name, d in sorted(k.devices.items())}
+               for name, d in sorted(k.devices.items())
+               if wanted is None or name in devices or (d.iommu_group and d.iommu_group.id in wanted)}
     vfio = {n: {"opened": vg.opened_file is not None,
                 "container": vg.container.label() if vg.container else None,
                 "iommufd": vg.iommufd.label() if vg.iommufd else None,
                 "container_users": vg.container_users, "cdev_open": vg.cdev_device_open_cnt,
                 "devices": [v.dev.name for v in vg.devices]}
-            for n, vg in sorted(k.vfio_groups.items())}
+            for n, vg in sorted(k.vfio_groups.items()) if wanted is None or n in wanted}
     procs = {pid: {"name": p.name, "fds": {fd: f.path for fd, f in sorted(p.fds.items())},
                    "holds": _holds(p)}
              for pid, p in sorted(k.processes.items())}
