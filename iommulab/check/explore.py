@@ -74,11 +74,14 @@ def _write_of(a):
     return path.strip(), data.strip() + "\n"
 
 
-def possible_actions(k, allow=None, devices=None):
+def possible_actions(k, allow=None, devices=None, bridges=None):
     """Every learner action available now, in a stable order; with `devices` (names), only those
-    on them and on their groups (and every process and rescan)."""
+    on them and on their groups (and every process and rescan); with `bridges` (names), no
+    driver action on any other bridge (a bridge on pcieport never counts in owner_cnt)."""
     out = []
     chosen = k.devices.values() if devices is None else [k.devices[n] for n in devices if n in k.devices]
+    if bridges is not None:
+        chosen = [d for d in chosen if not d.is_bridge or d.name in bridges]
     for dev in sorted(chosen, key=lambda d: d.name):
         bus = dev.bus.name
         if dev.driver is not None:

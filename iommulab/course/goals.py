@@ -34,8 +34,9 @@ class Observed:
     start: dict | None = None
 
     @classmethod
-    def of(cls, k, attempts=(), start=None):
-        return cls(k, k.state(), list(attempts), start)
+    def of(cls, k, attempts=(), start=None, devices=None):
+        """`devices`: only those and their groups are looked at (a search's focus)."""
+        return cls(k, k.state(devices), list(attempts), start)
 
 
 # --- small facts -----------------------------------------------------------------------------------
@@ -97,6 +98,7 @@ def qemu_message(attempt):
 
 class Clause:
     what = ""
+    history = False     # the clause reads the tries made, not only the state now
     needs = ()          # keys a clause of this kind must have
     optional = ()
 
@@ -128,6 +130,10 @@ class Clause:
     def groups(self, obs):
         """The groups this clause is about (what a computed hint searches over)."""
         return set()
+
+    def actions_left(self, obs):
+        """A lower bound of the actions still needed for the clause to hold (a search's estimate)."""
+        return 0 if self.holds(obs) else 1
 
     def device_set(self):
         return set()
@@ -191,6 +197,14 @@ class Owner(Clause):
     def groups(self, obs):
         return {group_number(obs, self.group)}
 
+    def actions_left(self, obs):
+        if self.holds(obs):
+            return 0
+        if self.owner == "none":
+            return 1
+        # every kernel DMA driver in the group leaves (one unbind or remove each), then a claim
+        return len(kernel_dma_users(obs, group_number(obs, self.group))) + 1
+
 
 class OwnerCnt(Clause):
     """owner_cnt equals a number, or `kernel-dma-drivers`: what Linux keeps it at (the kernel DMA
@@ -236,6 +250,12 @@ class Driver(Clause):
     """The device is bound to `driver` ("" for no driver)."""
     what, needs = "driver", ("device", "driver")
 
+    def actions_left(self, obs):
+        if self.holds(obs):
+            return 0
+        now = (obs.state["devices"].get(self.device) or {}).get("driver")
+        return 2 if now and self.driver else 1          # off the other driver, then onto this one
+
     def words(self):
         return f"{self.device} is bound to {self.driver}" if self.driver else f"{self.device} has no driver"
 
@@ -277,6 +297,9 @@ class NoKernelDma(Clause):
     def groups(self, obs):
         return {group_number(obs, self.group)}
 
+    def actions_left(self, obs):
+        return len(kernel_dma_users(obs, group_number(obs, self.group)))
+
 
 class Vm(Clause):
     """A running QEMU holds every device of `devices`, and no QEMU holds any of `without`."""
@@ -313,6 +336,16 @@ class Vm(Clause):
         return {obs.state["devices"][d]["group"] for d in self.devices + list(self.spec.get("without") or [])
                 if d in obs.state["devices"]}
 
+    def actions_left(self, obs):
+        if self.holds(obs):
+            return 0
+        groups = {obs.state["devices"][d]["group"] for d in self.devices if d in obs.state["devices"]}
+        owned = any(obs.state["groups"].get(n, {}).get("owner", "NULL") != "NULL" for n in groups)
+        users = 0 if owned else sum(len(kernel_dma_users(obs, n)) for n in groups)
+        devs = obs.state["devices"]
+        unbound = sum(1 for d in self.devices if d in devs and devs[d]["vfio"] is None)
+        return users + unbound + 1               # they leave, the devices join a VFIO driver, QEMU starts
+
     def device_set(self):
         return set(self.spec["devices"]) | set(self.spec.get("without") or [])
 
@@ -322,6 +355,7 @@ class Refused(Clause):
     or a write to a file matching `write` (a glob), `because` an errno name (EBUSY) or, for QEMU,
     `not-viable` (its own VFIO_GROUP_GET_STATUS check)."""
     what, needs, optional = "refused", ("because",), ("program", "write", "devices")
+    history = True
 
     def __init__(self, spec):
         super().__init__(spec)
@@ -464,6 +498,7 @@ class DriversAsBooted(Clause):
 class Panicked(Clause):
     """Since the level began, the kernel hit a BUG (and crashed)."""
     what = "panicked"
+    history = True
 
     def words(self):
         return "the kernel crashed (a BUG)"

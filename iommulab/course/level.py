@@ -288,9 +288,15 @@ class Level:
         return devs
 
     def _search(self, depth=None):
+        named = set(self.d.search_devices).union(*(c.device_set() for c in self.d.goal))
         return search(self.k, self.goal_holds, self.focus(), depth or self.d.bound,
                       start_attempts=self.start_attempts, start_state=self.start_state,
-                      allow=self.d.search_actions, allowed=self.allowed)
+                      allow=self.d.search_actions, allowed=self.allowed, named=named,
+                      estimate=self.actions_left, history=any(c.history for c in self.d.goal))
+
+    def actions_left(self, obs):
+        """A lower bound of the actions from this state to the goal: the largest clause's."""
+        return max((c.actions_left(obs) for c in self.d.goal), default=0)
 
     def hint(self):
         """The next authored hint that applies now; when they are all shown, the next step

@@ -8,6 +8,8 @@ judged on the state *and* the tries on the path (a goal can be "QEMU was refused
 devices the goal is about, and their groups, are acted on (a hint must come in milliseconds, and a
 step elsewhere on the machine is never the next step).
 """
+import heapq
+import itertools
 import time
 from dataclasses import dataclass
 
@@ -71,7 +73,7 @@ def extra_actions(k, devices, allow):
     return out
 
 
-def focus_actions(k, devices, allow=None):
+def focus_actions(k, devices, allow=None, named=()):
     """The learner's actions that touch `devices` (a set of names) or their groups; a VM may also
     start with any one VFIO-bound device alone (the explorer gives it the group's whole set). After
     a crash, the only action is `reboot`."""
@@ -80,7 +82,7 @@ def focus_actions(k, devices, allow=None):
     groups = {k.devices[d].iommu_group.id for d in devices if d in k.devices and k.devices[d].iommu_group}
     explorer = None if allow is None else [a for a in allow if a not in EXTRA]
     out = []
-    for a in possible_actions(k, explorer, devices):
+    for a in possible_actions(k, explorer, devices, bridges=set(named)):
         if a.kind in ("bind", "unbind", "override", "clear-override", "remove"):
             if a.args[0] in devices:
                 out.append(a)
@@ -145,38 +147,59 @@ def run_line(tl, k, line, snap):
 
 
 def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, allow=None,
-           allowed=lambda line: True, max_states=5000):
-    """Shortest list of actions from k's state now after which goal_holds(Observed) is true.
+           allowed=lambda line: True, max_states=5000, named=(), estimate=None, history=False):
+    """Shortest list of actions from k's state now after which goal_holds(Observed) is true, at
+    most `depth` long. A* over the states: `estimate(Observed)` is a lower bound of the actions
+    still needed (the kernel DMA drivers still bound in a group a VM needs, ...); without one it
+    is breadth-first. Bridges are acted on only if `named` (the devices the goal names) has them.
+    With `history` (a goal clause reads the tries, not only the state: "QEMU was refused", "the
+    kernel crashed"), two paths to one state differ by the tries that failed on them.
     The kernel, its shell session and its timeline come back as they were."""
     started = time.perf_counter()
+    estimate = estimate or (lambda obs: 1)
     tl = timeline_for(k)
     with tl.excursion(), tl.unrecorded():
         base = len(tl.attempts)
         before = tuple(tl.attempts[start_attempts:base])
-        seen = {course_state_key(k, devices)}
-        frontier = [(tl.snapshot(), (), ())]
-        for _ in range(depth):
-            nxt = []
-            for snap, path, tries in frontier:
-                tl.restore(snap)
-                acts = [a for a in focus_actions(k, devices, allow) if allowed(a.script())]
-                for a in acts:
+        def node_key(tries):
+            failed = frozenset(a.line for a in tries if a.failed) if history else None
+            return course_state_key(k, devices), failed
+
+        best = {node_key(()): 0}          # the fewest actions a state was reached in
+        order = itertools.count()
+        queue = [(estimate(Observed.of(k, before, start_state, devices)), 0, next(order), tl.snapshot(), (), ())]
+        found = None
+        while queue:
+            f, g, _, snap, path, tries = heapq.heappop(queue)
+            if found is not None and f >= len(found):
+                break                                   # nothing left can be shorter
+            if g >= depth:
+                continue
+            tl.restore(snap)
+            acts = [a for a in focus_actions(k, devices, allow, named) if allowed(a.script())]
+            for i, a in enumerate(acts):
+                if i:                                   # the first action starts from the restore above
                     tl.restore(snap)
-                    del tl.attempts[base:]
-                    tl.attempts.extend(tries)
-                    run_line(tl, k, a.script(), snap)
-                    new = tries + (tl.attempts[-1],)
-                    obs = Observed.of(k, before + new, start_state)
-                    if goal_holds(obs):
-                        return Found(True, path + (a,), len(seen), time.perf_counter() - started)
-                    key = course_state_key(k, devices)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    if len(seen) > max_states:
-                        return Found(False, (), len(seen), time.perf_counter() - started, limit=True)
-                    nxt.append((tl.snapshot(), path + (a,), new))
-            frontier = nxt
-            if not frontier:
-                break
-    return Found(False, (), len(seen), time.perf_counter() - started)
+                del tl.attempts[base:]
+                tl.attempts.extend(tries)
+                run_line(tl, k, a.script(), snap)
+                new = tries + (tl.attempts[-1],)
+                key = node_key(new)
+                known = key in best and best[key] <= g + 1
+                # A state reached before did not meet the goal then; only a try that failed (a
+                # refusal a goal may ask for) can make it meet it now.
+                if known and not new[-1].failed:
+                    continue
+                obs = Observed.of(k, before + new, start_state, devices)
+                if goal_holds(obs):
+                    if found is None or g + 1 < len(found):
+                        found = path + (a,)
+                    continue
+                if known:
+                    continue
+                best[key] = g + 1
+                if len(best) > max_states:
+                    return Found(False, (), len(best), time.perf_counter() - started, limit=True)
+                h = estimate(obs)
+                heapq.heappush(queue, (g + 1 + h, g + 1, next(order), tl.snapshot(), path + (a,), new))
+    return Found(found is not None, found or (), len(best), time.perf_counter() - started)
