@@ -270,6 +270,10 @@ class Level:
 
     # --- hints --------------------------------------------------------------------------------------
 
+    def named_devices(self):
+        """The devices the goal's clauses name (what the goal window draws)."""
+        return set().union(*(c.device_set() for c in self.d.goal))
+
     def focus(self):
         """The devices a computed hint may act on: those the goal names, every member of the
         groups it names, and the level's [search] devices."""
@@ -288,7 +292,7 @@ class Level:
         return devs
 
     def _search(self, depth=None):
-        named = set(self.d.search_devices).union(*(c.device_set() for c in self.d.goal))
+        named = set(self.d.search_devices) | self.named_devices()
         return search(self.k, self.goal_holds, self.focus(), depth or self.d.bound,
                       start_attempts=self.start_attempts, start_state=self.start_state,
                       allow=self.d.search_actions, allowed=self.allowed, named=named,

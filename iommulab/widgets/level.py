@@ -42,6 +42,7 @@ CSS = """<style>
 .iommulab-goal-picture .pics { display: flex; flex-flow: row wrap; gap: 8px; max-width: 100%; }
 .iommulab-goal-picture figure { margin: 0; flex: 0 1 auto; min-width: 0; max-width: 100%; }
 .iommulab-goal-picture figcaption { font-weight: bold; }
+.iommulab-goal-picture-note { color: #444; font-size: 90%; margin-top: 2px; }
 .iommulab-goal-picture .pic { overflow: auto; border: 1px solid #ccc; background: #fff; max-height: @HEIGHT@px; }
 @media (max-height: 800px) { .iommulab-goal-picture .pic { max-height: 150px; } }
 .iommulab-level-strip { border-left: 4px solid #0072B2; background: #F7FBFE; padding: 2px 8px; margin: 4px 0; }
@@ -101,9 +102,11 @@ def scaled(svg, scale=SCALE):
     return sep + tag + close + body
 
 
-def picture(k, groups=None):
+def picture(k, groups=None, devices=None):
     """A small picture of k: only `groups` (and their devices and the processes holding them), with no
-    change marks (a goal is a state, not a step). The SVG text, or None without Graphviz."""
+    change marks (a goal is a state, not a step); with `devices`, only those of the groups' members
+    (what the goal checks: Learn Git Branching's goal window shows more than its checker reads, and
+    learners chase what is not checked). The SVG text, or None without Graphviz."""
     from ..viz.dotproc import DotMissing
     from ..viz.graph import graph, pipe_svg
     from ..viz.model import build
@@ -113,11 +116,14 @@ def picture(k, groups=None):
         keep = {n for n in groups if n in m.groups}
         if keep:
             m.groups = {n: g for n, g in m.groups.items() if n in keep}
-            names = {d for g in m.groups.values() for d in g.devices}
+            names = {d for g in m.groups.values() for d in g.devices if not devices or d in devices}
+            for g in m.groups.values():
+                g.devices = [d for d in g.devices if d in names] or g.devices
             m.devices = {n: d for n, d in m.devices.items() if n in names}
             m.processes = [p for p in m.processes if set(p.groups) & keep or set(p.devices) & names]
     dot = graph(m)
     dot.graph_attr["label"] = ""             # the caption above it says what it is
+    dot.graph_attr["rankdir"] = "TB"         # the VM below its group: a narrow picture fits beside the goal
     try:
         return scaled(pipe_svg(dot))
     except DotMissing:
@@ -225,6 +231,11 @@ class LevelLab(W.VBox):
         devices = self.level.k.state()["devices"]
         return sorted({devices[d]["group"] for d in focus() if d in devices and devices[d]["group"] is not None})
 
+    def _named(self):
+        """The devices the goal's clauses name (all of a group's members when none is named)."""
+        named = getattr(self.level, "named_devices", None)
+        return set(named()) if named is not None else None
+
     def _goal_picture(self):
         """The goal state: the level's solution run from the level's start, on a machine of its own
         (the learner's may already have moved on)."""
@@ -233,7 +244,7 @@ class LevelLab(W.VBox):
         for chunk in _chunks(lv):
             k.sh(chunk)
         self._groups = self._goal_groups()
-        return picture(k, self._groups)
+        return picture(k, self._groups, self._named())
 
     # --- callbacks ----------------------------------------------------------------------------------
 
@@ -319,13 +330,15 @@ class LevelLab(W.VBox):
                 + "</div>")
 
     def _pictures_html(self):
-        now = picture(self.level.k, self._groups)
+        now = picture(self.level.k, self._groups, self._named())
 
         def fig(caption, svg):
             body = svg if svg is not None else "<i>no picture: Graphviz's dot is not installed</i>"
             return (f'<figure class="iommulab-goal-picture-{caption}"><figcaption>{caption}</figcaption>'
                     f'<div class="pic">{body}</div></figure>')
-        return f'<div class="pics">{fig("now", now)}{fig("goal", self._goal_svg)}</div>'
+        note = ('<div class="iommulab-goal-picture-note">Only what the goal checks is drawn here; the whole '
+                "machine is in the lab below.</div>") if self._named() else ""
+        return f'<div class="pics">{fig("now", now)}{fig("goal", self._goal_svg)}</div>{note}'
 
     def _clear_actions(self):
         for b in (self.do_b, self.undo_b, self.run_b):
