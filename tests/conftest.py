@@ -85,3 +85,23 @@ def _progress_file_in_tmp(tmp_path, monkeypatch):
     never beside the notebooks of the work tree; solution mode comes only from the environment."""
     monkeypatch.setenv("IOMMULAB_PROGRESS", str(tmp_path / "progress.json"))
     monkeypatch.delenv("IOMMULAB_SOLUTIONS", raising=False)
+
+
+def follow_hints(lv, limit):
+    """Do what a level's computed hints say, nothing else (run each one's line, or its undos),
+    until the goal holds or `limit` hints were taken; the hints seen."""
+    from iommulab.shell import timeline_for
+    taken = []
+    for _ in range(limit):
+        h = lv.next_step()
+        taken.append(h)
+        if h.kind == "done":
+            return taken
+        assert h.kind in ("next", "way-back"), h.text
+        if h.kind == "way-back":
+            for _ in range(h.undo):
+                timeline_for(lv.k).undo()
+        else:
+            lv.sh(h.line)
+    taken.append(lv.next_step())
+    return taken

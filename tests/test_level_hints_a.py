@@ -4,7 +4,8 @@ Following the computed hints alone, from the start and from the wrong attempt, r
 import pytest
 
 from iommulab.course import level
-from iommulab.shell import timeline_for
+
+from conftest import follow_hints
 
 GPU, AUDIO = "0000:01:00.0", "0000:01:00.1"
 GPU_TO_VFIO = f"""
@@ -75,24 +76,6 @@ WHY = {
 }
 
 WAY_BACK = {"vf-to-vm"}          # the wrong attempt broke the way: the hint is to undo
-
-
-def follow_hints(lv, limit):
-    """Run each computed hint (its line, or its undos) until the goal holds; the hints taken."""
-    taken = []
-    for _ in range(limit):
-        h = lv.next_step()
-        taken.append(h)
-        if h.kind == "done":
-            return taken
-        assert h.kind in ("next", "way-back"), h.text
-        if h.kind == "way-back":
-            for _ in range(h.undo):
-                timeline_for(lv.k).undo()
-        else:
-            lv.sh(h.line)
-    taken.append(lv.next_step())
-    return taken
 
 
 def test_the_table_covers_exactly_these_levels():

@@ -4,7 +4,8 @@ a computed hint that names the next action; following the computed hints alone r
 import pytest
 
 from iommulab.course import level
-from iommulab.shell import timeline_for
+
+from conftest import follow_hints
 
 IOMMUFD_GPU = "qemu-system-x86_64 -object iommufd,id=iommufd0 -device vfio-pci,host=0000:01:00.0,iommufd=iommufd0 &\n"
 
@@ -85,30 +86,13 @@ def test_a_wrong_attempt_gets_a_useful_check_and_computed_hint(lid):
         assert h.line and h.undo == 0
 
 
-def _follow(lv, steps):
-    """Do what the computed hints say, nothing else; the hints seen."""
-    seen = []
-    for _ in range(steps):
-        h = lv.next_step()
-        seen.append(h)
-        if h.kind == "done":
-            break
-        assert h.kind in ("next", "way-back"), h.text
-        if h.kind == "next":
-            lv.sh(h.line)
-        else:
-            for _ in range(h.undo):
-                timeline_for(lv.k).undo()
-    return seen
-
-
 @pytest.mark.parametrize("after", ["start", "wrong attempt"])
 @pytest.mark.parametrize("lid", sorted(WRONG))
 def test_following_the_computed_hints_alone_reaches_the_goal(lid, after):
     lv = level(lid)
     if after == "wrong attempt":
         lv.sh(WRONG[lid][0])
-    seen = _follow(lv, lv.d.bound + 2)
+    seen = follow_hints(lv, lv.d.bound + 2)
     c = lv.check(record=False)
     assert c.passed, f"{c}\nhints: {[h.text for h in seen]}"
     assert not c.broken

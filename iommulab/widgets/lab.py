@@ -5,6 +5,8 @@ import html
 
 import ipywidgets as W
 
+from .common import guarded
+
 from ..shell import lines, session_for, timeline_for
 from ..viz import refresh
 from ..viz.explain import refusal
@@ -141,12 +143,7 @@ class Lab(W.VBox):
     # --- running actions ------------------------------------------------------------------------
 
     def _guard(self, fn):
-        """Callbacks never raise into the notebook: show the problem instead."""
-        try:
-            fn()
-        except Exception as e:                  # the last line of defence, not a control flow
-            self.error.value = (f"iommulab could not do that: {html.escape(type(e).__name__)}: "
-                                f"{html.escape(str(e))}")
+        guarded(fn, lambda text: setattr(self.error, "value", text))
 
     def sh(self, script):
         """Run shell text as actions of the lab: each line that changes the machine is a step of

@@ -14,6 +14,8 @@ import re
 
 import ipywidgets as W
 
+from .common import guarded
+
 from .lab import Lab
 
 # The small pictures keep dot's own size times this: dot's 10 pt labels become 10.7 px on screen
@@ -249,12 +251,7 @@ class LevelLab(W.VBox):
     # --- callbacks ----------------------------------------------------------------------------------
 
     def _guard(self, fn):
-        """Callbacks never raise into the notebook: show the problem in the panel instead."""
-        try:
-            fn()
-        except Exception as e:              # the last line of defence, not a control flow
-            self._say(f'<div class="iommulab-level-error">iommulab could not do that: '
-                      f'{html.escape(type(e).__name__)}: {html.escape(str(e))}</div>')
+        guarded(fn, lambda text: self._say(f'<div class="iommulab-level-error">{text}</div>'))
 
     def _say(self, text):
         """Feedback: in the panel, and in the strip beside the Lab's controls."""

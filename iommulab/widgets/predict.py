@@ -14,6 +14,8 @@ import html
 
 import ipywidgets as W
 
+from .common import guarded
+
 CSS = """<style>
 .iommulab-predict { border: 2px solid #56B4E9; border-radius: 6px; padding: 6px 10px; margin: 4px 0;
                     background: #F7FBFE; }
@@ -60,12 +62,8 @@ class Predict(W.VBox):
     # --- acting ---------------------------------------------------------------------------------
 
     def _guard(self, fn):
-        """Callbacks never raise into the notebook: show the problem instead."""
-        try:
-            fn()
-        except Exception as e:                  # the last line of defence, not a control flow
-            self.feedback.value = (f'<span class="wrong">iommulab could not check that: '
-                                   f'{html.escape(type(e).__name__)}: {html.escape(str(e))}</span>')
+        guarded(fn, lambda text: setattr(self.feedback, "value", f'<span class="wrong">{text}</span>'),
+                "check that")
 
     def _fill(self, answer):
         """Solution mode: the question's prefill() is the kernel's answer; fill it in and check."""

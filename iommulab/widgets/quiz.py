@@ -12,6 +12,8 @@ import html
 
 import ipywidgets as W
 
+from .common import guarded
+
 from .lab import CSS, ROW, _button
 
 QUIZ_CSS = """<style>
@@ -46,11 +48,7 @@ class Quiz(W.VBox):
         self.show(problem)
 
     def _guard(self, fn):
-        try:
-            fn()
-        except Exception as e:                 # callbacks never raise into the notebook
-            self.feedback.value = (f"<span class='wrong'>iommulab could not do that:</span> "
-                                   f"{html.escape(type(e).__name__)}: {html.escape(str(e))}")
+        guarded(fn, lambda text: setattr(self.feedback, "value", f"<span class='wrong'>{text}</span>"))
 
     # --- the problem -------------------------------------------------------------------------------
 
