@@ -25,9 +25,9 @@ class Hint:
         return f'<div class="iommulab-hint"><b>hint</b> — {html.escape(self.text)}{code}</div>'
 
 
-def action_reason(k, action):
-    """Why this action helps, in the kernel's terms, from the state before it."""
-    s = k.state()
+def action_reason(k, action, devices=None):
+    """Why this action helps, in the kernel's terms, from the state before it (of `devices` only)."""
+    s = k.state(devices)
     a = action.args
     if action.kind == "unbind":
         dev, drv = a[0], a[2]

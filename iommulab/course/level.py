@@ -211,12 +211,13 @@ class Level:
         """Run shell text on the level's machine (as the Lab's shell box does)."""
         return self.k.sh(script)
 
-    def observed(self):
+    def observed(self, devices=None):
         """The state now and the tries on the timeline's present branch since the level began
-        (an undone step takes back what was tried at it)."""
+        (an undone step takes back what was tried at it); with `devices`, the state of only those
+        and their groups (a hint's focus)."""
         tl = self.timeline
         tries = [a for a in tl.attempts[self.start_attempts:] if tl.on_branch(a)]
-        return Observed.of(self.k, tries, self.start_state)
+        return Observed.of(self.k, tries, self.start_state, devices)
 
     @property
     def actions_taken(self):
@@ -277,7 +278,14 @@ class Level:
     def focus(self):
         """The devices a computed hint may act on: those the goal names, every member of the
         groups it names, and the level's [search] devices."""
-        obs = self.observed()
+        named = set(self.d.search_devices) | self.named_devices()
+        for c in self.d.goal:                   # a group named by its number: its members (api.md §2)
+            ref = c.spec.get("group")
+            if isinstance(ref, int) and ref in self.k.iommu_groups:
+                named |= {d.name for d in self.k.iommu_groups[ref].devices}
+            elif isinstance(ref, str):
+                named.add(ref)
+        obs = self.observed(named)
         devs = set(self.d.search_devices)
         groups = set()
         for c in self.d.goal:
@@ -291,9 +299,9 @@ class Level:
             devs |= set(obs.state["groups"].get(n, {}).get("devices", ()))
         return devs
 
-    def _search(self, depth=None):
+    def _search(self, depth=None, focus=None):
         named = set(self.d.search_devices) | self.named_devices()
-        return search(self.k, self.goal_holds, self.focus(), depth or self.d.bound,
+        return search(self.k, self.goal_holds, focus or self.focus(), depth or self.d.bound,
                       start_attempts=self.start_attempts, start_state=self.start_state,
                       allow=self.d.search_actions, allowed=self.allowed, named=named,
                       estimate=self.actions_left, history=any(c.history for c in self.d.goal))
@@ -318,13 +326,13 @@ class Level:
     def next_step(self):
         """The first action of the shortest way from here to the goal, and why; if there is none
         within the level's bound, the fewest undos that lead back to a step from which there is."""
-        obs = self.observed()
-        if self.goal_holds(obs):
+        focus = self.focus()
+        if self.goal_holds(self.observed(focus)):
             return Hint("done", "The goal holds: run check() (or press check).")
-        found = self._search()
+        found = self._search(focus=focus)
         if found.found:
             a = found.actions[0]
-            why = action_reason(self.k, a)
+            why = action_reason(self.k, a, focus)
             left = len(found.actions)
             text = (f"Next: {why}." if why else "Next:") + (
                 f" ({left} action{'s' if left > 1 else ''} from the goal, this one included.)")

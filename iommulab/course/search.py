@@ -84,8 +84,8 @@ def focus_actions(k, devices, allow=None, named=()):
     out = []
     for a in possible_actions(k, explorer, devices, bridges=set(named)):
         if a.kind in ("bind", "unbind", "override", "clear-override", "remove"):
-            if a.args[0] in devices:
-                out.append(a)
+            if a.args[0] in devices and not (a.kind == "remove" and a.args[0] in named):
+                out.append(a)                   # (a device the goal names is not removed)
         elif a.kind == "vm":
             devs = a.args[0]
             if any(d in devices for d in devs):
@@ -167,15 +167,23 @@ def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, al
 
         best = {node_key(()): 0}          # the fewest actions a state was reached in
         order = itertools.count()
+        # A queued state is its parent's snapshot and the line that leads there: most are never
+        # expanded, and a snapshot of a 2,000-device host costs more than running the line again.
         queue = [(estimate(Observed.of(k, before, start_state, devices)), 0, next(order), tl.snapshot(), (), ())]
         found = None
         while queue:
-            f, g, _, snap, path, tries = heapq.heappop(queue)
+            f, g, _, parent, path, tries = heapq.heappop(queue)
             if found is not None and f >= len(found):
                 break                                   # nothing left can be shorter
             if g >= depth:
                 continue
-            tl.restore(snap)
+            tl.restore(parent)
+            if path:                                    # the line that leads here, again
+                del tl.attempts[base:]
+                tl.attempts.extend(tries[:-1])
+                run_line(tl, k, path[-1].script(), parent)
+                tries = tries[:-1] + (tl.attempts[-1],)
+            snap = tl.snapshot() if path else parent
             acts = [a for a in focus_actions(k, devices, allow, named) if allowed(a.script())]
             for i, a in enumerate(acts):
                 if i:                                   # the first action starts from the restore above
@@ -201,5 +209,5 @@ def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, al
                 if len(best) > max_states:
                     return Found(False, (), len(best), time.perf_counter() - started, limit=True)
                 h = estimate(obs)
-                heapq.heappush(queue, (g + 1 + h, g + 1, next(order), tl.snapshot(), path + (a,), new))
+                heapq.heappush(queue, (g + 1 + h, g + 1, next(order), snap, path + (a,), new))
     return Found(found is not None, found or (), len(best), time.perf_counter() - started)

@@ -43,14 +43,19 @@ def observable_state(k, devices=None):
                      "default_domain": g.default_domain.type if g.default_domain else None,
                      "devices": [d.name for d in g.devices], "pasids": sorted(g.pasid_array),
                      "dma_owner": g.dma_owner}
+    if wanted is None:
+        chosen = sorted(k.devices.items())
+    else:
+        names = set(n for n in devices if n in k.devices)
+        names.update(d.name for n in wanted for d in k.iommu_groups[n].devices)
+        chosen = sorted((n, k.devices[n]) for n in names)
     devices = {name: {"driver": d.driver.name if d.driver else None,
                       "managed": d.driver.driver_managed_dma if d.driver else None,
                       "driver_override": d.driver_override,
                       "group": d.iommu_group.id if d.iommu_group else None,
                       "vfio": d.vfio_device.label() if d.vfio_device else None,
                       "cdev": _cdev_name(d.vfio_device)}
-               for name, d in sorted(k.devices.items())
-               if wanted is None or name in devices or (d.iommu_group and d.iommu_group.id in wanted)}
+               for name, d in chosen}
     vfio = {n: {"opened": vg.opened_file is not None,
                 "container": vg.container.label() if vg.container else None,
                 "iommufd": vg.iommufd.label() if vg.iommufd else None,
