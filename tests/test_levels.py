@@ -54,12 +54,26 @@ def test_the_solution_reaches_the_goal_and_keeps_the_constraints(lid):
 
 @pytest.mark.parametrize("lid", IDS)
 def test_the_search_finds_a_way_within_the_bound(lid):
+    from iommulab.shell import timeline_for
     lv = level(lid)
+    tl = timeline_for(lv.k)
+    before = (lv.k.state(), [a.line for a in tl.attempts], tl.listing(), len(lv.k.events))
     found = lv._search()
     assert found.found, f"no way to the goal within {lv.d.bound} actions ({found.states} states)"
-    assert len(found.actions) <= lv.d.bound
     assert lv.next_step().kind == "next"
-    assert lv.check(record=False).actions == 0          # the search left the machine as it was
+    assert (lv.k.state(), [a.line for a in tl.attempts], tl.listing(), len(lv.k.events)) == before
+
+
+@pytest.mark.parametrize("lid", IDS)
+def test_the_a_star_estimate_never_lengthens_the_way(lid):
+    """Each clause's actions_left is a lower bound: A* finds paths as short as breadth-first search."""
+    from iommulab.course.search import search
+    lv = level(lid)
+    astar = lv._search()
+    bfs = search(lv.k, lv.goal_holds, lv.focus(), lv.d.bound, start_attempts=lv.start_attempts,
+                 start_state=lv.start_state, allow=lv.d.search_actions, allowed=lv.allowed,
+                 named=set(lv.d.search_devices) | lv.named_devices(), history=any(c.history for c in lv.d.goal))
+    assert bfs.found and len(astar.actions) == len(bfs.actions)
 
 
 def _prefixes(lv):
@@ -99,6 +113,67 @@ def test_a_hint_whose_condition_does_not_hold_is_skipped():
     lv.sh("echo 0000:01:00.1 > /sys/bus/pci/drivers/snd_hda_intel/unbind")
     texts = [lv.hint().text for _ in range(len(lv.d.hints))]
     assert lv.d.hints[1][0] not in texts            # its `when`: the audio still on snd_hda_intel
+
+
+def test_a_hint_asked_for_too_early_is_kept_for_when_it_applies():
+    lv = level("leak-2023")
+    early = [lv.hint() for _ in range(len(lv.d.hints))]
+    guarded = [text for text, when in lv.d.hints if when is not None]
+    assert guarded and not all(t in [h.text for h in early] for t in guarded)
+    later = []
+    for line in [x for x in lv.d.solution.strip().splitlines() if x.strip()]:
+        lv.sh(line)
+        later += [lv.hint().text for _ in range(2)]
+    assert all(t in [h.text for h in early] + later for t in guarded)
+
+
+@pytest.mark.parametrize("lid", IDS)
+def test_hint_delivers_every_authored_hint_along_the_solution_or_the_wrong_attempt(lid):
+    wrong = wrong_attempts()[lid][0]
+    for path in (lv_lines(definition(lid).solution), lv_lines(wrong) + lv_lines(definition(lid).solution)):
+        lv = level(lid)
+        seen = set()
+
+        def ask():                                  # a learner asking until the level's own hints run out here
+            for _ in lv.d.hints:
+                h = lv.hint()
+                if h.kind != "authored":
+                    break
+                seen.add(h.text)
+        ask()
+        for line in path:
+            lv.sh(line)
+            ask()
+        if all(text in seen for text, _ in lv.d.hints):
+            return
+    pytest.fail(f"hint() never gave: {[t for t, _ in lv.d.hints if t not in seen]}")
+
+
+def lv_lines(script):
+    return [x for x in script.strip().splitlines() if x.strip() and not x.lstrip().startswith("#")]
+
+
+def test_an_undone_refusal_is_not_counted_by_the_next_step():
+    lv = level("audio-second-vm")
+    lv.sh("qemu-system-x86_64 -m 4G -device vfio-pci,host=0000:01:00.0 &")
+    lv.sh("qemu-system-x86_64 -m 2G -device vfio-pci,host=0000:01:00.1 &")
+    lv.sh("undo")                                   # takes back the first VM, and the refusal made beside it
+    h = lv.next_step()
+    assert h.kind == "next"
+    lv.sh(h.line)
+    if "1 action from the goal" in h.text:
+        assert lv.check(record=False).passed
+
+
+def test_a_broken_constraint_gets_a_way_back_not_a_next_step():
+    lv = level("gpu-passthrough")
+    lv.sh("echo 0000:01:00.0 > /sys/bus/pci/drivers/nouveau/unbind")
+    lv.sh("echo 0000:00:01.0 > /sys/bus/pci/drivers/pcieport/unbind")
+    h = lv.next_step()
+    assert h.kind == "way-back" and h.undo == 1 and "0000:00:01.0 must keep its driver" in h.text
+    from iommulab.shell import timeline_for
+    timeline_for(lv.k).undo()
+    assert lv.next_step().kind == "next" and not lv.check(record=False).broken
 
 
 def test_done_when_the_goal_holds():
@@ -188,3 +263,60 @@ def test_the_crash_level_is_typed_in_two_parts():
     lv = level("crash-5.18")
     chunks = lv.solution_chunks()
     assert chunks[-1] == "reboot" and len(chunks) == 2
+
+
+@pytest.mark.parametrize("cell, says", [
+    ('import iommulab; iommulab.level("gpu-passthru")', "LevelError: no level 'gpu-passthru'; the levels are: "),
+    ('from iommulab import quiz; quiz.Quiz(4, kind="ownr")', "QuizError: "),
+    ('from iommulab import Kernel, predict; predict.owner_cnt(Kernel.from_scenario("desktop-gpu"), 99)',
+     "QuestionError: "),
+])
+def test_a_mistyped_call_shows_one_line_not_a_traceback(cell, says, capsys):
+    from IPython.core.interactiveshell import InteractiveShell
+    shell = InteractiveShell.instance()
+    try:
+        r = shell.run_cell(cell)
+    finally:
+        InteractiveShell.clear_instance()
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert not r.success and says in text
+    assert "Traceback" not in text and "File " not in text, text
+
+
+def test_qemu_by_full_path_through_sudo_or_with_a_short_host_is_still_qemu():
+    lv = level("gpu-passthrough")
+    lv.sh(lv.d.solution.replace("qemu-system", "sudo -E /usr/bin/qemu-system"))
+    assert lv.check(record=False).passed
+    lv = level("audio-second-vm")
+    lv.sh("qemu-system-x86_64 -m 4G -device vfio-pci,host=0000:01:00.0 &")
+    lv.sh("qemu-system-x86_64 -m 2G -device vfio-pci,host=01:00.1 &")          # QEMU's domain is 0 when left out
+    assert lv.check(record=False).passed
+
+
+def test_a_write_from_python_counts_as_a_try():
+    lv = level("gpu-passthrough")
+    lv.k.write("/sys/bus/pci/drivers/pcieport/unbind", "0000:00:01.0\n")
+    lv.sh(lv.d.solution)
+    c = lv.check(record=False)
+    assert not c.passed and any("0000:00:01.0 must keep its driver" in b for b in c.broken)
+
+
+def test_a_forbidden_write_is_found_whatever_the_path_looks_like():
+    lv = level("free-group")
+    assert "/sys/bus/pci/devices/*/remove" in lv.d.constraints.get("forbid_writes", [])
+    lv.sh("echo 1 > /sys/bus/pci/devices/0000:01:00.1/../0000:01:00.1/remove")
+    assert lv.check(record=False).broken
+
+
+@pytest.mark.parametrize("text", ['{"levels": {"gpu-passthrough": "yes"}}', '{"levels": {"x": {"actions": "3"}}}',
+                                  '{"checks": {"q1": 5}}', '[1, 2]', '{"levels": 7}'])
+def test_a_hand_edited_progress_file_never_stops_a_check(text, tmp_path, monkeypatch):
+    from iommulab.course import progress
+    p = tmp_path / "p.json"
+    p.write_text(text)
+    monkeypatch.setenv("IOMMULAB_PROGRESS", str(p))
+    lv = level("gpu-passthrough")
+    lv.solve()
+    assert lv.check().passed
+    assert "gpu-passthrough" in progress.summary()["levels_passed"]

@@ -13,14 +13,16 @@ it does not hold says why in one sentence, using the kernel's refusal reasons wh
 last try was refused. Nothing here reads the model's private fields.
 """
 import fnmatch
+import re
 from dataclasses import dataclass, field
 
+from .errors import CourseError
 from ..check import check as broken_rules
 from ..kernel.errno import errname
 from ..viz.explain import refusal
 
 
-class GoalError(ValueError):
+class GoalError(CourseError):
     """A level file's clause that does not say something checkable."""
 
 
@@ -63,15 +65,38 @@ def kernel_dma_words(users):
     return "; ".join(f"{d} is bound to {drv}, a kernel DMA driver" for d, drv in users)
 
 
-def is_qemu(line):
+_WRAPPERS = ("sudo", "exec", "nohup", "time", "env", "command")
+_HOST = re.compile(r"(?:host=|sysfsdev=\S*/)((?:[0-9a-fA-F]{1,4}:)?[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}\.[0-7])")
+
+
+def program(line):
+    """The program a line runs, as its basename: past sudo/nohup/env and their options
+    (`sudo -E /usr/bin/qemu-system-x86_64 …` runs qemu-system-x86_64)."""
     words = line.split()
-    while words and words[0] in ("sudo", "exec", "nohup"):
+    while words and (words[0].rsplit("/", 1)[-1] in _WRAPPERS or words[0].startswith("-") or "=" in words[0]):
         words = words[1:]
-    return bool(words) and words[0].startswith("qemu-system")
+    return words[0].rsplit("/", 1)[-1] if words else ""
+
+
+def is_qemu(line):
+    return program(line).startswith("qemu-system")
+
+
+def qemu_hosts(line):
+    """The PCI devices a QEMU line asks for, with the domain QEMU assumes when it is left out
+    (host=01:00.1 is 0000:01:00.1: qdev-properties-system.c, set_pci_host_devaddr)."""
+    out = set()
+    for h in _HOST.findall(line):
+        parts = h.split(":")
+        dom = parts[0] if len(parts) == 3 else "0"
+        bus, rest = parts[-2], parts[-1]
+        slot, fn = rest.split(".")
+        out.add(f"{int(dom, 16):04x}:{int(bus, 16):02x}:{int(slot, 16):02x}.{fn}")
+    return out
 
 
 def qemu_processes(obs):
-    return [p for p in obs.state["processes"].values() if p["name"].startswith("qemu")]
+    return [p for p in obs.state["processes"].values() if p["name"].rsplit("/", 1)[-1].startswith("qemu-system")]
 
 
 def last_refused_qemu(obs):
@@ -185,7 +210,10 @@ class Owner(Clause):
             return f"group {n} is owned by {g['owner']}: the owner must close its files (stop the program)"
         users = kernel_dma_users(obs, n)
         if g["owner"] != "NULL":
-            return f"group {n} is owned by {g['owner']}, not by the owner wanted"
+            wanted = {"vfio_group": "a legacy VFIO group (QEMU without iommufd)",
+                      "ictx": "an iommufd context (QEMU with -object iommufd and iommufd= on the device)",
+                      "user": "user space"}[self.owner]
+            return f"group {n} is owned by {g['owner']}, not by {wanted}"
         if users:
             return (f"group {n} has no owner and owner_cnt {g['owner_cnt']}: {kernel_dma_words(users)} — "
                     "user space can only own a group nobody else uses")
@@ -375,7 +403,7 @@ class Refused(Clause):
         if not a.failed:
             return False
         if "program" in self.spec:
-            if not is_qemu(a.line) or not all(d in a.line for d in self.spec.get("devices") or []):
+            if not is_qemu(a.line) or not set(self.spec.get("devices") or []) <= qemu_hosts(a.line):
                 return False
             why = refusal(obs.k, list(a.events), a.stderr)
             name = why[0] if why else ""
@@ -391,7 +419,9 @@ class Refused(Clause):
         return any(self._matches(obs, a) for a in obs.attempts)
 
     def why_not(self, obs):
-        tried = [a for a in obs.attempts if ("program" in self.spec and is_qemu(a.line))
+        devs = self.spec.get("devices") or []
+        tried = [a for a in obs.attempts
+                 if ("program" in self.spec and is_qemu(a.line) and set(devs) <= qemu_hosts(a.line))
                  or ("write" in self.spec and self._writes(a))]
         if not tried:
             return "you have not tried it yet"
@@ -399,7 +429,8 @@ class Refused(Clause):
         if not last.failed:
             return f"your last try ({last.line}) succeeded"
         why = refusal(obs.k, list(last.events), last.stderr)
-        return f"your last try was refused, but for another reason: {refusal_words(why) or last.stderr.strip()}"
+        said = " ".join(x for x in last.stderr.strip().splitlines() if not re.match(r"^\[\d+\]", x))
+        return f"your last try was refused, but for another reason: {refusal_words(why) or said}"
 
     def device_set(self):
         return set(self.spec.get("devices") or [])

@@ -17,7 +17,7 @@ class Hint:
     undo: int = 0
 
     def __str__(self):
-        return self.text
+        return self.text + (f"\n  try: {self.line}" if self.line else "")
 
     def _repr_html_(self):
         import html
@@ -34,6 +34,9 @@ def action_reason(k, action, devices=None):
         d = s["devices"].get(dev, {})
         if d.get("managed") is False:
             n = d.get("group")
+            if k.version < (5, 19):              # no owner_cnt yet: VFIO's own viability walk
+                return (f"{dev} is still on {drv}, a driver that is not VFIO's: VFIO finds group {n} not "
+                        "viable while any member is bound to one (vfio_dev_viable)")
             return (f"{dev} is still on {drv}, a kernel DMA driver: it counts in group {n}'s owner_cnt, which "
                     "must be 0 before user space can own the group or its type can change")
         return f"{dev} must leave {drv} first"
@@ -55,6 +58,10 @@ def action_reason(k, action, devices=None):
             return (f"group {n} is already owned by {owner}: start a VM with {', '.join(devs)} and see what "
                     "the kernel answers another owner")
         if n is not None and not kernel_dma_users(Observed(k, s), n):
+            cnt = s["groups"].get(n, {}).get("owner_cnt", 0)
+            if cnt:
+                return (f"no device of group {n} is on a kernel DMA driver, yet its owner_cnt is {cnt}: start "
+                        f"QEMU with {', '.join(devs)} and read what VFIO answers")
             return f"no device of group {n} is on a kernel DMA driver now: QEMU can take it ({path} VFIO)"
         return f"try the VM with {', '.join(devs)} and see what the kernel says"
     if action.kind == "kill":

@@ -9,11 +9,13 @@ ARCHITECTURE.md "Add a level"). `iommulab.level(id)` opens one on a freshly boot
     lv.hint()               # the next authored hint, then the next step computed from *your* state
 """
 import html
+import posixpath
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from .errors import CourseError
 from ..kernel.kernel import Kernel
 from ..shell import timeline_for
 from . import modes, progress
@@ -27,7 +29,7 @@ TOP_KEYS = {"id", "title", "story", "scenario", "machine", "version", "cmdline",
 CONSTRAINT_KEYS = {"max_actions", "never_unbind", "forbid_commands", "forbid_writes"}
 
 
-class LevelError(ValueError):
+class LevelError(CourseError):
     """A level file that cannot be used: which file, and what is wrong with it."""
 
 
@@ -189,7 +191,7 @@ class Level:
     def __init__(self, d: Definition):
         self.d = d
         self.id, self.title = d.id, d.title
-        self.hints_shown = 0
+        self.hints_shown = set()
         self.k = None
         self.reset()
         if modes.solutions():
@@ -204,7 +206,7 @@ class Level:
         self.start_state = self.k.state()
         self.start_attempts = len(self.timeline.attempts)
         self.start_step = len(self.timeline.steps) - 1
-        self.hints_shown = 0
+        self.hints_shown = set()
         return self
 
     def sh(self, script):
@@ -241,22 +243,45 @@ class Level:
         return result
 
     def broken_constraints(self, obs):
+        """The constraints broken on the present branch, in words."""
+        return list(dict.fromkeys(words for words, _ in self._breaches(obs)))
+
+    def _breaches(self, obs):
+        """(words, the attempt that broke it or None) for each constraint broken."""
         c = self.d.constraints
         out = []
         if "max_actions" in c and self.actions_taken > c["max_actions"]:
-            out.append(f"at most {c['max_actions']} actions that change the machine "
-                       f"(you have taken {self.actions_taken}; undo takes them back)")
+            out.append((f"at most {c['max_actions']} actions that change the machine "
+                        f"(you have taken {self.actions_taken}; undo takes them back)", None))
         for a in obs.attempts:
             word = _command(a.line)
             if word in c.get("forbid_commands", ()):
-                out.append(f"this level is done without {word} (you ran: {a.line})")
+                out.append((f"this level is done without {word} (you ran: {a.line})", a))
             for e in a.events:
                 if e.op == "release-driver" and e.refs and e.refs[0][1] in c.get("never_unbind", ()):
-                    out.append(f"{e.refs[0][1]} must keep its driver (it lost it in: {a.line})")
+                    out.append((f"{e.refs[0][1]} must keep its driver (it lost it in: {a.line})", a))
                 if (e.depth == 0 and e.op == "write" and not e.refused and len(e.refs) > 1
-                        and any(_glob(str(e.refs[1][1]), g) for g in c.get("forbid_writes", ()))):
-                    out.append(f"this level is done without writing {e.refs[1][1]}")
-        return list(dict.fromkeys(out))
+                        and any(_glob(posixpath.normpath(str(e.refs[1][1])), g) for g in c.get("forbid_writes", ()))):
+                    out.append((f"this level is done without writing {e.refs[1][1]}", a))
+        return out
+
+    def _undo_breaches(self, obs):
+        """A way-back hint when a constraint is broken (what was done stays done: only undoing
+        the step that broke it helps), or None."""
+        breaches = self._breaches(obs)
+        if not breaches:
+            return None
+        words, a = breaches[0]
+        here = self.timeline.position
+        if a is None:                                       # too many actions
+            back = self.actions_taken - self.d.constraints["max_actions"]
+        else:                                               # back to the step before it
+            back = here - a.step + 1
+        back = max(0, min(back, here - self.start_step))
+        if back == 0:
+            return Hint("stuck", f"A constraint is broken: {words}. Reset the level.")
+        return Hint("way-back", f"A constraint is broken: {words}. Undo {back} step{'s' if back > 1 else ''} "
+                    "to take it back (or reset the level), and go on from there.", undo=back)
 
     def allowed(self, line):
         """Whether the search may use this line (it keeps the level's constraints)."""
@@ -314,12 +339,11 @@ class Level:
         """The next authored hint that applies now; when they are all shown, the next step
         computed from your own state (next_step)."""
         obs = self.observed()
-        if self.goal_holds(obs):
+        if self.goal_holds(obs) and not self._breaches(obs):
             return Hint("done", "The goal holds: run check() (or press check).")
-        while self.hints_shown < len(self.d.hints):
-            text, when = self.d.hints[self.hints_shown]
-            self.hints_shown += 1
-            if when is None or when.holds(obs):
+        for i, (text, when) in enumerate(self.d.hints):
+            if i not in self.hints_shown and (when is None or when.holds(obs)):
+                self.hints_shown.add(i)          # a hint whose time has not come is kept for later
                 return Hint("authored", text)
         return self.next_step()
 
@@ -327,7 +351,11 @@ class Level:
         """The first action of the shortest way from here to the goal, and why; if there is none
         within the level's bound, the fewest undos that lead back to a step from which there is."""
         focus = self.focus()
-        if self.goal_holds(self.observed(focus)):
+        obs = self.observed(focus)
+        back = self._undo_breaches(obs)
+        if back is not None:
+            return back
+        if self.goal_holds(obs):
             return Hint("done", "The goal holds: run check() (or press check).")
         found = self._search(focus=focus)
         if found.found:
@@ -407,10 +435,9 @@ class Level:
 
 
 def _command(line):
-    words = line.split()
-    while words and words[0] in ("sudo", "exec", "nohup", "time"):
-        words = words[1:]
-    return words[0] if words else ""
+    """The program a line runs (past sudo and its options, as a basename)."""
+    from .goals import program
+    return program(line)
 
 
 def _glob(path, pattern):

@@ -17,6 +17,7 @@ about ACS override, which is about hardware the simulator does not model (said w
 import html
 from dataclasses import dataclass, field
 
+from .errors import CourseError
 from ..kernel.errno import errname, strerror
 from ..shell import lines, timeline_for
 from ..uapi import VFIO_GROUP_FLAGS_VIABLE
@@ -32,7 +33,7 @@ _YES = {"yes", "y", "true", "1", "it will", "starts", "viable", "ok"}
 _NO = {"no", "n", "false", "0", "it will not", "won't", "refused", "not viable"}
 
 
-class QuestionError(ValueError):
+class QuestionError(CourseError):
     """A question that cannot be asked on this machine (no such group or device): says which."""
 
 

@@ -41,6 +41,7 @@ def load():
     for key in ("levels", "checks"):
         if not isinstance(data.get(key), dict):
             data[key] = {}
+        data[key] = {n: v for n, v in data[key].items() if isinstance(v, dict)}   # a hand edit gone wrong
         data[key].update(_memory[key])      # what this session knows but could not write
     return data
 
@@ -71,7 +72,8 @@ def level_passed(level_id, actions):
         return
     data = load()
     prev = data["levels"].get(level_id, {})
-    best = min(actions, prev.get("actions", actions))
+    was = prev.get("actions")
+    best = min(actions, was) if isinstance(was, int) else actions
     data["levels"][level_id] = {"passed": True, "actions": best, "when": time.strftime("%Y-%m-%d %H:%M")}
     _save(data)
 

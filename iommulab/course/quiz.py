@@ -24,6 +24,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
+from .errors import CourseError
 from ..builder import BuildError, MachineBuilder, NoEffect
 from ..check.explore import Action, possible_actions
 from ..kernel import errno as _errno
@@ -41,7 +42,7 @@ ERRNO_CHOICES = (OK, "-EBUSY", "-ENODEV", "-EINVAL", "-EPERM", "-ENOENT", NOT_VI
 _ERRNOS = {name: n for name, n in vars(_errno).items() if re.fullmatch(r"E[A-Z0-9_]+", name) and isinstance(n, int)}
 
 
-class QuizError(ValueError):
+class QuizError(CourseError):
     """Arguments that make no problem (an unknown kind, a version the kernel model does not have)."""
 
 

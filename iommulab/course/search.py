@@ -160,7 +160,7 @@ def search(k, goal_holds, devices, depth, start_attempts=0, start_state=None, al
     tl = timeline_for(k)
     with tl.excursion(), tl.unrecorded():
         base = len(tl.attempts)
-        before = tuple(tl.attempts[start_attempts:base])
+        before = tuple(a for a in tl.attempts[start_attempts:base] if tl.on_branch(a))   # as the level sees them
         def node_key(tries):
             failed = frozenset(a.line for a in tries if a.failed) if history else None
             return course_state_key(k, devices), failed

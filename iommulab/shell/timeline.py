@@ -78,8 +78,12 @@ class Timeline:
         return self.session.run(script)
 
     def sync(self):
-        """Changes made since the last look without the shell become a step of their own."""
+        """Changes made since the last look without the shell become a step of their own, and an
+        attempt (what a Python k.write did counts for a level as a typed line would)."""
+        first = self._mark[2] if self._mark is not None and self.recording else None
         self._record(OUTSIDE)
+        if first is not None and len(self.k.events) > first:
+            self.attempted(OUTSIDE, 0, 0, "", first)
 
     def before_action(self):
         self.sync()
@@ -93,10 +97,11 @@ class Timeline:
                                      self.steps[self.position].serial))
 
     def on_branch(self, attempt):
-        """Whether an attempt belongs to the machine's history as it is now: made at a step that
-        is still on the timeline (undoing that step, or branching off before it, takes it back)."""
+        """Whether an attempt belongs to the machine's history as shown now: made at a step that is
+        still on the timeline and not after the one shown (undoing that step, branching off before
+        it, or looking at the past takes it back)."""
         i = attempt.step
-        return i < len(self.steps) and self.steps[i].serial == attempt.serial
+        return i <= self.position and i < len(self.steps) and self.steps[i].serial == attempt.serial
 
     def checkpoint(self):
         """The running line's changes so far become its step (`echo … > f; undo` takes back the echo)."""
