@@ -35,7 +35,7 @@ def bind_store(drv, buf):
         return refuse(k, ENODEV, "no-such-device", name=strip_newline(buf), bus=drv.bus, driver=drv)
     if not driver_match_device(drv, dev):
         return refuse(k, ENODEV, "driver-does-not-match", device=dev, driver=drv,
-                      driver_override=dev.driver_override)
+                      driver_override=dev.driver_override, bound=dev.driver)
     rc = dd.device_driver_attach(drv, dev)
     return rc if rc else len(buf)
 

@@ -8,6 +8,7 @@ from struct iommu_group's owner/owner_cnt (drivers/iommu/iommu.c, v5.19), the bu
 bound drivers count (bus.common.dma_configure_uses_default_domain), the processes' files, and VFIO's
 pre-5.19 allow-list (vfio_dev_viable). A real host shows none of this state."""
 from .bus.common import dma_configure_uses_default_domain
+from .iommu import iommu_group_has_isolated_msi
 from .pcidev import DOWNSTREAM_PORT_KINDS, KIND_WORDS, PCI_BRIDGE_KINDS, device_name
 from .kernel import enumeration_order
 from .vfio_noiommu import is_noiommu_group
@@ -206,12 +207,28 @@ def _counted(k, g):
 
 def _viable(k, g):
     n = g.id
-    lines = [f"group {n} is viable: owner_cnt 0 — no bound kernel DMA driver counts in it and nobody "
-             "owns it, so VFIO or iommufd may claim it"] + _not_counted(g)
+    head = (f"group {n} is viable: owner_cnt 0 — no bound kernel DMA driver counts in it and nobody "
+            "owns it, so VFIO or iommufd may claim it")
     if n not in k.vfio_groups:
-        lines.append(f"no device of group {n} is bound to a VFIO driver, so there is no /dev/vfio/{n} "
-                     "for user space to open yet")
-    return lines
+        head += (f" once one of its devices is on a VFIO driver (until then there is no /dev/vfio/{n} "
+                 "for user space to open)")
+    return [head] + _not_counted(g) + _msi(k, g)
+
+
+def _msi(k, g):
+    """Viable is not enough where the platform cannot isolate MSIs (no interrupt remapping): VFIO's
+    type1 refuses to attach the group (vfio_iommu_type1_attach_group) and iommufd to bind a device
+    (iommufd_device_bind), each unless its allow_unsafe_interrupts parameter is set."""
+    if iommu_group_has_isolated_msi(g):
+        return []
+    off = [p for p in ("vfio_iommu_type1.allow_unsafe_interrupts", "iommufd.allow_unsafe_interrupts")
+           if not k.params.get(p)]
+    if not off:
+        return ["the platform cannot isolate MSIs, and both allow_unsafe_interrupts parameters are on: "
+                "VFIO and iommufd accept the group anyway (and the kernel logs a warning)"]
+    return ["the platform cannot isolate MSIs (no interrupt remapping): "
+            + " and ".join(f"{'legacy VFIO (type1)' if p.startswith('vfio') else 'iommufd'} refuses the group "
+                           f"until {p} is set" for p in off)]
 
 
 def _stray_parts(leaked, direct, other):

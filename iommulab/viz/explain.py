@@ -83,7 +83,9 @@ def _first(f, *names):
 
 SENTENCES = {
     "no-such-device": "there is no {bus} device called {name!r}",
-    "driver-does-not-match": "{driver} does not match {device}: set its driver_override first",
+    "driver-does-not-match": lambda f: (f"{f['driver']} does not match {f['device']}: set its driver_override first"
+                                        + (f", and unbind it from {f['bound']} (a bound device is not bound again)"
+                                           if f.raw.get("bound") is not None else "")),
     "device-not-registered": "{device} is not registered (removed, or not there yet)",
     "device-already-bound": "{device} is already bound to {driver}: unbind it first",
     "not-bound-to-driver": _not_bound,
