@@ -745,7 +745,11 @@ def viable(k, group, after=None, qid=None):
     if g is not None and not because:
         users, managed = _kernel_dma(out.after, n)
         on_vfio = [d for d, drv in managed if drv.startswith("vfio")]
-        if ok:
+        if ok and k.version < (5, 19):          # no owner_cnt before 5.19: VFIO's own walk
+            because = (f"group {n} is viable: each of its devices is unbound, on a VFIO driver, on pci-stub "
+                       "or a bridge (VFIO's own check before 5.19, vfio_dev_viable), so VFIO may hand it to "
+                       "user space")
+        elif ok:
             because = (f"group {n} is viable: no device in it is on a kernel DMA driver "
                        f"(owner_cnt {g['owner_cnt']}), so VFIO may hand it to user space")
         else:

@@ -628,6 +628,8 @@ def _can_start(k, tl, device):
         a = tl.attempts[-1]
         if not a.failed and not k.crashed:
             n = k.state()["devices"][device]["group"]
+            if k.version < (5, 19):
+                return True, (f"it starts: group {n} is viable — {_ownership(k, n)}")
             return True, (f"it starts: group {n} is viable — no device of it is on a kernel DMA driver and "
                           f"no one else owns it; {_ownership(k, n)}")
         result, rule = _result(k, a)
