@@ -47,9 +47,9 @@ CATALOGUE = {
     "conventional": ("conventional PCI card (behind a PCI bridge)",
                      [{"kind": "conventional", "id": "14f1:8800", "class": 0x040000}],
                      [{"name": "cx88xx", "ids": ["14f1:8800"]}]),
-    "eth-dma-pair": ("platform Ethernet and DMA engine sharing a stream ID", None,
+    "eth-dma-pair": ("platform Ethernet and DMA engine (an AMBA primecell) sharing a stream ID", None,
                      [{"name": "stmmaceth", "bus": "platform", "ids": ["snps,dwmac-4.20a"]},
-                      {"name": "pl330", "bus": "platform", "ids": ["arm,pl330"]}]),
+                      {"name": "dma-pl330", "bus": "amba", "ids": ["arm,pl330"]}]),
 }
 
 
@@ -285,7 +285,7 @@ class MachineBuilder:
         while f"ethernet@{base:x}" in names or f"dma@{base + 0x10000:x}" in names:
             base += 0x40000
         eth = {"name": f"ethernet@{base:x}", "bus": "platform", "id": "snps,dwmac-4.20a", "streamid": streamid}
-        dma = {"name": f"dma@{base + 0x10000:x}", "bus": "platform", "id": "arm,pl330", "streamid": streamid}
+        dma = {"name": f"dma@{base + 0x10000:x}", "bus": "amba", "id": "arm,pl330", "streamid": streamid}
         sf.append_table(doc, "device", eth)
         sf.append_table(doc, "device", dma)
         return [eth["name"], dma["name"]]

@@ -19,11 +19,11 @@ WRONG = {
                       "qemu-system-x86_64 -object iommufd,id=iommufd0 "
                       "-device vfio-pci,host=0000:09:00.0,iommufd=iommufd0 &\n",
                       ["/sys/module/iommufd/parameters/allow_unsafe_interrupts"]),
-    # only the Ethernet moved; the DMA engine with the same stream ID stays on pl330
+    # only the Ethernet moved; the DMA engine with the same stream ID stays on dma-pl330
     "dpdk-soc-ethernet": ("echo ff0c0000.ethernet > /sys/bus/platform/drivers/stmmaceth/unbind\n"
                           "echo vfio-platform > /sys/bus/platform/devices/ff0c0000.ethernet/driver_override\n"
                           "echo ff0c0000.ethernet > /sys/bus/platform/drivers/vfio-platform/bind\n",
-                          ["ff0d0000.dma-controller", "pl330"]),
+                          ["ff0d0000.dma-controller", "dma-pl330"]),
     # one object of the container handled like a PCI function, the others left on their drivers
     "dpaa2-container": ("echo dpni.1 > /sys/bus/fsl-mc/drivers/fsl_dpaa2_eth/unbind\n"
                         "echo vfio-fsl-mc > /sys/bus/fsl-mc/devices/dpni.1/driver_override\n"
@@ -48,7 +48,7 @@ WRONG = {
 WHY = {
     "two-ictx": "a device of group 1 is open through its cdev",
     "msi-isolation": "the platform does not isolate MSIs and iommufd.allow_unsafe_interrupts is off",
-    "dpdk-soc-ethernet": "ff0d0000.dma-controller is bound to pl330, a kernel DMA driver",
+    "dpdk-soc-ethernet": "ff0d0000.dma-controller is bound to dma-pl330, a kernel DMA driver",
     "dpaa2-container": "dpio.1 is bound to fsl_mc_dpio, a kernel DMA driver",
     "leak-2023": "it is bound to hns3 and its driver_override is vfio-pci",
     "leak-fixed": "no device of group 45 is bound to a VFIO driver",
