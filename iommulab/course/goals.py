@@ -160,6 +160,13 @@ class Clause:
         """A lower bound of the actions still needed for the clause to hold (a search's estimate)."""
         return 0 if self.holds(obs) else 1
 
+    def moves(self, obs):
+        """What must still happen for the clause to hold, device by device, as (devices that must
+        leave their driver, devices that must bind one, whether a program must start): each takes
+        an action of its own, so the moves of all clauses together bound the actions from below.
+        None: the clause cannot say."""
+        return None
+
     def device_set(self):
         return set()
 
@@ -233,6 +240,11 @@ class Owner(Clause):
         # every kernel DMA driver in the group leaves (one unbind or remove each), then a claim
         return len(kernel_dma_users(obs, group_number(obs, self.group))) + 1
 
+    def moves(self, obs):
+        if self.holds(obs) or self.owner == "none":
+            return None if self.owner == "none" else (set(), set(), False)
+        return {d for d, _ in kernel_dma_users(obs, group_number(obs, self.group))}, set(), True
+
 
 class OwnerCnt(Clause):
     """owner_cnt equals a number, or `kernel-dma-drivers`: what Linux keeps it at (the kernel DMA
@@ -284,6 +296,12 @@ class Driver(Clause):
         now = (obs.state["devices"].get(self.device) or {}).get("driver")
         return 2 if now and self.driver else 1          # off the other driver, then onto this one
 
+    def moves(self, obs):
+        if self.holds(obs):
+            return set(), set(), False
+        now = (obs.state["devices"].get(self.device) or {}).get("driver")
+        return ({self.device} if now else set()), ({self.device} if self.driver else set()), False
+
     def words(self):
         return f"{self.device} is bound to {self.driver}" if self.driver else f"{self.device} has no driver"
 
@@ -327,6 +345,9 @@ class NoKernelDma(Clause):
 
     def actions_left(self, obs):
         return len(kernel_dma_users(obs, group_number(obs, self.group)))
+
+    def moves(self, obs):
+        return {d for d, _ in kernel_dma_users(obs, group_number(obs, self.group))}, set(), False
 
 
 class Vm(Clause):
@@ -373,6 +394,17 @@ class Vm(Clause):
         devs = obs.state["devices"]
         unbound = sum(1 for d in self.devices if d in devs and devs[d]["vfio"] is None)
         return users + unbound + 1               # they leave, the devices join a VFIO driver, QEMU starts
+
+    def moves(self, obs):
+        if self.holds(obs):
+            return set(), set(), False
+        devs = obs.state["devices"]
+        groups = {devs[d]["group"] for d in self.devices if d in devs}
+        if any(obs.state["groups"].get(n, {}).get("owner", "NULL") != "NULL" for n in groups):
+            leave = set()                        # someone owns it: what must happen first is not a driver's move
+        else:
+            leave = {d for n in groups for d, _ in kernel_dma_users(obs, n)}
+        return leave, {d for d in self.devices if d in devs and devs[d]["vfio"] is None}, True
 
     def device_set(self):
         return set(self.spec["devices"]) | set(self.spec.get("without") or [])

@@ -332,8 +332,18 @@ class Level:
                       estimate=self.actions_left, history=any(c.history for c in self.d.goal))
 
     def actions_left(self, obs):
-        """A lower bound of the actions from this state to the goal: the largest clause's."""
-        return max((c.actions_left(obs) for c in self.d.goal), default=0)
+        """A lower bound of the actions from this state to the goal: the largest clause's, or the
+        clauses' moves together (each device that must leave a driver, each that must bind one,
+        and a program that must start, take an action each), whichever is more."""
+        one = max((c.actions_left(obs) for c in self.d.goal), default=0)
+        leave, join, start = set(), set(), False
+        for c in self.d.goal:
+            m = c.moves(obs)
+            if m is not None:
+                leave |= m[0]
+                join |= m[1]
+                start = start or m[2]
+        return max(one, len(leave) + len(join) + start)
 
     def hint(self):
         """The next authored hint that applies now; when they are all shown, the next step
