@@ -133,20 +133,22 @@ def test_hint_delivers_every_authored_hint_along_the_solution_or_the_wrong_attem
     for path in (lv_lines(definition(lid).solution), lv_lines(wrong) + lv_lines(definition(lid).solution)):
         lv = level(lid)
         seen = set()
-
-        def ask():                                  # a learner asking until the level's own hints run out here
-            for _ in lv.d.hints:
-                h = lv.hint()
-                if h.kind != "authored":
-                    break
-                seen.add(h.text)
-        ask()
+        _ask_until_no_authored_hint(lv, seen)
         for line in path:
             lv.sh(line)
-            ask()
+            _ask_until_no_authored_hint(lv, seen)
         if all(text in seen for text, _ in lv.d.hints):
             return
     pytest.fail(f"hint() never gave: {[t for t, _ in lv.d.hints if t not in seen]}")
+
+
+def _ask_until_no_authored_hint(lv, seen):
+    """A learner asking for hints until the level's own run out at this point."""
+    for _ in lv.d.hints:
+        h = lv.hint()
+        if h.kind != "authored":
+            break
+        seen.add(h.text)
 
 
 def lv_lines(script):
