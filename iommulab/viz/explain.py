@@ -77,15 +77,23 @@ def _bad_value(f):
     return f"{f['value']!r} is not a value this file accepts"
 
 
+def _does_not_match(f):
+    ov = f.raw.get("driver_override")
+    if ov:              # the override is set, to another driver: it is the cause, not the cure
+        return (f"{f['device']}'s driver_override is {words(ov)}: only {words(ov)} may bind it — clear it "
+                f"(echo > …/driver_override) to bind {f['driver']}")
+    return (f"{f['driver']} does not match {f['device']}: set its driver_override first"
+            + (f", and unbind it from {f['bound']} (a bound device is not bound again)"
+               if f.raw.get("bound") is not None else ""))
+
+
 def _first(f, *names):
     return next(f[n] for n in names if n in f)
 
 
 SENTENCES = {
     "no-such-device": "there is no {bus} device called {name!r}",
-    "driver-does-not-match": lambda f: (f"{f['driver']} does not match {f['device']}: set its driver_override first"
-                                        + (f", and unbind it from {f['bound']} (a bound device is not bound again)"
-                                           if f.raw.get("bound") is not None else "")),
+    "driver-does-not-match": _does_not_match,
     "device-not-registered": "{device} is not registered (removed, or not there yet)",
     "device-already-bound": "{device} is already bound to {driver}: unbind it first",
     "not-bound-to-driver": _not_bound,
@@ -197,6 +205,10 @@ def _owned(st, n):
     return f"group {n} has owner_cnt {cnt} although no kernel DMA driver is bound (a leaked count)"
 
 
+def _kernel_users(st, n):
+    return [d for d in st["groups"][n]["devices"] if st["devices"][d]["managed"] is False]
+
+
 def _not_viable(events):
     """The group of a VFIO_GROUP_GET_STATUS answer without the VIABLE flag, if any."""
     for ev in events:
@@ -216,8 +228,11 @@ def refusal(k, step_events, stderr=""):
     else:
         n = _not_viable(step_events)
         if n is not None and n in k.state()["groups"]:
+            st = k.state()
+            tail = ("every device of the group must leave its kernel driver" if _kernel_users(st, n)
+                    else f"a count no bound driver explains: iommulab-why {n} says where it came from")
             return ("not viable", "QEMU's VFIO_GROUP_GET_STATUS check", f"QEMU stops because "
-                    f"{_owned(k.state(), n)} — every device of the group must leave its kernel driver")
+                    f"{_owned(st, n)} — {tail}")
         reason = origin([e for e in step_events if e.refused])      # an inner call refused; none did at the top
         if reason is None:
             return None
