@@ -148,23 +148,25 @@ def vfio_unregister_group_dev(vdev, then):
         if vdev.added:
             vfio_device_del(vdev)
     if vdev.users:
-        vfio_device_request(vdev)
+        vfio_device_request(vdev, *vdev.holders)
         vdev.k.unregistering.append(vdev)
         return vdev
     return _unregister_continue(vdev)
 
 
-def vfio_device_request(vdev):
-    """vfio_pci_core_request(): ask user space to give the device back."""
+@traced(_vdev_group, op="request")
+def vfio_device_request(vdev, *holders):
+    """vfio_pci_core_request(): ask user space to give the device back (the event names the
+    processes it is relayed to, the holders of the device's files)."""
     k = vdev.k
     prefix = f"vfio-pci {vdev.dev.name}" if vdev.dev.bus.name == "pci" else vdev.dev.log_prefix()
-    channel = any(p.req_channel for p in vdev.holders)
+    channel = any(p.req_channel for p in holders)
     if channel:
         k.printk(f"{prefix}: Relaying device request to user (#{vdev.requests})")
     elif vdev.requests == 0:
         k.printk(f"{prefix}: No device request channel registered, blocked until released by user")
     vdev.requests += 1
-    for p in vdev.holders:
+    for p in holders:
         p.deliver_request(vdev)
 
 
