@@ -14,15 +14,17 @@ def render_svg(k, **kw):
         return None, f"{e}\n\n{describe(k)}"
 
 
-def refresh(k, plot, **kw):
+def refresh(k, plot, timeline=None, **kw):
     """After an action: the new picture and plot, (svg or None, fallback text or None, png).
-    The DOT text is built first; then dot runs in its own process while matplotlib draws, so the
-    two overlap on two cores."""
+    The picture follows k's timeline (the Lab's: made before its first picture): the step shown,
+    what its action changed, the obstacle of lines refused since. The DOT text is built first; then
+    dot runs in its own process while matplotlib draws, so the two overlap on two cores."""
     import threading
+    from ..shell import timeline_for
     from .dotproc import DotMissing
     from .graph import graph, pipe_svg
     from .log import describe
-    source = graph(k, **kw)
+    source = graph(k, timeline=timeline if timeline is not None else timeline_for(k), **kw)
     result = {}
 
     def run_dot():

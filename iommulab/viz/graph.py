@@ -1,5 +1,7 @@
 """The picture: each IOMMU group a cluster, its devices inside, PCI topology as edges, user-space
-processes with edges to what they hold. Built with the graphviz package; rendered by `dot`.
+processes with edges to what they hold, blocked writes with what they wait for. Written as DOT
+text (as the graphviz package writes it); rendered by `dot` at a fixed scale (SCALE px per point:
+never shrunk to fit; its box scrolls), with no text below MIN_FONT_PX CSS px at 100 % zoom.
 
 Encoding (colour is never the only signal): Okabe–Ito colours, plus line style, shape and words.
   group free      grey dashed border            "owner_cnt 0 · free"
@@ -7,11 +9,17 @@ Encoding (colour is never the only signal): Okabe–Ito colours, plus line style
   group user      vermillion bold border         "owner_cnt N · user space (VFIO group N / iommufd …)"
   device          box: sky-blue fill "(kernel DMA)" | green rounded "(manages DMA itself)" |
                   white dashed "no driver"; bridges and ports are house-shaped
-  changed by the last action: reddish-purple thick border and "▶ … changed at step S"
+  changed by the step shown: reddish-purple thick border, "▶" and "changed at step S: what changed"
+  the obstacle of a refusal: orange double (device) or dashed bold (group) border, "✖ blocks: why"
+  a blocked write: a dashed note "blocked write, waiting …", with edges to what it waits for
 Node ids are stable (dev_<name>, cluster_g<N>), so the layout does not jump between actions.
 """
+import functools
 import hashlib
+import math
 import re
+import textwrap
+from contextlib import contextmanager
 
 from .dotproc import runner
 from ..kernel import BRIDGE_KINDS
@@ -21,6 +29,15 @@ BLACK, ORANGE, SKY, GREEN = "#000000", "#E69F00", "#56B4E9", "#009E73"
 YELLOW, BLUE, VERMILLION, PURPLE, GREY = "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#999999"
 TINT = {"kernel": "#DCEAF4", "user": "#F7DDCC", "free": "#FFFFFF", "sky": "#CDE8F8", "green": "#C8EBDF"}
 THRESHOLD = 80
+LIGHT_ORANGE, LIGHT_PURPLE = "#FBE3B8", "#F3DCEA"
+SCALE = 1.0              # CSS px per point of dot's layout: the picture's fixed scale
+FONT = {"graph": 12, "cluster": 12, "node": 11, "edge": 11}      # points; at SCALE 1.0 as many CSS px
+MIN_FONT_PX = 11
+WRAP = 46
+
+
+def _wrap(text, width=WRAP):
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
 
 
 def node_id(name):
@@ -50,7 +67,7 @@ def _domain_text(g):
     return "domain: none"
 
 
-def _group_style(g, changed, step):
+def _group_style(g, m):
     kind = "user" if g.owner_kind not in ("free", "kernel") else g.owner_kind
     color = {"free": GREY, "kernel": BLUE, "user": VERMILLION}[kind]
     style = {"free": "rounded,dashed,filled", "kernel": "rounded,filled", "user": "rounded,bold,filled"}[kind]
@@ -58,14 +75,19 @@ def _group_style(g, changed, step):
     if g.pasids:
         label += f"\nPASIDs attached: {', '.join(map(str, g.pasids))}"
     attrs = {"label": label, "color": color, "style": style, "fillcolor": TINT[kind],
-             "penwidth": "3" if kind == "user" else "1.5", "fontname": "Helvetica", "fontsize": "11",
+             "penwidth": "3" if kind == "user" else "1.5", "fontname": "Helvetica", "fontsize": str(FONT["cluster"]),
              "labeljust": "l"}
-    if changed:
-        attrs.update(color=PURPLE, penwidth="5", label=f"▶ {label}\n(changed at step {step})")
+    if g.number in m.changed_groups:
+        what = "; ".join(m.changes.get(g.number, ()))
+        attrs.update(color=PURPLE, penwidth="5",
+                     label=f"▶ {label}\n" + _wrap(f"(changed at step {m.step}" + (f": {what})" if what else ")"), 60))
+    if g.number in m.obstacle_groups:
+        attrs.update(color=ORANGE, penwidth="5", style="rounded,dashed,bold,filled", fillcolor=LIGHT_ORANGE,
+                     label=f"✖ {attrs['label']}\n" + _wrap(f"blocks: {m.obstacle_groups[g.number]}", 60))
     return attrs
 
 
-def _device_attrs(d, changed):
+def _device_attrs(d, m):
     lines = [d.name, d.what]
     if d.driver_kind == "kernel-dma":
         lines.append(f"{d.driver} (kernel DMA)")
@@ -76,29 +98,108 @@ def _device_attrs(d, changed):
     else:
         lines.append("no driver")
         attrs = {"style": "dashed,filled", "fillcolor": "white", "color": GREY}
+    if d.driver_override:
+        lines.append(f"driver_override: {d.driver_override}")
     if d.vfio:
         lines.append(f"/dev/vfio/devices/{d.vfio}")
     attrs["shape"] = "house" if d.kind in BRIDGE_KINDS else "box"
-    if changed:
+    if d.name in m.changed_devices:
         lines[0] = "▶ " + lines[0]
+        what = "; ".join(m.changes.get(d.name, ()))
+        if what:
+            lines.append(_wrap(f"changed at step {m.step}: {what}", 40))
         attrs.update(color=PURPLE, penwidth="3")
+    if d.name in m.obstacles:
+        lines[0] = "✖ " + lines[0]
+        lines.append(_wrap(f"blocks: {m.obstacles[d.name]}", 40))
+        attrs.update(color=ORANGE, penwidth="3", peripheries="2", style="filled,dashed,bold",
+                     fillcolor=LIGHT_ORANGE)
     attrs["label"] = "\n".join(lines)
     return attrs
 
 
 def _signature(m, g):
-    drivers = sorted({f"{m.devices[n].driver or '-'}" for n in g.devices})
+    devs = g.devices                        # most groups hold one device: no set, no sort
+    drivers = ((m.devices[devs[0]].driver or "-",) if len(devs) == 1
+               else sorted({m.devices[n].driver or "-" for n in devs}))
     return (g.owner_kind, g.owner_cnt, g.domain_kind, g.default_type, len(g.devices), tuple(drivers))
 
 
+def _title(m):
+    title = f"Linux {m.release} · step {m.step}" + (f" · {m.last_action}" if m.last_action else "")
+    lines = [_wrap(title, 90)]
+    if m.refused:
+        lines.append(_wrap(f"✖ refused, nothing changed: {m.refused}", 90))
+        if m.refusal:
+            lines.append(_wrap(m.refusal, 90))
+    elif m.gone:
+        lines.append(_wrap("▶ changed: " + "; ".join(m.gone), 90))
+    elif m.step and not (m.changed_groups or m.changed_devices or m.changed_processes or m.completed
+                         or any(w.new for w in m.pending)):
+        lines.append("(nothing drawn here changed in this step)")
+    return "".join(line.replace("\n", "\\l") + "\\l" for line in lines)      # each line flush left
+
+
+_PLAIN = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*|-?(\.[0-9]+|[0-9]+(\.[0-9]*)?))\Z")
+_KEYWORDS = {"node", "edge", "graph", "digraph", "subgraph", "strict"}
+
+
+def _q(value):
+    """A DOT ID as the graphviz package writes it: bare when it may be, else quoted."""
+    return _q_text(str(value))
+
+
+@functools.lru_cache(maxsize=8192)          # the same keys, colours and names come back in every picture
+def _q_text(text):
+    if _PLAIN.match(text) and text.lower() not in _KEYWORDS:
+        return text
+    return '"' + re.sub(r'(?<!\\)"', '\\"', text) + '"'
+
+
+def _alist(attrs):
+    return " ".join(f"{_q(key)}={_q(value)}" for key, value in sorted(attrs.items()) if value is not None)
+
+
+class Digraph:
+    """The DOT text of the picture, written directly (the graphviz package's quoting cost more than
+    the rest of the view model): the same statements and quoting as graphviz.Digraph's `source`,
+    with its `graph_attr`, `node`, `edge`, `attr` and `subgraph(name=…)`."""
+
+    def __init__(self, name, graph_attr=None, node_attr=None, edge_attr=None):
+        self.name = name
+        self.graph_attr, self.node_attr, self.edge_attr = dict(graph_attr or {}), dict(node_attr or {}), \
+            dict(edge_attr or {})
+        self.body = []
+
+    def node(self, name, **attrs):
+        self.body.append(f"\t{_q(name)} [{_alist(attrs)}]\n" if attrs else f"\t{_q(name)}\n")
+
+    def edge(self, tail, head, **attrs):
+        self.body.append(f"\t{_q(tail)} -> {_q(head)}" + (f" [{_alist(attrs)}]\n" if attrs else "\n"))
+
+    def attr(self, **attrs):
+        self.body.append(f"\t{_alist(attrs)}\n")
+
+    @contextmanager
+    def subgraph(self, name):
+        sub = Digraph(name)
+        yield sub
+        self.body.append(f"\tsubgraph {_q(name)} {{\n" + "".join("\t" + line for line in sub.body) + "\t}\n")
+
+    @property
+    def source(self):
+        head = "".join(f"\t{kind} [{_alist(attrs)}]\n" for kind, attrs in
+                       (("graph", self.graph_attr), ("node", self.node_attr), ("edge", self.edge_attr)) if attrs)
+        return f"digraph {_q(self.name)} {{\n{head}{''.join(self.body)}}}\n"
+
+
 def _new_digraph(m):
-    import graphviz
-    return graphviz.Digraph("iommu", graph_attr={
+    return Digraph("iommu", graph_attr={
         "compound": "true", "newrank": "true", "rankdir": "LR", "nodesep": "0.2", "ranksep": "0.45",
-        "fontname": "Helvetica", "fontsize": "11", "label": f"Linux {m.release} · step {m.step}"
-        + (f" · last action: {m.last_action}" if m.last_action else ""), "labelloc": "t"},
-        node_attr={"fontname": "Helvetica", "fontsize": "10", "margin": "0.08,0.04"},
-        edge_attr={"fontname": "Helvetica", "fontsize": "9"})
+        "fontname": "Helvetica", "fontsize": str(FONT["graph"]), "label": _title(m), "labelloc": "t",
+        "labeljust": "l"},
+        node_attr={"fontname": "Helvetica", "fontsize": str(FONT["node"]), "margin": "0.08,0.04"},
+        edge_attr={"fontname": "Helvetica", "fontsize": str(FONT["edge"])})
 
 
 def _full_groups(m, threshold, focus_group, focus_device):
@@ -120,15 +221,18 @@ def _full_groups(m, threshold, focus_group, focus_device):
     if len(m.devices) <= threshold:
         return numbers
     held = {n for p in m.processes for n in p.groups}
-    keep = {n for n in numbers if n in m.changed_groups or n in held
+    marked = {m.devices[d].group for d in set(m.obstacles) | m.changed_devices
+              | {p.device for p in m.pending + m.completed} if d in m.devices}
+    keep = {n for n in numbers if n in m.changed_groups or n in held or n in marked or n in m.obstacle_groups
             or m.groups[n].owner_kind not in ("free", "kernel")}
     return [n for n in numbers if n in keep]
 
 
-def graph(k_or_model, legend=False, threshold=THRESHOLD, focus_group=None, focus_device=None):
-    """A graphviz.Digraph of the machine. Above `threshold` devices (or with a focus) the groups not
-    of interest collapse into summary nodes: one per kind of group, with counts."""
-    m = k_or_model if isinstance(k_or_model, ViewModel) else build(k_or_model)
+def graph(k_or_model, legend=False, threshold=THRESHOLD, focus_group=None, focus_device=None, timeline=None):
+    """A Digraph (DOT text, as graphviz.Digraph's) of the machine. Above `threshold` devices (or
+    with a focus) the groups not of interest collapse into summary nodes: one per kind of group,
+    with counts. `timeline`: the steps the picture counts and compares (model.build)."""
+    m = k_or_model if isinstance(k_or_model, ViewModel) else build(k_or_model, timeline=timeline)
     dot = _new_digraph(m)
     full = _full_groups(m, threshold, focus_group, focus_device)
     full_set = set(full)
@@ -136,23 +240,24 @@ def graph(k_or_model, legend=False, threshold=THRESHOLD, focus_group=None, focus
     for n in reversed(full):                 # dot stacks left-to-right ranks bottom-up: group 0 on top
         g = m.groups[n]
         with dot.subgraph(name=f"cluster_g{n}") as c:
-            c.attr(**_group_style(g, n in m.changed_groups, m.step))
+            c.attr(**_group_style(g, m))
             for name in g.devices:
-                c.node(node_id(name), **_device_attrs(m.devices[name], name in m.changed_devices))
+                c.node(node_id(name), **_device_attrs(m.devices[name], m))
                 shown.add(name)
     loose = [d for d in m.devices.values() if d.group is None]
     if loose and len(m.devices) <= threshold and focus_group is None and focus_device is None:
         with dot.subgraph(name="cluster_nogroup") as c:
             c.attr(label="no IOMMU group (DMA not translated; never counted)", style="dotted", color=GREY,
-                   fontname="Helvetica", fontsize="11")
+                   fontname="Helvetica", fontsize=str(FONT["cluster"]))
             for d in loose:
-                c.node(node_id(d.name), **_device_attrs(d, d.name in m.changed_devices))
+                c.node(node_id(d.name), **_device_attrs(d, m))
                 shown.add(d.name)
     _summaries(dot, m, full_set)
     for d in m.devices.values():                       # PCI topology: why subtrees share groups
         if d.parent in shown and d.name in shown:
             dot.edge(node_id(d.parent), node_id(d.name), color=GREY, arrowhead="none", style="dashed")
     _processes(dot, m, shown, full_set)
+    _pending(dot, m, shown)
     if legend:
         _legend(dot)
     return dot
@@ -177,21 +282,77 @@ def _summaries(dot, m, full_set):
 def _processes(dot, m, shown, full_set):
     for p in m.processes:
         pid = f"proc_{p.pid}"
-        dot.node(pid, label=f"{p.name} [{p.pid}]\nuser-space process", shape="component", style="filled",
-                 fillcolor=YELLOW, color=BLACK)
+        attrs = {"shape": "component", "style": "filled", "fillcolor": YELLOW, "color": BLACK}
+        label = f"{p.name} [{p.pid}]\nuser-space process"
+        if p.pid in m.changed_processes:
+            label = f"▶ {label}\n(changed at step {m.step})"
+            attrs.update(color=PURPLE, penwidth="3")
+        if p.pid in m.obstacle_processes:
+            label = f"✖ {label}\n" + _wrap(f"blocks: {m.obstacle_processes[p.pid]}", 40)
+            attrs.update(color=ORANGE, penwidth="3", peripheries="2", style="filled,dashed,bold")
+        dot.node(pid, label=label, **attrs)
         for name in p.devices:
             if name in shown:
-                dot.edge(pid, node_id(name), label="device fd", color=BLACK, penwidth="2")
+                new = (p.pid, "device", name) in m.changed_edges
+                dot.edge(pid, node_id(name), label="▶ device fd (new)" if new else "device fd",
+                         color=PURPLE if new else BLACK, penwidth="3" if new else "2")
         for n in p.groups:
             g = m.groups.get(n)
             if n in full_set and g is not None and g.devices and not set(g.devices) & set(p.devices):
-                dot.edge(pid, node_id(g.devices[0]), lhead=f"cluster_g{n}", label="group fd",
-                         color=BLACK, style="bold")
+                new = (p.pid, "group", n) in m.changed_edges
+                dot.edge(pid, node_id(g.devices[0]), lhead=f"cluster_g{n}",
+                         label="▶ group fd (new)" if new else "group fd", color=PURPLE if new else BLACK,
+                         style="bold", penwidth="3" if new else "1")
+
+
+def _short(path):
+    parts = path.split("/")
+    return path if len(parts) <= 4 else "…/" + "/".join(parts[-2:])
+
+
+def _pending(dot, m, shown):
+    """Blocked writes: a dashed note each, with an edge to the device it is about and to what it waits
+    for (the process holding the device, or the blocked write ahead of it on the device lock); the
+    writes that completed in the step shown, announced."""
+    names = {p.pid: p.name for p in m.processes}
+    for i, w in enumerate(m.pending):
+        ident = f"pending_{i}"
+        if w.behind is not None:
+            why = f"waiting for {w.device}'s device lock, behind the blocked write ahead of it"
+        elif w.holders:
+            who = ", ".join(f"process {pid} ({names.get(pid, '?')})" for pid in w.holders)
+            why = f"waiting for {who} to close {w.device}"
+        else:
+            why = f"waiting for user space to let go of {w.device}"
+        label = (("▶ new at step {}: ".format(m.step) if w.new else "")
+                 + f"blocked write, waiting (a background job)\necho {w.data} > {_short(w.path)}\n"
+                 + _wrap(f"— {why}", 44))
+        dot.node(ident, label=label, shape="note", style="filled,dashed", fillcolor=LIGHT_ORANGE,
+                 color=PURPLE if w.new else ORANGE, penwidth="3" if w.new else "2")
+        if w.device is not None and w.device in shown:
+            dot.edge(ident, node_id(w.device), label="for device", color=ORANGE, style="dashed")
+        if w.behind is not None:
+            dot.edge(ident, f"pending_{w.behind}", label="queued behind", color=ORANGE, style="dashed")
+            continue
+        for pid in w.holders:
+            dot.edge(ident, f"proc_{pid}", label="waits for it to close the device", color=ORANGE, style="dashed",
+                     penwidth="2")
+        for pid in w.asked:
+            if w.device is not None and w.device in shown:
+                dot.edge(node_id(w.device), f"proc_{pid}", label="asked to release (request relayed)",
+                         color=ORANGE, style="dotted", penwidth="2")
+    for i, w in enumerate(m.completed):
+        ident = f"completed_{i}"
+        dot.node(ident, label=f"✓ completed at step {m.step}: the blocked write returned\n"
+                 f"echo {w.data} > {_short(w.path)}", shape="note", style="filled", fillcolor=LIGHT_PURPLE,
+                 color=PURPLE, penwidth="3")
+        if w.device is not None and w.device in shown:
+            dot.edge(ident, node_id(w.device), color=PURPLE, style="dashed")
 
 
 def _legend(dot):
     with dot.subgraph(name="cluster_legend") as c:
-        c.attr(label="Legend", style="rounded", color=GREY, fontname="Helvetica", fontsize="11")
+        c.attr(label="Legend", style="rounded", color=GREY, fontname="Helvetica", fontsize=str(FONT["cluster"]))
         c.node("legend_k", label="kernel DMA driver\n(counts in owner_cnt)", shape="box", style="filled",
                fillcolor=TINT["sky"], color=BLUE)
         c.node("legend_m", label="driver manages DMA itself\n(vfio-pci, pci-stub, pcieport)", shape="box",
@@ -200,7 +361,11 @@ def _legend(dot):
         c.node("legend_b", label="bridge or port", shape="house")
         c.node("legend_p", label="user-space process", shape="component", style="filled", fillcolor=YELLOW)
         c.node("legend_g", label="group borders: grey dashed = free,\nblue = kernel DMA API,\n"
-               "vermillion bold = user space,\nreddish purple ▶ = changed", shape="note")
+               "vermillion bold = user space,\nreddish purple ▶ = changed in this step", shape="note")
+        c.node("legend_x", label="✖ blocks: the obstacle of a refusal\n(orange, double dashed border)", shape="box",
+               style="filled,dashed,bold", peripheries="2", fillcolor=LIGHT_ORANGE, color=ORANGE)
+        c.node("legend_w", label="a blocked write, waiting", shape="note", style="filled,dashed",
+               fillcolor=LIGHT_ORANGE, color=ORANGE)
         c.edge("legend_k", "legend_m", style="invis")
         c.edge("legend_m", "legend_u", style="invis")
 
@@ -210,6 +375,29 @@ def svg(k_or_model, **kw):
     return pipe_svg(graph(k_or_model, **kw))
 
 
+_SIZE = re.compile(r'\b(width|height)="([\d.]+)(pt|px|)"')
+
+
+def fixed_scale(text, scale=SCALE):
+    """dot's SVG with its width and height set in CSS px at `scale` px per point of its viewBox (the
+    viewBox keeps the drawing whole): the same size on every machine and every title, never shrunk
+    to its box. Sizes already in px stay."""
+    head, sep, rest = text.partition("<svg")
+    if not sep:
+        return text
+    tag, close, body = rest.partition(">")
+    box = re.search(r'viewBox="[\d.-]+ [\d.-]+ ([\d.]+) ([\d.]+)"', tag)
+    full = {"width": float(box.group(1)), "height": float(box.group(2))} if box else {}
+
+    def px(mt):
+        if mt.group(3) == "px":
+            return mt.group(0)
+        value = full.get(mt.group(1), float(mt.group(2)))
+        return f'{mt.group(1)}="{math.ceil(value * scale - 1e-9)}px"'
+    return head + sep + _SIZE.sub(px, tag, count=2) + close + body
+
+
 def pipe_svg(digraph):
-    """Lay out a graphviz.Digraph with dot; raises DotMissing without Graphviz."""
-    return runner().render(digraph.source)
+    """Lay out a Digraph (or a graphviz.Digraph) with dot, at the fixed scale; raises DotMissing
+    without Graphviz."""
+    return fixed_scale(runner().render(digraph.source))

@@ -1,7 +1,17 @@
 """What the views show, as plain data, built only from the kernel's public surface: k.state(),
-the devices' public facts and the event history. No view reads model internals."""
+the devices' public facts, the event history and the timeline's steps and attempts. No view reads
+model internals.
+
+What changed is the difference between the state of the step shown and the state of the step
+before it (one step = one action of the timeline), so only what really changed is highlighted:
+groups (including one that lost a device), devices, processes and their edges. A refused action
+(the last lines run changed nothing and failed) highlights nothing as changed and marks the
+obstacle its reason names instead. Blocked writes (a write event whose result is a pending write,
+with no completion mark yet) are listed with what they wait for."""
 from dataclasses import dataclass, field
 
+from ..kernel.reasons import origin
+from ..kernel.trace import ref
 from ..pciids import class_name
 
 
@@ -16,6 +26,7 @@ class DeviceView:
     parent: str | None
     group: int | None
     vfio: str | None           # /dev/vfio/devices node name (vfioN) while it exists, else None
+    driver_override: str | None = None
 
 
 @dataclass
@@ -42,6 +53,24 @@ class ProcessView:
 
 
 @dataclass
+class PendingView:
+    """A blocked write: `echo data > path`, waiting for `holders` (pids) to let go of `device`, or
+    queued behind the blocked write `behind` (an index into ViewModel.pending) on its device lock."""
+    path: str
+    data: str
+    device: str | None
+    holders: list
+    behind: int | None = None
+    asked: list = field(default_factory=list)       # pids a release request was relayed to (events)
+    step: int = 0                                   # the kernel's call counter when it blocked
+    new: bool = False                               # blocked in the step shown
+    event: object = None                            # the write's event
+
+    def line(self):
+        return f"echo {self.data} > {self.path}"
+
+
+@dataclass
 class ViewModel:
     release: str
     groups: dict               # number -> GroupView
@@ -51,6 +80,18 @@ class ViewModel:
     changed_groups: set = field(default_factory=set)
     changed_devices: set = field(default_factory=set)
     last_action: str = ""
+    changes: dict = field(default_factory=dict)          # group number or device name -> [words]
+    changed_processes: set = field(default_factory=set)
+    changed_edges: set = field(default_factory=set)      # (pid, "device", name) / (pid, "group", n)
+    lost: dict = field(default_factory=dict)             # group number -> devices it lost
+    gone: list = field(default_factory=list)             # groups and devices the step removed, in words
+    refused: str = ""                                    # the refused line(s), when the last action failed
+    refusal: str = ""                                    # why, in one sentence
+    obstacles: dict = field(default_factory=dict)        # device name -> why it blocks, in words
+    obstacle_groups: dict = field(default_factory=dict)  # group number -> why it blocks
+    obstacle_processes: dict = field(default_factory=dict)
+    pending: list = field(default_factory=list)          # PendingView, still blocked
+    completed: list = field(default_factory=list)        # PendingView that completed in this step
 
 
 _OWNER_KINDS = {"vfio_group": "vfio-group", "container": "container", "iommufd": "iommufd"}
@@ -97,7 +138,8 @@ def describe_action(ev):
 
 
 def last_step_changes(events):
-    """The groups and devices touched by the most recent action (the last top-level event)."""
+    """The groups and devices touched by the most recent kernel call (the last top-level event):
+    what the picture falls back on when the state before it is not known."""
     if not events:
         return set(), set(), 0, ""
     step = events[-1].step
@@ -113,17 +155,265 @@ def last_step_changes(events):
     return groups, names, step, action
 
 
-def build(k):
-    st = k.state()
+# --- what changed: the state before against the state now ---------------------------------------
+
+def _edges(st):
+    out = set()
+    for pid, p in st["processes"].items():
+        out.update((pid, "device", d) for d in p["holds"]["devices"])
+        out.update((pid, "group", n) for n in p["holds"]["groups"])
+    return out
+
+
+def diff(before, after):
+    """(changes {group or device: [words]}, lost {group: [devices]}, changed processes, new edges,
+    gone [words]) between two k.state() dicts."""
+    changes, lost = {}, {}
+    bg, ag = before["groups"], after["groups"]
+    for n, g in ag.items():
+        was = bg.get(n)
+        if was == g:
+            continue
+        if was is None:
+            changes[n] = ["new group"]
+            continue
+        words = []
+        if was["owner_cnt"] != g["owner_cnt"]:
+            words.append(f"owner_cnt {was['owner_cnt']} → {g['owner_cnt']}")
+        if was["owner"] != g["owner"]:
+            words.append(f"owner {was['owner']} → {g['owner']}")
+        if was["domain"] != g["domain"]:
+            words.append(f"domain {was['domain']} → {g['domain']}")
+        if list(was["pasids"]) != list(g["pasids"]):
+            words.append("PASIDs changed")
+        gone = [d for d in was["devices"] if d not in g["devices"]]
+        came = [d for d in g["devices"] if d not in was["devices"]]
+        if gone:
+            lost[n] = gone
+            words.append(f"lost {', '.join(gone)}")
+        if came:
+            words.append(f"gained {', '.join(came)}")
+        if words:
+            changes[n] = words
+    bd, ad = before["devices"], after["devices"]
+    for name, d in ad.items():
+        was = bd.get(name)
+        if was == d:
+            continue
+        if was is None:
+            changes[name] = ["new device"]
+            continue
+        words = []
+        if was["driver"] != d["driver"]:
+            words.append(f"driver {was['driver'] or 'none'} → {d['driver'] or 'none'}")
+        if was.get("driver_override") != d.get("driver_override"):
+            words.append(f"driver_override {was.get('driver_override') or '(none)'} → "
+                         f"{d.get('driver_override') or '(none)'}")
+        if was["group"] != d["group"]:
+            words.append(f"group {was['group']} → {d['group']}")
+        if was.get("cdev") != d.get("cdev"):
+            words.append(f"new node /dev/vfio/devices/{d['cdev']}" if d.get("cdev")
+                         else f"/dev/vfio/devices/{was['cdev']} removed")
+        if words:
+            changes[name] = words
+    bp, ap = before["processes"], after["processes"]
+    procs = {pid for pid, p in ap.items() if pid not in bp or bp[pid]["holds"] != p["holds"]}
+    gone = [f"group {n} is gone" for n in bg if n not in ag]
+    gone += [f"{name} is gone" for name in bd if name not in ad]
+    gone += [f"process {pid} ({p['name']}) exited" for pid, p in bp.items() if pid not in ap]
+    return changes, lost, procs, _edges(after) - _edges(before), gone
+
+
+# --- the timeline's steps: the state before the step shown --------------------------------------
+
+_STATES = {}            # (id(timeline), serial) -> (timeline, state); (id(event),) -> (event, state)
+_KEEP = 48
+
+
+def _remember(key, owner, st):
+    _STATES[key] = (owner, st)
+    while len(_STATES) > _KEEP:
+        del _STATES[next(iter(_STATES))]
+
+
+def _recall(key, owner):
+    hit = _STATES.get(key)
+    return hit[1] if hit is not None and hit[0] is owner else None
+
+
+def _state_at(tl, k, i):
+    """k.state() at timeline step i: remembered from an earlier picture, else seen on an excursion."""
+    moment = tl.steps[i]
+    st = _recall((id(tl), moment.serial), tl)
+    if st is None:
+        with tl.excursion():
+            tl.restore(moment)
+            st = k.state()
+        _remember((id(tl), moment.serial), tl, st)
+    return st
+
+
+def _last_attempts(tl):
+    """The attempt that made the step shown (or None), and the failed attempts of the last batch of
+    lines run at that step which changed nothing (a cell's refused lines; a second click on a
+    refused button is a batch of its own). A batch is what was run since the previous picture."""
+    pos = tl.position
+    serial = tl.steps[pos].serial
+    seen = _STATES.get(("seen", id(tl)))
+    n_then, start = seen[1] if seen is not None and seen[0] is tl else (0, 0)
+    if len(tl.attempts) != n_then:
+        start = n_then if n_then <= len(tl.attempts) else 0
+    _remember(("seen", id(tl)), tl, (len(tl.attempts), start))
+    here = [a for a in tl.attempts if a.step == pos and a.serial == serial]
+    maker = here[0] if here and pos > 0 and here[0].events else None
+    batch = [a for a in tl.attempts[start:] if a.step == pos and a.serial == serial and a is not maker]
+    failed = []
+    for a in reversed(batch):
+        if not a.failed:
+            break
+        failed.append(a)
+    if maker is not None and maker.failed and not failed:
+        failed = [maker]
+    return maker, failed[::-1]
+
+
+# --- refusals: the obstacle the reason names ----------------------------------------------------
+
+def _refs_in(value):
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        yield value
+    elif isinstance(value, tuple):
+        for v in value:
+            yield from _refs_in(v)
+
+
+def _obstacles(m, st, events):
+    """Mark on m what stopped a refused action: a reason's kernel DMA users, devices, groups and
+    processes; a QEMU that stopped on a group that is not viable: that group's kernel DMA users."""
+    from .explain import _not_viable, refusal, sentence
+    top = next((e for e in events if e.depth == 0 and e.refused), None)
+    reason = origin([e for e in events if e.step == top.step]) if top is not None else \
+        origin([e for e in events if e.refused])
+    why = refusal(_Public(st), events)
+    if why is not None:
+        m.refusal = f"{why[0]}: {why[2]}"
+    if reason is None:
+        n = _not_viable(events)
+        if n is not None and n in st["groups"]:
+            for d in st["groups"][n]["devices"]:
+                dev = st["devices"][d]
+                if dev["managed"] is False:
+                    m.obstacles[d] = f"bound to {dev['driver']}, a kernel DMA driver: group {n} is not viable"
+            if not any(st["devices"][d]["managed"] is False for d in st["groups"][n]["devices"]):
+                m.obstacle_groups[n] = f"owner_cnt {st['groups'][n]['owner_cnt']}: group {n} is not viable"
+        return
+    facts = reason.facts
+    users = facts.get("kernel_users") or ()
+    drivers = facts.get("drivers") or ()
+    for u, drv in zip(users, drivers):
+        m.obstacles[u[1] if isinstance(u, tuple) else u] = \
+            f"bound to {drv[1] if isinstance(drv, tuple) else drv}, a kernel DMA driver (counts in owner_cnt)"
+    words = sentence(reason)
+    if users:
+        return
+    subject = facts.get("device")            # what the action was about: the obstacle only when nothing else is
+    found = False
+    for key, v in facts.items():
+        for kind, x in _refs_in(v):
+            if kind == "device" and x in st["devices"] and not (key == "device" and v == subject):
+                m.obstacles.setdefault(x, words)
+                found = True
+            elif kind == "group" and x in st["groups"]:
+                m.obstacle_groups.setdefault(x, words)
+                found = True
+                owner = st["groups"][x]["owner_ref"]
+                for pid, p in st["processes"].items():
+                    if owner is not None and x in p["holds"]["groups"]:
+                        m.obstacle_processes.setdefault(pid, f"holds group {x} (its owner {st['groups'][x]['owner']})")
+            elif kind == "process" and x in st["processes"]:
+                m.obstacle_processes.setdefault(x, words)
+                found = True
+    if not found and isinstance(subject, tuple) and subject[1] in st["devices"]:
+        m.obstacles[subject[1]] = words
+
+
+class _Public:
+    """What explain.refusal reads of a kernel: only its state (given here, as the picture saw it)."""
+    def __init__(self, st):
+        self._st = st
+
+    def state(self):
+        return self._st
+
+
+# --- blocked writes -------------------------------------------------------------------------------
+
+def _device_of(st, data, path):
+    if data in st["devices"]:
+        return data
+    return next((part for part in path.split("/") if part in st["devices"]), None)
+
+
+def pending_writes(events, st):
+    """(still blocked, [(id of the completing event, completed)]) from the event history: a
+    write whose result is a pending write, until a completion mark with its path; writes queued
+    behind it on the same device lock complete with it."""
+    open_, done = [], []
+    for ev in events:
+        for mark in ev.marks:
+            if mark[0] != "completion":
+                continue
+            first = next((p for p in open_ if p.path == mark[1]), None)
+            if first is None:
+                continue
+            finished = [first] + [p for p in open_ if p is not first and p.device == first.device
+                                  and p.step >= first.step]
+            for p in finished:
+                open_.remove(p)
+                done.append((id(ev), p))
+        if ev.op == "request":
+            names = {x for kind, x in ev.refs if kind in ("device", "vfio_device")}
+            pids = [x for kind, x in ev.refs if kind == "process"]
+            for p in open_:
+                if p.device in names:
+                    p.asked.extend(x for x in pids if x not in p.asked)
+        if ev.depth != 0 or ev.op != "write" or ev.result is None or isinstance(ev.result, int):
+            continue
+        r = ref(ev.result)
+        if r[0] != "pending_write":
+            continue
+        data = ev.refs[2][1].strip() if len(ev.refs) > 2 and ev.refs[2][0] == "str" else ""
+        dev = _device_of(st, data, r[1])
+        open_.append(PendingView(r[1], data, dev, [], step=ev.step, event=ev))
+    for i, p in enumerate(open_):
+        ahead = next((j for j, q in enumerate(open_[:i]) if q.device == p.device), None)
+        p.behind = ahead
+        p.holders = [pid for pid, proc in st["processes"].items() if p.device in proc["holds"]["devices"]]
+    return open_, done
+
+
+# --- the view model ---------------------------------------------------------------------------------
+
+_CLASS_NAMES = {}
+
+
+def _class_name(code):
+    name = _CLASS_NAMES.get(code)
+    if name is None:
+        name = _CLASS_NAMES[code] = class_name(code)
+    return name
+
+
+def _devices_and_groups(k, st):
     devices = {}
     for name, d in st["devices"].items():
         dev = k.devices[name]
         kind = "kernel-dma" if d["managed"] is False else "managed" if d["managed"] else "unbound"
-        what = class_name(dev.class_code) if dev.bus.name == "pci" else (dev.id or dev.bus.name)
+        what = _class_name(dev.class_code) if dev.bus.name == "pci" else (dev.id or dev.bus.name)
         if dev.streamid is not None:            # as the SMMU documentation writes it
             what += f" · stream ID {dev.streamid:#x}"
         devices[name] = DeviceView(name, dev.bus.name, dev.kind, what, d["driver"], kind, dev.parent,
-                                   d["group"], d["cdev"])
+                                   d["group"], d["cdev"], d.get("driver_override"))
     groups = {n: GroupView(n, g["owner_cnt"], g["owner"], owner_kind(g["owner_ref"], g["owner_cnt"]), g["domain"],
                            domain_kind(g["domain_ref"]), g["default_domain"], list(g["devices"]), list(g["pasids"]),
                            g["owner_ref"][1] if g["owner_ref"] else None,
@@ -131,7 +421,74 @@ def build(k):
               for n, g in st["groups"].items()}
     procs = [ProcessView(pid, p["name"], p["holds"]["groups"], p["holds"]["devices"])
              for pid, p in st["processes"].items()]
-    changed_g, changed_names, step, action = last_step_changes(k.events)
-    changed_d = {n for n in changed_names if n in devices}
-    return ViewModel(k.f.release, groups, devices, procs, step, changed_g if step else set(),
-                     changed_d if step else set(), action)
+    return devices, groups, procs
+
+
+def _apply_diff(m, before, st):
+    changes, lost, procs, edges, gone = diff(before, st)
+    m.changes, m.lost, m.changed_processes, m.changed_edges, m.gone = changes, lost, procs, edges, gone
+    m.changed_groups = {x for x in changes if isinstance(x, int)}
+    m.changed_devices = {x for x in changes if isinstance(x, str)}
+
+
+def _outside(tl, events):
+    """Whether the kernel's last event came from no line the timeline saw run (a k.write from Python
+    since its last look): then its steps do not describe the machine drawn."""
+    if not events or events[-1].step == 0:
+        return False
+    last = events[-1]
+    return not any(a.events and a.events[-1] is last for a in reversed(tl.attempts))
+
+
+def build(k, timeline=None, before=None, step=None, action=None):
+    """The view model of k as shown now. With `timeline` (the Lab's): the step shown, what its action
+    changed against the step before, and the obstacle of the refused lines run since. With `before`
+    (a k.state() dict; the Builder's): what changed against it, as step `step` done by `action`.
+    Without either: the last kernel call's touched groups and devices."""
+    st = k.state()
+    devices, groups, procs = _devices_and_groups(k, st)
+    m = ViewModel(k.f.release, groups, devices, procs, 0)
+    recent = ()
+    if timeline is not None and not _outside(timeline, k.events):
+        tl = timeline
+        pos = tl.position
+        _remember((id(tl), tl.steps[pos].serial), tl, st)
+        m.step = pos
+        m.last_action = " ".join(str(tl.steps[pos].action).split()) if pos else "booted"
+        maker, failed = _last_attempts(tl)
+        if pos < len(tl.steps) - 1:
+            failed = []                         # looking at the past: its step, not the lines run since
+        if pos > 0 and not (failed and failed[0] is not maker):
+            _apply_diff(m, _state_at(tl, k, pos - 1), st)
+        if failed:
+            m.refused = "; ".join(" ".join(a.line.split()) for a in failed)
+            for a in failed:
+                _obstacles(m, st, a.events)
+        recent = maker.events if maker is not None else ()
+    elif before is not None:
+        m.step = step if step is not None else 0
+        m.last_action = action or ""
+        _apply_diff(m, before, st)
+    else:
+        events = k.events
+        changed_g, changed_names, tstep, act = last_step_changes(events)
+        m.step, m.last_action = tstep, act
+        if timeline is not None:                # Python changed the machine since the timeline's last look
+            m.step, m.last_action = timeline.position, f"outside the shell: {act}"
+        if tstep:
+            prev = next((e for e in reversed(events) if e.step < tstep), None)
+            was = _recall((id(prev),), prev) if prev is not None else None
+            if was is not None:
+                _apply_diff(m, was, st)
+            else:
+                m.changed_groups = changed_g
+                m.changed_devices = {n for n in changed_names if n in devices}
+            recent = [e for e in events if e.step == tstep]
+        if events:
+            _remember((id(events[-1]),), events[-1], st)
+    m.pending, done = pending_writes(k.events, st)
+    recent_ids = {id(e) for e in recent}
+    m.completed = [p for i, p in done if i in recent_ids]
+    for p in m.pending:
+        p.new = id(p.event) in recent_ids
+    return m

@@ -8,6 +8,7 @@ import ipywidgets as W
 from ..builder import CATALOGUE, BuildError, MachineBuilder, NoEffect
 from ..kernel.explain import explain_group
 from ..viz import render_svg
+from ..viz.model import build
 from .lab import CSS, ROW, Lab, _button
 
 ROOT_BUS = "(root bus)"
@@ -19,6 +20,9 @@ class Builder(W.VBox):
     def __init__(self, scenario=None, **kw):
         self.machine = MachineBuilder.from_scenario(scenario) if scenario else MachineBuilder()
         self.lab = None
+        self.edits = 0                         # the picture's step: one per accepted edit
+        self._shown = self._before = None      # the machine's state drawn last, and before the last edit
+        self._last_edit = "booted"
         self._build()
         super().__init__([W.HTML(CSS), self.header, W.HBox([self.graph, self.side]), self.error, self.note,
                           self.lab_area], **kw)
@@ -100,20 +104,22 @@ class Builder(W.VBox):
     def add(self, part, parent=None, address=None, streamid=None):
         names = self.machine.add(part, parent, address, streamid)
         self.error.value = self.note.value = ""
-        self._redraw(select=names[0])
+        self._redraw(select=names[0], edit=f"added {', '.join(names)} ({part})"
+                     + (f" below {parent}" if parent else ""))
         return names
 
     def set(self, name, **kw):
         notes = self.machine.set(name, **kw)
         self.error.value = ""
         self.note.value = "".join(f"<p>note: {html.escape(n)}</p>" for n in notes)
-        self._redraw(select=name)
+        what = ", ".join(f"{key} {value}" for key, value in kw.items() if value is not None)
+        self._redraw(select=name, edit=f"set {name}: {what}")
         return notes
 
     def remove(self, name):
         gone = self.machine.remove(name)
         self.error.value = self.note.value = ""
-        self._redraw()
+        self._redraw(edit=f"removed {name}" + (" and what was below it" if gone and len(gone) > 1 else ""))
         return gone
 
     def group_of(self, name):
@@ -148,7 +154,7 @@ class Builder(W.VBox):
     def on_derive(self):
         self.machine.derive_groups()
         self.error.value = ""
-        self._redraw()
+        self._redraw(edit="let the topology decide the groups")
 
     def on_export(self):
         path = self.export(self.path.value)
@@ -162,10 +168,17 @@ class Builder(W.VBox):
 
     # --- views -----------------------------------------------------------------------------
 
-    def _redraw(self, select=None):
+    def _redraw(self, select=None, edit=None):
+        """Draw the machine: step = the accepted edits so far, highlighting what the last one changed."""
         k = self.machine.kernel
-        svg, text = render_svg(k, threshold=10_000)
-        self.graph.value = svg if svg is not None else f"<pre>{html.escape(text)}</pre>"
+        if edit is not None and self._shown is not None:
+            self.edits += 1
+            self._before, self._last_edit = self._shown, edit
+        now = k.state()
+        m = build(k, before=self._before if self._before is not None else now, step=self.edits,
+                  action=self._last_edit)
+        self._shown = now
+        svg, text = render_svg(m, threshold=10_000)
         names = [d["name"] for d in self.machine.devices]
         current = self.device.value
         self.device.options = names            # (resets the selection)
@@ -183,6 +196,8 @@ class Builder(W.VBox):
         self.header.value = (f"<b>{html.escape(self.machine.doc.get('title', ''))}</b> · {len(k.devices)} "
                              f"devices in {n} IOMMU group{'s' if n != 1 else ''}")
         self._show_device()
+        # the picture last: when it arrives in the browser, the reasons beside it are already new
+        self.graph.value = svg if svg is not None else f"<pre>{html.escape(text)}</pre>"
 
     def _show_device(self):
         name = self.device.value
