@@ -4,6 +4,7 @@ import html
 
 from ..kernel.errno import errname, strerror
 from ..kernel.reasons import origin
+from ..kernel.trace import ref
 from .explain import sentence
 from .graph import _domain_text, _owner_text
 from .model import build
@@ -14,7 +15,77 @@ def _result(ev):
         return f'<span class="err">-{errname(ev.errno)}</span> {html.escape(strerror(ev.errno))}'
     if ev.result is None:
         return "done"
+    r = ref(ev.result)
+    if r[0] == "pending_write":                     # the kernel blocked the write: it waits
+        return f"waiting: blocked, goes on when the holder lets go ({html.escape(str(r[1]))})"
+    if r[0] == "object":
+        return html.escape(str(r[1]))
     return html.escape(str(ev.result))
+
+
+def _drv(v):
+    return v or "no driver"
+
+
+def changes(before, after):
+    """What changed between two k.state() dicts, one short phrase each, in learner words:
+    "group 1: owner_cnt 2 → 1", "0000:01:00.1: snd_hda_intel → no driver". Empty if nothing did."""
+    out = []
+    gb, ga = before.get("groups", {}), after.get("groups", {})
+    for n in sorted(set(gb) | set(ga), key=str):
+        b, a = gb.get(n), ga.get(n)
+        if b is None:
+            out.append(f"group {n} appeared")
+            continue
+        if a is None:
+            out.append(f"group {n} is gone")
+            continue
+        parts = []
+        if b["owner_cnt"] != a["owner_cnt"]:
+            parts.append(f"owner_cnt {b['owner_cnt']} → {a['owner_cnt']}")
+        if b["owner"] != a["owner"]:
+            parts.append(f"owner {b['owner']} → {a['owner']}")
+        if b["domain"] != a["domain"]:
+            parts.append(f"domain {b['domain']} → {a['domain']}")
+        lost = [d for d in b["devices"] if d not in a["devices"]]
+        got = [d for d in a["devices"] if d not in b["devices"]]
+        if lost:
+            parts.append("lost " + ", ".join(lost))
+        if got:
+            parts.append("gained " + ", ".join(got))
+        if parts:
+            out.append(f"group {n}: " + ", ".join(parts))
+    db, da = before.get("devices", {}), after.get("devices", {})
+    for name in sorted(set(db) | set(da)):
+        b, a = db.get(name), da.get(name)
+        if b is None:
+            out.append(f"{name} added")
+            continue
+        if a is None:
+            out.append(f"{name} removed")
+            continue
+        parts = []
+        if b["driver"] != a["driver"]:
+            parts.append(f"{_drv(b['driver'])} → {_drv(a['driver'])}")
+        if b.get("driver_override") != a.get("driver_override"):
+            parts.append(f"driver_override {b.get('driver_override') or '(none)'} → "
+                         f"{a.get('driver_override') or '(none)'}")
+        if parts:
+            out.append(f"{name}: " + ", ".join(parts))
+    pb, pa = before.get("processes", {}), after.get("processes", {})
+    for pid in sorted(set(pb) | set(pa)):
+        if pid not in pb:
+            out.append(f"{pa[pid]['name']} [{pid}] started")
+        elif pid not in pa:
+            out.append(f"{pb[pid]['name']} [{pid}] ended")
+    par_b, par_a = before.get("params") or {}, after.get("params") or {}
+    for key in sorted(set(par_b) | set(par_a)):
+        if par_b.get(key) != par_a.get(key):
+            out.append(f"{key} {par_b.get(key)} → {par_a.get(key)}")
+    for key, what in (("dynids", "new_id table"), ("hotplug", "hotplug"), ("crashed", "crash state")):
+        if before.get(key) != after.get(key):
+            out.append(f"{what} changed")
+    return out
 
 
 def events_html(k, limit=100):

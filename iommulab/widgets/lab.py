@@ -1,16 +1,24 @@
 """iommulab.Lab(k): the picture, owner_cnt over time, an action panel, a shell, the logs and time
 travel, on one kernel. Every action is shell text run through k.sh() — the same sysfs and process
-paths a learner types — never a shortcut into the model. Callbacks never raise into the notebook."""
+paths a learner types — never a shortcut into the model. Callbacks never raise into the notebook.
+
+Feedback sits beside the action tabs: `.iommulab-feedback` says what the latest action did, and the
+log below it (`.iommulab-log`, newest line first) keeps one numbered line per top-level shell line
+run ("step 7 — refused: -EBUSY …"), read from the timeline's attempts. One step of the timeline is
+one line that changed the machine: the slider, undo, the header and the log count the same steps."""
 import html
+import re
+import warnings
 
 import ipywidgets as W
 
 from .common import guarded
 
+from ..kernel.trace import ref
 from ..shell import lines, session_for, timeline_for
 from ..viz import refresh
 from ..viz.explain import refusal
-from ..viz.log import describe, dmesg_html, events_html
+from ..viz.log import changes, describe, dmesg_html, events_html
 from ..viz.plot import OwnerCntPlot
 
 CSS = """<style>
@@ -21,11 +29,32 @@ CSS = """<style>
 .iommulab-events td, .iommulab-events th { border-bottom: 1px solid #ddd; padding: 2px 6px; text-align: left; }
 .iommulab-events tr.refused td { background: #FCE8DC; }
 .iommulab-dmesg .warn { color: #D55E00; font-weight: bold; }
-.iommulab-graph svg, .iommulab-b-graph svg { max-width: 100%; height: auto; }
+.iommulab-graph, .iommulab-b-graph { overflow: auto !important; max-height: 78vh; min-width: 0; }
+.iommulab-graph > .widget-html-content, .iommulab-b-graph > .widget-html-content { overflow: visible; }
+.iommulab-graph svg, .iommulab-b-graph svg { max-width: none !important; max-height: none !important; flex: none; }
+.iommulab-feedback { color: #000; font-weight: normal; border-left: 4px solid #999;
+                     padding: 2px 8px; margin: 4px 0; background: #FAFAFA; max-height: 12em; overflow: auto; }
+.iommulab-feedback .widget-html-content, .iommulab-log .widget-html-content,
+.iommulab-feedback, .iommulab-log { line-height: 1.35; }
+.iommulab-feedback .what.refused, .iommulab-log-line .what.refused { color: #B34700; font-weight: bold; }
+.iommulab-feedback .what.changed, .iommulab-log-line .what.changed { color: #00704F; font-weight: bold; }
+.iommulab-feedback .what.pending, .iommulab-log-line .what.pending { color: #0060A0; font-weight: bold; }
+.iommulab-feedback .what.completed, .iommulab-log-line .what.completed { color: #00704F; font-weight: bold; }
+.iommulab-feedback > .refused, .iommulab-feedback .widget-html-content > .refused { color: #B34700; }
+.iommulab-feedback .rule { font-weight: normal; color: #000; }
+.iommulab-feedback code, .iommulab-log code { display: block; color: #444; font-size: 90%; word-break: break-all;
+                                             white-space: normal; }
+.iommulab-feedback ul { margin: 2px 0; padding-left: 1.2em; }
+.iommulab-log { max-height: 9.5em; overflow: auto; border: 1px solid #ddd; padding: 2px 6px; font-size: 92%; }
+.iommulab-log-line { border-bottom: 1px dotted #ddd; padding: 1px 0; }
+.iommulab-stale { color: #8A5A00; font-weight: bold; }
+.iommulab-stale-output pre { color: #777; }
+.iommulab-vm-hint { color: #444; font-size: 90%; }
+.iommulab-lab .lm-TabBar-tab, .iommulab-lab .p-TabBar-tab { flex: 0 0 auto; min-width: fit-content; }
 </style>"""
 
-
 ROW = W.Layout(flex_flow="row wrap", align_items="center")
+LOG_LINES = 200                   # the log keeps this many lines (newest first)
 
 
 def _button(text, cls, tip=""):
@@ -34,19 +63,66 @@ def _button(text, cls, tip=""):
     return b
 
 
-class Lab(W.VBox):
-    """Display it in a cell: `Lab(Kernel.from_scenario("desktop-gpu"))`."""
+def _e(text):
+    return html.escape(str(text))
 
-    def __init__(self, k, **kw):
+
+class Entry:
+    """One line of the log: the step it left shown, its kind (refused, changed, nochange, pending,
+    completed), what happened in words, the rule (for a refusal) and the shell text that ran."""
+    __slots__ = ("step", "kind", "text", "rule", "line")
+
+    def __init__(self, step, kind, text, rule="", line=""):
+        self.step, self.kind, self.text, self.rule, self.line = step, kind, text, rule, line
+
+    def key(self):
+        return self.kind, self.text, self.rule, self.line
+
+    def html(self, tag="div", cls="iommulab-log-line"):
+        rule = f' — <span class="rule">{_e(self.rule)}</span>' if self.rule else ""
+        line = f" <code>$ {_e(' '.join(self.line.split()))}</code>" if self.line else ""
+        return (f'<{tag} class="{cls} {self.kind}">step {self.step} — <span class="what {self.kind}">'
+                f"{_e(self.text)}</span>{rule}{line}</{tag}>")
+
+
+class Lab(W.VBox):
+    """Display it in a cell: `Lab(Kernel.from_scenario("desktop-gpu"))`. `panel`: a widget shown
+    beside the action controls, under the feedback (a level's goal strip); `on_action(fn)`: fn() runs
+    after every action, undo and move in time."""
+
+    def __init__(self, k, panel=None, **kw):
         self.k = k
         self.plot = OwnerCntPlot()
         self.timeline = timeline_for(k)         # kernel and shell session travel in time together
         self.timeline.sync()                    # what Python changed before: a step of its own
         self.last_result = None
+        self.last_entries = []                  # the log entries of the latest action
+        self.entries = []                       # the whole log, oldest first
+        self._listeners = []
+        self._repeat = 1
+        self._out_step = None                   # the step shown when the shell output was made
+        self._out_html = ""
+        self._bridge = {}
+        self.panel = panel
         self._build()
-        super().__init__([W.HTML(CSS), self.header, W.HBox([self.graph, self.side]), self.error, self.tabs], **kw)
+        super().__init__([W.HTML(CSS), self.header, W.HBox([self.graph, self.side]), self.tabs], **kw)
         self.add_class("iommulab-lab")
         self._redraw()
+
+    def on_action(self, fn, remove=False):
+        """Call fn() after every action, undo and move of the step slider (remove=True: stop)."""
+        if remove:
+            self._listeners = [f for f in self._listeners if f is not fn]
+        else:
+            self._listeners.append(fn)
+
+    def off_actions(self):
+        """Forget every after-action callback (a LevelLab replacing this Lab)."""
+        self._listeners = []
+
+    def _tell(self):
+        for fn in list(self._listeners):
+            self._guard(fn)
 
     # --- layout --------------------------------------------------------------------------------
 
@@ -55,16 +131,20 @@ class Lab(W.VBox):
         self.header.add_class("iommulab-header")
         self.graph = W.HTML(layout=W.Layout(width="62%", overflow="auto"))
         self.graph.add_class("iommulab-graph")
-        self.plot_view = W.Image(format="png", layout=W.Layout(width="100%"))
+        self.plot_view = W.Image(format="png", layout=W.Layout(width="auto", max_width="100%", align_self="flex-start"))
         self.plot_view.add_class("iommulab-plot")
-        self.error = W.HTML()
-        self.error.add_class("iommulab-error")
+        self.feedback = W.HTML()
+        self.feedback.add_class("iommulab-feedback")
+        self.error = self.feedback              # the latest result (older name)
+        self.log_view = W.HTML()
+        self.log_view.add_class("iommulab-log")
         # devices and drivers
         self.device = W.Dropdown(description="device")
         self.device.add_class("iommulab-device")
         self.driver = W.Dropdown(description="driver")
         self.driver.add_class("iommulab-driver")
         self.device.observe(lambda change: self._guard(lambda: self._refresh_drivers(True)), names="value")
+        self.driver.observe(lambda change: self._guard(self._enable), names="value")
         self.bind_b = _button("bind", "iommulab-bind", "echo DEVICE > /sys/bus/BUS/drivers/DRIVER/bind")
         self.unbind_b = _button("unbind", "iommulab-unbind", "echo DEVICE > …/drivers/CURRENT/unbind")
         self.override_b = _button("set driver_override", "iommulab-override")
@@ -73,13 +153,17 @@ class Lab(W.VBox):
         # VMs
         self.vm_devices = W.SelectMultiple(description="VM devices", rows=4)
         self.vm_devices.add_class("iommulab-vm-devices")
+        self.vm_hint = W.HTML("Ctrl/Shift-click for several devices")
+        self.vm_hint.add_class("iommulab-vm-hint")
         self.vm_path = W.ToggleButtons(options=["legacy VFIO", "iommufd"], value="legacy VFIO")
         self.vm_path.add_class("iommulab-vm-path")
         self.vm_start = _button("start VM", "iommulab-vm-start", "qemu-system-x86_64 -device vfio-pci,host=… &")
         self.vm_job = W.Dropdown(description="VM")
         self.vm_job.add_class("iommulab-vm-job")
         self.vm_stop = _button("stop VM", "iommulab-vm-stop", "kill %N")
-        # machine
+        # machine (its own device choice, seen on its own tab)
+        self.m_device = W.Dropdown(description="device")
+        self.m_device.add_class("iommulab-m-device")
         self.rescan_b = _button("rescan PCI", "iommulab-rescan", "echo 1 > /sys/bus/pci/rescan")
         self.remove_b = _button("remove device", "iommulab-remove", "echo 1 > …/DEVICE/remove")
         self.numvfs = W.BoundedIntText(description="VFs", min=0, max=4096, value=0, layout=W.Layout(width="10em"))
@@ -91,16 +175,24 @@ class Lab(W.VBox):
         self.gtype.add_class("iommulab-type-value")
         self.type_b = _button("write type", "iommulab-type")
         self.reboot_b = _button("reboot", "iommulab-reboot")
-        # shell
-        self.shell_in = W.Textarea(placeholder="shell commands, as on a real host", layout=W.Layout(width="100%"))
+        # shell: one line (Enter runs it), or a script (the run button)
+        self.shell_line = W.Text(placeholder="one command — Enter runs it", layout=W.Layout(width="100%"))
+        self.shell_line.add_class("iommulab-shell-line")
+        with warnings.catch_warnings():         # ipywidgets 8 deprecates on_submit; Enter still sends it
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.shell_line.on_submit(lambda w: self._guard(self.on_shell_line))
+        self.shell_in = W.Textarea(placeholder="a script of several lines, as on a real host — the run button "
+                                               "runs it", layout=W.Layout(width="100%"))
         self.shell_in.add_class("iommulab-shell-input")
-        self.shell_run = _button("run", "iommulab-shell-run")
+        self.shell_run = _button("run", "iommulab-shell-run", "run the script above, line by line")
         self.shell_out = W.HTML()
         self.shell_out.add_class("iommulab-shell-output")
         # time travel
-        self.undo_b = _button("undo", "iommulab-undo")
-        self.step = W.IntSlider(description="action", min=0, max=0, value=0, continuous_update=False,
-                                tooltip="0 is the machine as booted; each action that changed it is one notch")
+        self.undo_b = _button("undo", "iommulab-undo", "take back the step shown (one line that changed the machine)")
+        self.step = W.IntSlider(description="step", min=0, max=0, value=0, continuous_update=False,
+                                layout=W.Layout(width="auto", flex="1 1 10em", min_width="10em"),
+                                style={"description_width": "initial"},
+                                tooltip="0 is the machine as booted; each line that changed it is one step")
         self.step.add_class("iommulab-step")
         self.now_b = _button("back to now", "iommulab-now")
         # logs
@@ -124,72 +216,183 @@ class Lab(W.VBox):
         driver_box = W.VBox([W.HBox([self.device, self.driver], layout=ROW),
                              W.HBox([self.bind_b, self.unbind_b, self.override_b, self.clear_b, self.probe_b],
                                     layout=ROW)])
-        vm_box = W.VBox([W.HBox([self.vm_devices, self.vm_path], layout=ROW), self.vm_start,
-                         W.HBox([self.vm_job, self.vm_stop], layout=ROW)])
-        machine_box = W.VBox([W.HBox([self.rescan_b, self.remove_b], layout=ROW),
-                              W.HBox([self.numvfs, self.sriov_b], layout=ROW),
+        vm_box = W.VBox([W.HBox([W.VBox([self.vm_devices, self.vm_hint]), self.vm_path], layout=ROW),
+                         self.vm_start, W.HBox([self.vm_job, self.vm_stop], layout=ROW)])
+        machine_box = W.VBox([W.HBox([self.m_device, self.remove_b], layout=ROW),
+                              W.HBox([self.numvfs, self.sriov_b], layout=ROW), self.rescan_b,
                               W.HBox([self.group, self.gtype, self.type_b], layout=ROW), self.reboot_b])
-        actions = W.Tab([driver_box, vm_box, machine_box])
-        for i, title in enumerate(("drivers", "virtual machines", "machine")):
-            actions.set_title(i, title)
-        travel = W.HBox([self.undo_b, self.step, self.now_b], layout=ROW)
+        self.actions = W.Tab([driver_box, vm_box, machine_box])
+        for i, title in enumerate(("drivers", "VMs", "machine")):
+            self.actions.set_title(i, title)
+        self.actions.add_class("iommulab-actions")
+        travel = W.HBox([self.undo_b, self.step, self.now_b],
+                        layout=W.Layout(flex_flow="row nowrap", align_items="center"))
         travel.add_class("iommulab-travel")
-        self.side = W.VBox([self.plot_view, actions, travel], layout=W.Layout(width="38%"))
-        self.tabs = W.Tab([W.VBox([self.shell_in, self.shell_run, self.shell_out]), self.events_view,
-                           self.dmesg_view, self.describe_view])
+        side = [self.actions, self.feedback] + ([self.panel] if self.panel is not None else [])
+        self.side = W.VBox(side + [travel, self.log_view, self.plot_view], layout=W.Layout(width="38%"))
+        self.tabs = W.Tab([W.VBox([self.shell_line, self.shell_in, self.shell_run, self.shell_out]),
+                           self.events_view, self.dmesg_view, self.describe_view])
         for i, title in enumerate(("shell", "events", "kernel log", "description")):
             self.tabs.set_title(i, title)
 
     # --- running actions ------------------------------------------------------------------------
 
     def _guard(self, fn):
-        guarded(fn, lambda text: setattr(self.error, "value", text))
+        guarded(fn, lambda text: setattr(self.feedback, "value", f'<span class="refused">{text}</span>'))
+
+    def _say(self, text):
+        """A note that is no action (nothing ran): only the feedback line shows it."""
+        self.feedback.value = _e(text)
 
     def sh(self, script):
         """Run shell text as actions of the lab: each line that changes the machine is a step of
-        its timeline (acting in the past starts a new branch); shown in the views."""
-        start = len(self.k.events)
+        its timeline (acting in the past starts a new branch); every line gets a line in the log."""
+        tl = self.timeline
+        tl.sync()
+        first, before = len(tl.attempts), self.k.state()
+        prev = (tl.position, tl.steps[tl.position].serial)
         r = self.k.sh(script)
         self.last_result = r
-        self._show_result(script, r, self.k.events[start:])
+        entries = self._entries(tl.attempts[first:], before, prev)
+        self._show_output(script, r)
+        self._report(entries)
         self._redraw()
+        self._tell()
         return r
 
-    def _show_result(self, script, r, step_events):
-        out = f"$ {script}\n{r.stdout}{r.stderr}"
-        self.shell_out.value = f"<pre>{html.escape(out)}</pre>"
-        from ..shell import session_for
-        # `qemu … &` exits 0 in bash; a QEMU that failed at once is a job that already ended
-        status = r.status or session_for(self.k).bg_status
-        why = refusal(self.k, step_events, r.stderr) if status else None
-        if why is None and status:
-            why = (f"exit status {status}", r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "", "")
-        if why is None:
-            self.error.value = ""
-            return
-        name, text, rule = why
-        self.error.value = (f"refused: <b>{html.escape(name)}</b> {html.escape(text)}"
-                            + (f' — <span class="rule">{html.escape(rule)}</span>' if rule else ""))
+    def _states(self, attempts, before, prev):
+        """The machine's state after each attempt that made a step (restoring those steps' snapshots
+        only when one script made several)."""
+        tl = self.timeline
+        made = []
+        for a in attempts:
+            if (a.step, a.serial) != prev:
+                made.append(a)
+            prev = (a.step, a.serial)
+        out = {}
+        if len(made) == 1:
+            out[id(made[0])] = self.k.state()
+        elif made:
+            now = tl.position
+            try:
+                for a in made:
+                    if a.step < len(tl.steps) and tl.steps[a.step].serial == a.serial:
+                        tl.restore(tl.steps[a.step])
+                        out[id(a)] = self.k.state()
+            finally:
+                tl.restore(tl.steps[now])
+        return made, out
 
-    def _selected(self):
-        name = self.device.value
+    def _entries(self, attempts, before, prev):
+        made, states = self._states(attempts, before, prev)
+        entries, state = [], before
+        for a in attempts:
+            after = states.get(id(a), state)
+            changed = [] if a not in made else (changes(state, after) or ["changed the machine"])
+            entries.append(self._entry(a, changed))
+            for e in a.events:
+                done = [m[1] for m in e.marks if m[0] == "completion"]
+                gone = [m[1] for m in e.marks if m[0] == "unbound"]
+                for path in done:
+                    what = f"{', '.join(gone)} unbound: " if gone else ""
+                    entries.append(Entry(a.step, "completed", f"completed: {what}the blocked write to {path} "
+                                                              "went through (the holder let go)"))
+            state = after
+        return entries
+
+    def _entry(self, a, changed):
+        blocked = [ref(e.result)[1] for e in a.events if e.depth == 0 and ref(e.result)[0] == "pending_write"]
+        if blocked:                             # the kernel blocked the write: it goes on as a job
+            job = re.search(r"goes on as job \[(\d+)\]", a.stderr)
+            tail = f"; it goes on as job [{job.group(1)}]" if job else ""
+            return Entry(a.step, "pending", f"waiting: the write to {blocked[-1]} is blocked until user space "
+                                            f"lets go of the device{tail}", line=a.line)
+        if a.status is None:
+            return Entry(a.step, "refused", "the kernel crashed under this line", line=a.line)
+        if a.failed:
+            why = refusal(self.k, a.events, a.stderr)
+            if why is None:
+                status = a.status or a.bg_status
+                last = a.stderr.strip().splitlines()[-1] if a.stderr.strip() else ""
+                why = (f"exit status {status}", last, "")
+            name, text, rule = why
+            if changed:
+                rule = (rule + "; " if rule else "") + "changed: " + "; ".join(changed)
+            return Entry(a.step, "refused", f"refused: {name}" + (f" ({text})" if text else ""), rule, a.line)
+        if changed:
+            return Entry(a.step, "changed", "; ".join(changed), line=a.line)
+        return Entry(a.step, "nochange", "nothing changed", line=a.line)
+
+    def _report(self, entries):
+        """The latest action's result beside the controls; its lines at the top of the log."""
+        if not entries:
+            return
+        same = [e.key() for e in entries] == [e.key() for e in self.last_entries]
+        self._repeat = self._repeat + 1 if same else 1
+        self.last_entries = entries
+        self.entries.extend(entries)
+        del self.entries[:-LOG_LINES]
+        again = f' <span class="again">(again: {self._repeat}×)</span>' if self._repeat > 1 else ""
+        if len(entries) == 1:
+            self.feedback.value = entries[0].html("div", "iommulab-feedback-line") + again
+        else:
+            count = {}
+            for e in entries:
+                count[e.kind] = count.get(e.kind, 0) + 1
+            words = {"refused": "refused", "changed": "changed the machine", "nochange": "changed nothing",
+                     "pending": "waiting", "completed": "completed"}
+            head = ", ".join(f"{n} {words[kind]}" for kind, n in count.items())
+            items = "".join(e.html("li", "iommulab-feedback-line") for e in entries[:10])
+            more = f"<li>… and {len(entries) - 10} more in the log</li>" if len(entries) > 10 else ""
+            self.feedback.value = f"<b>{len(entries)} lines ran</b>: {_e(head)}{again}<ul>{items}{more}</ul>"
+        self.log_view.value = "".join(e.html() for e in reversed(self.entries))
+
+    def _show_output(self, script, r):
+        self._out_step = self.timeline.position
+        self._out_html = f"<pre>{_e(f'$ {script}'.rstrip() + chr(10) + r.stdout + r.stderr)}</pre>"
+        self.shell_out.value = self._out_html
+        self.shell_out.remove_class("iommulab-stale-output")
+
+    def _mark_output(self):
+        """After time travel the shell output may belong to a step not shown."""
+        if not self._out_html:
+            return
+        pos, last = self.timeline.position, len(self.timeline.steps) - 1
+        if self._out_step is not None and self._out_step == pos:
+            self.shell_out.value = self._out_html
+            self.shell_out.remove_class("iommulab-stale-output")
+            return
+        why = ("output of an undone step" if self._out_step is None or self._out_step > last
+               else f"output of step {self._out_step}")
+        self.shell_out.value = (f'<div class="iommulab-stale">{why} — the machine now shows step {pos}</div>'
+                                + self._out_html)
+        self.shell_out.add_class("iommulab-stale-output")
+
+    def _selected(self, widget=None):
+        name = (widget or self.device).value
         if not name or name not in self.k.devices:
             raise ValueError("choose a device first")
         return self.k.devices[name]
 
     def on_bind(self):
         d = self._selected()
+        if not self.driver.value:
+            self._say("choose a driver first")
+            return
         self.sh(lines.bind(d.bus.name, d.name, self.driver.value))
 
     def on_unbind(self):
         d = self._selected()
         if d.driver is None:
-            self.error.value = f"{html.escape(d.name)} has no driver to unbind"
+            self._say(f"{d.name} has no driver to unbind")
             return
         self.sh(lines.unbind(d.bus.name, d.name, d.driver.name))
 
     def on_override(self):
         d = self._selected()
+        if not self.driver.value:
+            self._say("choose a driver first")
+            return
         self.sh(lines.set_driver_override(d.bus.name, d.name, self.driver.value))
 
     def on_clear_override(self):
@@ -203,13 +406,13 @@ class Lab(W.VBox):
     def on_vm_start(self):
         names = list(self.vm_devices.value)
         if not names:
-            self.error.value = "choose the VM's devices first"
+            self._say("choose the VM's devices first")
             return
         self.sh(lines.qemu(names, self.vm_path.value, memory="4G"))
 
     def on_vm_stop(self):
         if self.vm_job.value is None:
-            self.error.value = "no VM is running"
+            self._say("no VM is running")
             return
         self.sh(f"kill %{self.vm_job.value}")
 
@@ -217,11 +420,11 @@ class Lab(W.VBox):
         self.sh(lines.pci_rescan())
 
     def on_remove(self):
-        d = self._selected()
+        d = self._selected(self.m_device)
         self.sh(lines.pci_remove(d.name))
 
     def on_sriov(self):
-        d = self._selected()
+        d = self._selected(self.m_device)
         self.sh(lines.sriov_numvfs(d.name, self.numvfs.value))
 
     def on_type(self):
@@ -237,26 +440,51 @@ class Lab(W.VBox):
         if text.strip():
             self.sh(text)
 
+    def on_shell_line(self):
+        text = self.shell_line.value
+        if text.strip():
+            self.shell_line.value = ""
+            self.sh(text)
+
     # --- time travel ------------------------------------------------------------------------------
 
     def on_undo(self):
-        if self.timeline.undo() is None:
-            self.error.value = "nothing to undo"
+        tl = self.timeline
+        cut = max(1, tl.position)
+        undone = tl.undo()
+        if undone is None:
+            self._say("nothing to undo: this is the machine as booted")
             return
-        self.error.value = ""
+        pos = tl.position
+        entry = Entry(pos, "changed", f"undo: took back step {cut} ({' '.join(undone.action.split())}); "
+                                      f"the machine is as after step {pos}")
+        self._report([entry])
         self._redraw()
+        self._mark_output()
+        self._tell()
 
     def on_step(self):
         i = self.step.value
         if i == self.timeline.position or not 0 <= i < len(self.timeline.steps):
             return
         self.timeline.go(i)
+        last = len(self.timeline.steps) - 1
+        self.feedback.value = (f"showing step {i} of {last}" + (
+            " — the past: acting here drops the later steps" if i < last else " (now)"))
         self._redraw()
+        self._mark_output()
+        self._tell()
 
     def on_now(self):
         self.step.value = len(self.timeline.steps) - 1
 
     # --- views --------------------------------------------------------------------------------------
+
+    def _enable(self):
+        """No driver chosen: nothing to bind or override to (never a path with None in it)."""
+        none = not self.driver.value
+        self.bind_b.disabled = none
+        self.override_b.disabled = none
 
     def _refresh_drivers(self, device_changed=False):
         """The drivers of the chosen device's bus; keep the learner's choice unless the device changed."""
@@ -270,42 +498,59 @@ class Lab(W.VBox):
             self.driver.value = chosen
         elif d is not None and d.driver is not None and d.driver.name in drivers:
             self.driver.value = d.driver.name
+        self._enable()
+
+    def _is_bridge(self, name):
+        """A PCI bridge (class 0x06xxxx), read from sysfs as a learner would."""
+        if name not in self._bridge:
+            try:
+                self._bridge[name] = self.k.read(f"/sys/bus/pci/devices/{name}/class").strip().startswith("0x06")
+            except Exception:           # a device without a class file is an endpoint to the VM list
+                self._bridge[name] = False
+        return self._bridge[name]
+
+    @staticmethod
+    def _choose(widget, options, fallback=True):
+        keep = widget.value
+        if list(widget.options) != options:
+            widget.options = options
+        if keep in options:
+            widget.value = keep
+        elif options and fallback:
+            widget.value = options[0]
 
     def _redraw(self):
         k = self.k
         svg, text, png = refresh(k, self.plot)
-        self.graph.value = svg if svg is not None else f"<pre>{html.escape(text)}</pre>"
+        self.graph.value = svg if svg is not None else f"<pre>{_e(text)}</pre>"
         self.plot_view.value = png
         devices = sorted(k.devices)
-        keep = self.device.value
-        if list(self.device.options) != devices:
-            self.device.options = devices
-        if keep in devices:
-            self.device.value = keep
-        elif devices:
-            self.device.value = devices[0]
+        self._choose(self.device, devices)
+        self._choose(self.m_device, devices)
         self._refresh_drivers()
-        self.vm_devices.options = [n for n in devices if k.devices[n].bus.name == "pci"]
+        endpoints = [n for n in devices if k.devices[n].bus.name == "pci" and not self._is_bridge(n)]
+        if list(self.vm_devices.options) != endpoints:
+            keep = [n for n in self.vm_devices.value if n in endpoints]
+            self.vm_devices.options = endpoints
+            self.vm_devices.value = tuple(keep)
+        self.vm_devices.rows = max(2, min(8, len(endpoints)))
         session = session_for(k)
         session.refresh_jobs()
         vms = [(f"[{j.num}] {j.cmdline[:60]}", j.num) for j in session.jobs
                if j.process is not None and j.state == "Running"]
         self.vm_job.options = vms
         self.vm_job.value = vms[-1][1] if vms else None            # the most recent VM
-        keep = self.group.value
-        groups = sorted(k.iommu_groups)
-        if list(self.group.options) != groups:
-            self.group.options = groups
-        self.group.value = keep if keep in groups else (groups[0] if groups else None)
+        self._choose(self.group, sorted(k.iommu_groups))
         last, position = len(self.timeline.steps) - 1, self.timeline.position
         self.step.unobserve_all()
         self.step.max = last
         self.step.value = position
         self.step.observe(lambda change: self._guard(self.on_step), names="value")
-        viewing = "" if position == last else f" — viewing the past (action {position} of {last})"
-        title = html.escape(k.scenario.get("title") or "")
-        self.header.value = (f"<b>{title}</b> · Linux {html.escape(k.f.release)} · "
-                             f"{len(k.devices)} devices in {len(k.iommu_groups)} groups{html.escape(viewing)}")
+        where = (f"step {position} of {last}" if position == last
+                 else f"viewing the past: step {position} of {last} (acting here drops the later steps)")
+        title = _e(k.scenario.get("title") or "")
+        self.header.value = (f"<b>{title}</b> · Linux {_e(k.f.release)} · "
+                             f"{len(k.devices)} devices in {len(k.iommu_groups)} groups · {_e(where)}")
         self.events_view.value = events_html(k, limit=40)
         self.dmesg_view.value = dmesg_html(k, limit=80)
-        self.describe_view.value = f"<pre>{html.escape(describe(k))}</pre>"
+        self.describe_view.value = f"<pre>{_e(describe(k))}</pre>"

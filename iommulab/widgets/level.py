@@ -2,8 +2,10 @@
 clauses in words ticked live after every action (the why under each that does not hold yet), the
 buttons check / hint / show solution (asks first) / reset, the feedback, and a small picture of the
 goal state beside the current one (Learn Git Branching's goal window), both at one fixed scale
-(a "pictures" toggle hides them on a small screen). A strip inside the Lab, above its shell and below
-its action tabs, repeats the ticks and the feedback where the learner acts.
+(a "pictures" toggle hides them on a small screen). A strip inside the Lab, beside its controls and below
+its action tabs (the Lab's `panel` slot, under its feedback line), repeats the ticks and the feedback
+where the learner acts; the Lab's `on_action` callback ticks the goal after every action, undo and
+move in time.
 
 It receives the course's Level object and uses it by duck typing (this module never imports
 iommulab.course): level.k, .d (intro, takeaway, machine, source), .title, .goal_words(),
@@ -66,40 +68,20 @@ def _show(widget, on):
     widget.layout.display = None if on else "none"
 
 
-class _Lab(Lab):
-    """The Lab, telling its level panel after everything that can change what the goal sees: every
-    action (each button types a shell line through sh()), undo, and a move of the step slider
-    (`back to now` moves it too)."""
-    after_redraw = None
-
-    def _tell(self):
-        if self.after_redraw is not None:
-            self.after_redraw()
-
-    def sh(self, script):
-        r = super().sh(script)
-        self._tell()
-        return r
-
-    def on_undo(self):
-        super().on_undo()
-        self._tell()
-
-    def on_step(self):
-        super().on_step()
-        self._tell()
-
-
 def scaled(svg, scale=SCALE):
-    """dot's SVG with its width and height (in pt) set to px at a fixed scale; the viewBox keeps it whole."""
-    def px(m):
-        value, unit = float(m.group(2)), m.group(3)
-        factor = 4 / 3 if unit in ("pt", "") else 1.0
-        return f'{m.group(1)}="{value * factor * scale:.0f}px"'
+    """dot's SVG with its width and height set to px at a fixed scale of dot's own size (its viewBox, in
+    pt: the same whether or not the SVG was already given a size); the viewBox keeps it whole."""
     _, sep, rest = svg.partition("<svg")          # dot's XML prolog and DOCTYPE have no place in HTML
     if not sep:
         return svg
     tag, close, body = rest.partition(">")
+    box = re.search(r'viewBox="[-\d.]+ [-\d.]+ ([\d.]+) ([\d.]+)"', tag)
+    own = {"width": box.group(1), "height": box.group(2)} if box else {}
+
+    def px(m):
+        value, unit = float(own.get(m.group(1), m.group(2))), "pt" if m.group(1) in own else m.group(3)
+        factor = 4 / 3 if unit in ("pt", "") else 1.0
+        return f'{m.group(1)}="{value * factor * scale:.0f}px"'
     tag = re.sub(r'\b(width|height)="([\d.]+)(pt|px|)"', px, tag)
     return sep + tag + close + body
 
@@ -209,11 +191,12 @@ class LevelLab(W.VBox):
     def _new_lab(self):
         """The Lab on the level's machine now (at construction, and after reset's new kernel)."""
         old = self.lab
-        self.lab = _Lab(self.level.k)
-        self._place_strip()
+        if old is not None:
+            old.off_actions()
+            old.side.children = tuple(c for c in old.side.children if c is not self.strip)
+        self.lab = Lab(self.level.k, panel=self.strip)      # the strip sits under the Lab's feedback
         self.children = (self.children[0], self.panel, self.lab)
         if old is not None:
-            old.after_redraw = None
             old.close()
         self._recorded = False
         if self._goal_svg is None:
@@ -222,7 +205,7 @@ class LevelLab(W.VBox):
             except Exception as e:          # the machine stays usable without its goal picture
                 self._goal_svg = (f"<i>no goal picture: {html.escape(type(e).__name__)}: "
                                   f"{html.escape(str(e))}</i>")
-        self.lab.after_redraw = lambda: self._guard(self.refresh)
+        self.lab.on_action(lambda: self._guard(self.refresh))
         self.refresh()
 
     def _goal_groups(self):
@@ -268,18 +251,6 @@ class LevelLab(W.VBox):
         marks += "".join(f' · <span class="not-ok">✗</span> constraint: {html.escape(b)}' for b in c.broken)
         head = '<b class="ok">✓ Level passed.</b> ' if c.passed else ""
         self.strip.value = f"<div>{head}<b>goal</b>: {marks}</div>{self.feedback.value}"
-
-    def _place_strip(self):
-        """The strip goes into the Lab, above its shell and below its action tabs (where a learner acts,
-        far below the panel on a small screen); a Lab laid out otherwise gets it at its end."""
-        lab = self.lab
-        kids = list(lab.children)
-        tabs = getattr(lab, "tabs", None)
-        kids.insert(kids.index(tabs) if tabs in kids else len(kids), self.strip)
-        lab.children = tuple(kids)
-        side = getattr(lab, "side", None)
-        if isinstance(side, W.Box) and self.strip not in side.children:
-            side.children = tuple(side.children) + (self.strip,)
 
     def refresh(self):
         """Tick the goal clauses on the machine as it is now; the picture of now beside the goal's."""
