@@ -32,19 +32,34 @@ CSS = """<style>
 .iommulab-graph, .iommulab-b-graph { overflow: auto !important; max-height: 78vh; min-width: 0; }
 .iommulab-graph > .widget-html-content, .iommulab-b-graph > .widget-html-content { overflow: visible; }
 .iommulab-graph svg, .iommulab-b-graph svg { max-width: none !important; max-height: none !important; flex: none; }
-.iommulab-feedback { color: #000; font-weight: normal; border-left: 4px solid #999;
+.iommulab-feedback, .iommulab-shell-feedback { color: #000; font-weight: normal; border-left: 4px solid #999;
                      padding: 2px 8px; margin: 4px 0; background: #FAFAFA; max-height: 12em; overflow: auto; }
-.iommulab-feedback .widget-html-content, .iommulab-log .widget-html-content,
-.iommulab-feedback, .iommulab-log { line-height: 1.35; }
-.iommulab-feedback .what.refused, .iommulab-log-line .what.refused { color: #B34700; font-weight: bold; }
-.iommulab-feedback .what.changed, .iommulab-log-line .what.changed { color: #00704F; font-weight: bold; }
-.iommulab-feedback .what.pending, .iommulab-log-line .what.pending { color: #0060A0; font-weight: bold; }
-.iommulab-feedback .what.completed, .iommulab-log-line .what.completed { color: #00704F; font-weight: bold; }
-.iommulab-feedback > .refused, .iommulab-feedback .widget-html-content > .refused { color: #B34700; }
-.iommulab-feedback .rule { font-weight: normal; color: #000; }
-.iommulab-feedback code, .iommulab-log code { display: block; color: #444; font-size: 90%; word-break: break-all;
+.iommulab-feedback .widget-html-content,
+.iommulab-log .widget-html-content,
+.iommulab-shell-feedback .widget-html-content,
+.iommulab-feedback, .iommulab-log, .iommulab-shell-feedback { line-height: 1.35; }
+.iommulab-feedback .what.refused,
+.iommulab-log-line .what.refused,
+.iommulab-shell-feedback .what.refused { color: #B34700; font-weight: bold; }
+.iommulab-feedback .what.changed,
+.iommulab-log-line .what.changed,
+.iommulab-shell-feedback .what.changed { color: #00704F; font-weight: bold; }
+.iommulab-feedback .what.pending,
+.iommulab-log-line .what.pending,
+.iommulab-shell-feedback .what.pending { color: #0060A0; font-weight: bold; }
+.iommulab-feedback .what.completed,
+.iommulab-log-line .what.completed,
+.iommulab-shell-feedback .what.completed { color: #00704F; font-weight: bold; }
+.iommulab-feedback > .refused,
+.iommulab-feedback .widget-html-content > .refused,
+.iommulab-shell-feedback > .refused,
+.iommulab-shell-feedback .widget-html-content > .refused { color: #B34700; }
+.iommulab-feedback .rule, .iommulab-shell-feedback .rule { font-weight: normal; color: #000; }
+.iommulab-feedback code,
+.iommulab-log code,
+.iommulab-shell-feedback code { display: block; color: #444; font-size: 90%; word-break: break-all;
                                              white-space: normal; }
-.iommulab-feedback ul { margin: 2px 0; padding-left: 1.2em; }
+.iommulab-feedback ul, .iommulab-shell-feedback ul { margin: 2px 0; padding-left: 1.2em; }
 .iommulab-log { max-height: 9.5em; overflow: auto; border: 1px solid #ddd; padding: 2px 6px; font-size: 92%; }
 .iommulab-log-line { border-bottom: 1px dotted #ddd; padding: 1px 0; }
 .iommulab-stale { color: #8A5A00; font-weight: bold; }
@@ -230,7 +245,13 @@ class Lab(W.VBox):
         travel.add_class("iommulab-travel")
         side = [self.actions, self.feedback] + ([self.panel] if self.panel is not None else [])
         self.side = W.VBox(side + [travel, self.log_view, self.plot_view], layout=W.Layout(width="38%"))
-        self.tabs = W.Tab([W.VBox([self.shell_line, self.shell_in, self.shell_run, self.shell_out]),
+        # The shell is a control too: its result (and a level's goal strip) shows beside it as well,
+        # for a learner typing there has the side column out of view on a small screen.
+        self.shell_feedback = W.HTML()
+        self.shell_feedback.add_class("iommulab-shell-feedback")
+        self.feedback.observe(lambda change: setattr(self.shell_feedback, "value", change["new"]), names="value")
+        by_shell = [self.shell_feedback] + ([self.panel] if self.panel is not None else [])
+        self.tabs = W.Tab([W.VBox(by_shell + [self.shell_line, self.shell_in, self.shell_run, self.shell_out]),
                            self.events_view, self.dmesg_view, self.describe_view])
         for i, title in enumerate(("shell", "events", "kernel log", "description")):
             self.tabs.set_title(i, title)
