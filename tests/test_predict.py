@@ -108,7 +108,7 @@ def test_errno_ok_says_what_changed(k):
     q = predict.errno(k, AUDIO_OFF)
     assert q.expected == "ok"
     fb = q.answer("ok")
-    assert fb.ok and "owner_cnt went 2 → 1" in fb.why
+    assert fb.ok and "owner_cnt 2 → 1" in fb.why
     assert not q.answer("EBUSY").ok
 
 

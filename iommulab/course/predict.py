@@ -22,6 +22,7 @@ from ..kernel.errno import errname, strerror
 from ..shell import lines, timeline_for
 from ..uapi import VFIO_GROUP_FLAGS_VIABLE
 from ..viz.explain import refusal
+from ..viz.log import changes
 from . import modes, progress
 
 NOT_YET = "not yet"
@@ -146,28 +147,8 @@ def _refusal_words(why, stderr=""):
 
 
 def _changes(before, after):
-    """What an accepted action changed, in a few words (drivers, owners, owner_cnt, processes)."""
-    out = []
-    for d, was in before["devices"].items():
-        now = after["devices"].get(d)
-        if now is None:
-            out.append(f"{d} left the machine")
-        elif (was["driver"] or None) != (now["driver"] or None):
-            out.append(f"{d} is now {'on ' + now['driver'] if now['driver'] else 'unbound'}"
-                       f" (was {'on ' + was['driver'] if was['driver'] else 'unbound'})")
-        elif was["driver_override"] != now["driver_override"]:
-            out.append(f"{d}'s driver_override is now {now['driver_override'] or '(none)'}")
-    for d in after["devices"]:
-        if d not in before["devices"]:
-            out.append(f"{d} appeared")
-    for n, g in after["groups"].items():
-        was = before["groups"].get(n)
-        if was and (was["owner_cnt"], was["owner"]) != (g["owner_cnt"], g["owner"]):
-            out.append(f"group {n}'s owner_cnt went {was['owner_cnt']} → {g['owner_cnt']}"
-                       + (f" and its owner is {g['owner']}" if g["owner"] != was["owner"] else ""))
-    new = [p["name"] for pid, p in after["processes"].items() if pid not in before["processes"]]
-    out += [f"{name} runs" for name in new]
-    return "; ".join(out) if out else "nothing changed that the state shows"
+    """What an accepted action changed, in the lab's words (viz.log.changes)."""
+    return "; ".join(changes(before, after)) or "nothing changed that the state shows"
 
 
 def _kernel_dma(state, n):

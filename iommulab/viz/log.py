@@ -7,7 +7,7 @@ from ..kernel.reasons import origin
 from ..kernel.trace import ref
 from .explain import sentence
 from .graph import _domain_text, _owner_text
-from .model import build
+from .model import build, device_words, group_words
 
 
 def _result(ev):
@@ -23,55 +23,29 @@ def _result(ev):
     return html.escape(str(ev.result))
 
 
-def _drv(v):
-    return v or "no driver"
-
-
 def changes(before, after):
     """What changed between two k.state() dicts, one short phrase each, in learner words:
-    "group 1: owner_cnt 2 → 1", "0000:01:00.1: snd_hda_intel → no driver". Empty if nothing did."""
+    "group 1: owner_cnt 2 → 1", "0000:01:00.1: snd_hda_intel → no driver". Empty if nothing did.
+    (The words are the picture's: viz.model.group_words / device_words.)"""
     out = []
     gb, ga = before.get("groups", {}), after.get("groups", {})
     for n in sorted(set(gb) | set(ga), key=str):
         b, a = gb.get(n), ga.get(n)
         if b is None:
             out.append(f"group {n} appeared")
-            continue
-        if a is None:
+        elif a is None:
             out.append(f"group {n} is gone")
-            continue
-        parts = []
-        if b["owner_cnt"] != a["owner_cnt"]:
-            parts.append(f"owner_cnt {b['owner_cnt']} → {a['owner_cnt']}")
-        if b["owner"] != a["owner"]:
-            parts.append(f"owner {b['owner']} → {a['owner']}")
-        if b["domain"] != a["domain"]:
-            parts.append(f"domain {b['domain']} → {a['domain']}")
-        lost = [d for d in b["devices"] if d not in a["devices"]]
-        got = [d for d in a["devices"] if d not in b["devices"]]
-        if lost:
-            parts.append("lost " + ", ".join(lost))
-        if got:
-            parts.append("gained " + ", ".join(got))
-        if parts:
-            out.append(f"group {n}: " + ", ".join(parts))
+        elif b != a and group_words(b, a):
+            out.append(f"group {n}: " + ", ".join(group_words(b, a)))
     db, da = before.get("devices", {}), after.get("devices", {})
     for name in sorted(set(db) | set(da)):
         b, a = db.get(name), da.get(name)
         if b is None:
             out.append(f"{name} added")
-            continue
-        if a is None:
+        elif a is None:
             out.append(f"{name} removed")
-            continue
-        parts = []
-        if b["driver"] != a["driver"]:
-            parts.append(f"{_drv(b['driver'])} → {_drv(a['driver'])}")
-        if b.get("driver_override") != a.get("driver_override"):
-            parts.append(f"driver_override {b.get('driver_override') or '(none)'} → "
-                         f"{a.get('driver_override') or '(none)'}")
-        if parts:
-            out.append(f"{name}: " + ", ".join(parts))
+        elif b != a and device_words(b, a):
+            out.append(f"{name}: " + ", ".join(device_words(b, a)))
     pb, pa = before.get("processes", {}), after.get("processes", {})
     for pid in sorted(set(pb) | set(pa)):
         if pid not in pb:

@@ -165,6 +165,42 @@ def _edges(st):
     return out
 
 
+def group_words(was, g):
+    """What changed in a group between two k.state() entries, in a learner's words."""
+    words = []
+    if was["owner_cnt"] != g["owner_cnt"]:
+        words.append(f"owner_cnt {was['owner_cnt']} → {g['owner_cnt']}")
+    if was["owner"] != g["owner"]:
+        words.append(f"owner {was['owner']} → {g['owner']}")
+    if was["domain"] != g["domain"]:
+        words.append(f"domain {was['domain']} → {g['domain']}")
+    if list(was.get("pasids", ())) != list(g.get("pasids", ())):
+        words.append("PASIDs changed")
+    gone = [d for d in was["devices"] if d not in g["devices"]]
+    came = [d for d in g["devices"] if d not in was["devices"]]
+    if gone:
+        words.append(f"lost {', '.join(gone)}")
+    if came:
+        words.append(f"gained {', '.join(came)}")
+    return words
+
+
+def device_words(was, d):
+    """What changed in a device between two k.state() entries: "snd_hda_intel → no driver", …"""
+    words = []
+    if was["driver"] != d["driver"]:
+        words.append(f"{was['driver'] or 'no driver'} → {d['driver'] or 'no driver'}")
+    if was.get("driver_override") != d.get("driver_override"):
+        words.append(f"driver_override {was.get('driver_override') or '(none)'} → "
+                     f"{d.get('driver_override') or '(none)'}")
+    if was.get("group") != d.get("group"):
+        words.append(f"group {was.get('group')} → {d.get('group')}")
+    if was.get("cdev") != d.get("cdev"):
+        words.append(f"new node /dev/vfio/devices/{d['cdev']}" if d.get("cdev")
+                     else f"/dev/vfio/devices/{was['cdev']} removed")
+    return words
+
+
 def diff(before, after):
     """(changes {group or device: [words]}, lost {group: [devices]}, changed processes, new edges,
     gone [words]) between two k.state() dicts."""
@@ -177,22 +213,10 @@ def diff(before, after):
         if was is None:
             changes[n] = ["new group"]
             continue
-        words = []
-        if was["owner_cnt"] != g["owner_cnt"]:
-            words.append(f"owner_cnt {was['owner_cnt']} → {g['owner_cnt']}")
-        if was["owner"] != g["owner"]:
-            words.append(f"owner {was['owner']} → {g['owner']}")
-        if was["domain"] != g["domain"]:
-            words.append(f"domain {was['domain']} → {g['domain']}")
-        if list(was["pasids"]) != list(g["pasids"]):
-            words.append("PASIDs changed")
         gone = [d for d in was["devices"] if d not in g["devices"]]
-        came = [d for d in g["devices"] if d not in was["devices"]]
         if gone:
             lost[n] = gone
-            words.append(f"lost {', '.join(gone)}")
-        if came:
-            words.append(f"gained {', '.join(came)}")
+        words = group_words(was, g)
         if words:
             changes[n] = words
     bd, ad = before["devices"], after["devices"]
@@ -203,17 +227,7 @@ def diff(before, after):
         if was is None:
             changes[name] = ["new device"]
             continue
-        words = []
-        if was["driver"] != d["driver"]:
-            words.append(f"driver {was['driver'] or 'none'} → {d['driver'] or 'none'}")
-        if was.get("driver_override") != d.get("driver_override"):
-            words.append(f"driver_override {was.get('driver_override') or '(none)'} → "
-                         f"{d.get('driver_override') or '(none)'}")
-        if was["group"] != d["group"]:
-            words.append(f"group {was['group']} → {d['group']}")
-        if was.get("cdev") != d.get("cdev"):
-            words.append(f"new node /dev/vfio/devices/{d['cdev']}" if d.get("cdev")
-                         else f"/dev/vfio/devices/{was['cdev']} removed")
+        words = device_words(was, d)
         if words:
             changes[name] = words
     bp, ap = before["processes"], after["processes"]
