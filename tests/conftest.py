@@ -105,3 +105,14 @@ def follow_hints(lv, limit):
             lv.sh(h.line)
     taken.append(lv.next_step())
     return taken
+
+
+def leak_story():
+    """Seed 001 on 6.4: the NIC's driver rebound, then vfio-pci bound: owner_cnt leaked to 1."""
+    k = Kernel.from_scenario("seed-001")
+    k.sh("echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/unbind\n"
+         "echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/bind\n"
+         "echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/unbind\n"
+         "echo vfio-pci > /sys/bus/pci/devices/0000:03:00.1/driver_override\n"
+         "echo 0000:03:00.1 > /sys/bus/pci/drivers/vfio-pci/bind\n")
+    return k

@@ -8,6 +8,8 @@ from matplotlib.collections import PolyCollection
 from matplotlib.text import Text
 
 from iommulab import Kernel
+
+from conftest import leak_story
 from iommulab.shell import timeline_for
 from iommulab.viz.plot import FONT, MAX_PANELS, SEGMENTS, WIDTH, OwnerCntPlot, composition
 
@@ -50,16 +52,6 @@ def quick_start():
         k.sh(line)
         plot.update(k)
     return k, plot
-
-
-def leak_story():
-    k = Kernel.from_scenario("seed-001")
-    k.sh("echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/unbind\n"
-         "echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/bind\n"
-         "echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/unbind\n"
-         "echo vfio-pci > /sys/bus/pci/devices/0000:03:00.1/driver_override\n"
-         "echo 0000:03:00.1 > /sys/bus/pci/drivers/vfio-pci/bind\n")
-    return k
 
 
 def test_the_png_is_drawn_at_the_size_the_lab_shows_it_and_no_text_is_below_11_px():

@@ -5,6 +5,8 @@ import shutil
 import pytest
 
 from iommulab import Kernel
+
+from conftest import leak_story
 from iommulab.kernel.iommu import iommu_attach_device_pasid, iommu_attach_group, iommu_paging_domain_alloc
 from iommulab.viz import describe, dmesg_html, events_html, render_svg
 from iommulab.viz.graph import BLUE, GREY, PURPLE, VERMILLION, graph, node_id
@@ -182,14 +184,6 @@ def test_missing_dot_falls_back_to_text(monkeypatch):
     assert "IOMMU group 1: owner_cnt 2, kernel DMA API" in rest
 
 
-def leak_story():
-    k = Kernel.from_scenario("seed-001")
-    k.sh("echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/unbind\n"
-         "echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/bind\n"
-         "echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/unbind\n"
-         "echo vfio-pci > /sys/bus/pci/devices/0000:03:00.1/driver_override\n"
-         "echo 0000:03:00.1 > /sys/bus/pci/drivers/vfio-pci/bind\n")
-    return k
 
 
 def test_plot_series_markers_and_the_leak():
