@@ -5,14 +5,12 @@ import shutil
 import pytest
 
 from iommulab import Kernel
-
-from conftest import leak_story
 from iommulab.kernel.iommu import iommu_attach_device_pasid, iommu_attach_group, iommu_paging_domain_alloc
 from iommulab.viz import describe, dmesg_html, events_html, render_svg
 from iommulab.viz.graph import BLUE, GREY, PURPLE, VERMILLION, graph, node_id
 from iommulab.viz.model import build
 from iommulab.viz.plot import OwnerCntPlot, series
-from conftest import bind, dev, drv, make, unbind
+from conftest import bind, dev, drv, leak_story, make, unbind
 
 
 def cluster_block(src, n):
