@@ -440,7 +440,7 @@ def test_lab_refusal_feedback_in_view(jupyterlab, tmp_path):
         assert any(AUDIO in o["text"] or "snd_hda_intel" in o["text"] or "01_00_1" in o["title"]
                    for o in obstacles), obstacles
         # at least part of the obstacle shows without scrolling (wholly, once the Lab scrolls to it)
-        assert _seen(page, [r"\bblocks\b", re.escape(AUDIO)], "the obstacle (the audio function)", size) != "none"
+        assert _seen(page, [r"\bblocks\b", re.escape(AUDIO)], "the obstacle (the audio function)", size) == "whole"
         changed = [t for t in page.evaluate(SVG_TEXTS, ".iommulab-graph") if "▶" in t]
         assert changed == [], f"a refusal changed nothing, yet the picture marks {changed}"
 
@@ -496,7 +496,7 @@ def test_lab_blocked_unbind_and_undo(jupyterlab, tmp_path):
         in_view = page.evaluate(WHOLLY_IN_VIEW, ".iommulab-feedback")
         page.screenshot(path=str(ARTIFACTS / f"lab-pending-{size}.png"))
         _check_text_sizes(page, size)                        # the widest picture keeps the scale
-        assert _seen(page, [r"\bwaiting\b", "unbind"], "the waiting write", size) != "none"
+        assert _seen(page, [r"\bwaiting\b", "unbind"], "the waiting write", size) == "whole"
         _seen(page, ["qemu", "user-space process"], "the process it waits for", size)
         _seen(page, [r"IOMMU group 1\b"], "group 1", size)
         assert in_view, f".iommulab-feedback is not wholly in the viewport at {size} after the unbind"

@@ -93,7 +93,7 @@ def _device_attrs(d, m):
         lines.append(f"{d.driver} (kernel DMA)")
         attrs = {"style": "filled", "fillcolor": TINT["sky"], "color": BLUE}
     elif d.driver_kind == "managed":
-        lines.append(f"{d.driver} (manages DMA itself)")
+        lines.append(f"{d.driver}\n(manages DMA itself)")     # two lines: a bridge's house shape grows wide
         attrs = {"style": "filled,rounded", "fillcolor": TINT["green"], "color": GREEN}
     else:
         lines.append("no driver")
@@ -111,7 +111,7 @@ def _device_attrs(d, m):
         attrs.update(color=PURPLE, penwidth="3")
     if d.name in m.obstacles:
         lines[0] = "✖ " + lines[0]
-        lines.append(_wrap(f"blocks: {m.obstacles[d.name]}", 40))
+        lines.append(_wrap(f"blocks: {m.obstacles[d.name]}", 30))
         attrs.update(color=ORANGE, penwidth="3", peripheries="2", style="filled,dashed,bold",
                      fillcolor=LIGHT_ORANGE)
     attrs["label"] = "\n".join(lines)
@@ -127,13 +127,13 @@ def _signature(m, g):
 
 def _title(m):
     title = f"Linux {m.release} · step {m.step}" + (f" · {m.last_action}" if m.last_action else "")
-    lines = [_wrap(title, 90)]
+    lines = [_wrap(title, 60)]                 # the title wraps narrow: the picture is as wide as its widest line
     if m.refused:
-        lines.append(_wrap(f"✖ refused, nothing changed: {m.refused}", 90))
+        lines.append(_wrap(f"✖ refused, nothing changed: {m.refused}", 60))
         if m.refusal:
-            lines.append(_wrap(m.refusal, 90))
+            lines.append(_wrap(m.refusal, 60))
     elif m.gone:
-        lines.append(_wrap("▶ changed: " + "; ".join(m.gone), 90))
+        lines.append(_wrap("▶ changed: " + "; ".join(m.gone), 60))
     elif m.step and not (m.changed_groups or m.changed_devices or m.changed_processes or m.completed
                          or any(w.new for w in m.pending)):
         lines.append("(nothing drawn here changed in this step)")
@@ -330,17 +330,17 @@ def _pending(dot, m, shown):
         dot.node(ident, label=label, shape="note", style="filled,dashed", fillcolor=LIGHT_ORANGE,
                  color=PURPLE if w.new else ORANGE, penwidth="3" if w.new else "2")
         if w.device is not None and w.device in shown:
-            dot.edge(ident, node_id(w.device), label="for device", color=ORANGE, style="dashed")
+            dot.edge(ident, node_id(w.device), label="for device", color=ORANGE, style="dashed", constraint="false")
         if w.behind is not None:
             dot.edge(ident, f"pending_{w.behind}", label="queued behind", color=ORANGE, style="dashed")
             continue
         for pid in w.holders:
             dot.edge(ident, f"proc_{pid}", label="waits for it to close the device", color=ORANGE, style="dashed",
-                     penwidth="2")
+                     penwidth="2", constraint="false")     # no rank of its own: the picture stays narrow
         for pid in w.asked:
             if w.device is not None and w.device in shown:
                 dot.edge(node_id(w.device), f"proc_{pid}", label="asked to release (request relayed)",
-                         color=ORANGE, style="dotted", penwidth="2")
+                         color=ORANGE, style="dotted", penwidth="2", constraint="false")
     for i, w in enumerate(m.completed):
         ident = f"completed_{i}"
         dot.node(ident, label=f"✓ completed at step {m.step}: the blocked write returned\n"
