@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .errors import CourseError
 from ..kernel.errno import errname, strerror
+from ..kernel.explain import device_name, explain_group
 from ..shell import lines, timeline_for
 from ..uapi import VFIO_GROUP_FLAGS_VIABLE
 from ..viz.explain import refusal
@@ -204,34 +205,9 @@ def _group_of(k, state, ref):
 
 
 def _device_name(state, text):
-    """A device's full name from what a learner writes: 0000:01:00.0, 01:00.0, 1:00.0 (any case)."""
-    t = str(text).strip().strip(",;").lower()
-    if not t:
-        return None
-    names = list(state["devices"])
-    for n in names:
-        if n.lower() == t:
-            return n
-    for n in names:
-        if n.lower() == "0000:" + t:
-            return n
-    tail = [n for n in names if n.lower().endswith(":" + t) or n.lower().split(":", 1)[-1] == t]
-    if len(tail) == 1:
-        return tail[0]
-    bdf = [n for n in names if ":" in t and n.count(":") == 2 and _same_bdf(n.lower(), t)]
-    return bdf[0] if len(bdf) == 1 else None
-
-
-def _same_bdf(name, t):
-    """01:00.0 and 1:0.0 are the same bus:device.function (numbers are hex)."""
-    try:
-        bus, rest = t.rsplit(":", 1)[-2:] if t.count(":") else (None, None)
-        dev, fn = rest.split(".")
-        _, nbus, nrest = name.split(":")
-        ndev, nfn = nrest.split(".")
-        return int(bus, 16) == int(nbus, 16) and int(dev, 16) == int(ndev, 16) and int(fn, 16) == int(nfn, 16)
-    except (ValueError, TypeError, AttributeError):
-        return False
+    """A device's full name from what a learner writes (0000:01:00.0, 01:00.0): the one lookup
+    iommulab-why uses (kernel.explain.device_name)."""
+    return device_name(state["devices"], str(text).strip().strip(",;"))
 
 
 def _lines_of(script):
@@ -609,7 +585,6 @@ def _strerror(name):
 def group_members(k, device, qid=None):
     """Which devices share an IOMMU group with `device`? (A set of names; the device itself may be
     given or not, with or without the 0000: domain.)"""
-    from ..kernel.explain import explain_group
     state = k.state()
     name = _device_name(state, device)
     if name is None:

@@ -28,7 +28,7 @@ from .errors import CourseError
 from ..builder import BuildError, MachineBuilder, NoEffect
 from ..check.explore import Action, possible_actions
 from ..kernel import errno as _errno
-from ..kernel.explain import explain_group, explain_ownership
+from ..kernel.explain import device_name, explain_group, explain_ownership
 from ..shell import lines, timeline_for
 from ..viz.explain import refusal
 
@@ -296,11 +296,8 @@ def _parse_result(g):
 
 
 def _norm_device(token, names):
-    t = token.strip().lower()
-    if t in names:
-        return t
-    full = f"0000:{t}"
-    return full if full in names else None
+    """A device's full name from a learner's token (0000:01:00.1, 01:00.1): kernel.explain's lookup."""
+    return device_name(names, token.strip())
 
 
 def _parse_devices(g, names):
