@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .errors import CourseError
 from ..check import check as broken_rules
 from ..kernel.errno import errname
-from ..viz.explain import refusal
+from ..viz.explain import kernel_dma_users as state_kernel_dma_users, refusal
 
 
 class GoalError(CourseError):
@@ -53,12 +53,7 @@ def group_number(obs, ref):
 
 def kernel_dma_users(obs, n):
     """(device, driver) of the group's members bound to a driver that does not manage DMA itself."""
-    g = obs.state["groups"].get(n)
-    if g is None:
-        return []
-    devs = obs.state["devices"]
-    return [(d, devs[d]["driver"]) for d in g["devices"]
-            if devs.get(d) and devs[d]["driver"] and devs[d]["managed"] is False]
+    return state_kernel_dma_users(obs.state, n)
 
 
 def kernel_dma_words(users):

@@ -22,7 +22,7 @@ from ..kernel.errno import errname, strerror
 from ..kernel.explain import device_name, explain_group
 from ..shell import lines, timeline_for
 from ..uapi import VFIO_GROUP_FLAGS_VIABLE
-from ..viz.explain import refusal
+from ..viz.explain import kernel_dma_users, refusal
 from ..viz.log import changes
 from . import modes, progress
 
@@ -155,7 +155,7 @@ def _changes(before, after):
 def _kernel_dma(state, n):
     g = state["groups"][n]
     devs = state["devices"]
-    users = [(d, devs[d]["driver"]) for d in g["devices"] if devs[d]["driver"] and devs[d]["managed"] is False]
+    users = kernel_dma_users(state, n)
     managed = [(d, devs[d]["driver"]) for d in g["devices"] if devs[d]["driver"] and devs[d]["managed"]]
     return users, managed
 

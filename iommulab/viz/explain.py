@@ -192,21 +192,27 @@ def sentence(reason):
     return s(f) if callable(s) else s.format_map(f)
 
 
+def kernel_dma_users(st, n):
+    """(device, driver) of group n's members bound to a driver that does not manage DMA itself,
+    from k.state() (the members whose drivers count in an unowned group's owner_cnt)."""
+    g = st["groups"].get(n)
+    if g is None:
+        return []
+    devs = st["devices"]
+    return [(d, devs[d]["driver"]) for d in g["devices"]
+            if d in devs and devs[d]["driver"] and devs[d]["managed"] is False]
+
+
 def _owned(st, n):
     """A group's users, from the public state, for QEMU's viability check (not a kernel refusal)."""
     g = st["groups"][n]
     cnt = g["owner_cnt"]
     if g["owner"] != "NULL":
         return f"group {n} is owned by user space ({g['owner']}, owner_cnt {cnt})"
-    users = [f"{d} is bound to {st['devices'][d]['driver']}, a kernel DMA driver"
-             for d in g["devices"] if st["devices"][d]["managed"] is False]
+    users = [f"{d} is bound to {drv}, a kernel DMA driver" for d, drv in kernel_dma_users(st, n)]
     if users:
         return f"group {n} has owner_cnt {cnt}: " + "; ".join(users)
     return f"group {n} has owner_cnt {cnt} although no kernel DMA driver is bound (a leaked count)"
-
-
-def _kernel_users(st, n):
-    return [d for d in st["groups"][n]["devices"] if st["devices"][d]["managed"] is False]
 
 
 def _not_viable(events):
@@ -229,7 +235,7 @@ def refusal(k, step_events, stderr=""):
         n = _not_viable(step_events)
         if n is not None and n in k.state()["groups"]:
             st = k.state()
-            tail = ("every device of the group must leave its kernel driver" if _kernel_users(st, n)
+            tail = ("every device of the group must leave its kernel driver" if kernel_dma_users(st, n)
                     else f"a count no bound driver explains: iommulab-why {n} says where it came from")
             return ("not viable", "QEMU's VFIO_GROUP_GET_STATUS check", f"QEMU stops because "
                     f"{_owned(st, n)} — {tail}")

@@ -304,7 +304,7 @@ def _refs_in(value):
 def _obstacles(m, st, events):
     """Mark on m what stopped a refused action: a reason's kernel DMA users, devices, groups and
     processes; a QEMU that stopped on a group that is not viable: that group's kernel DMA users."""
-    from .explain import _not_viable, refusal, sentence
+    from .explain import _not_viable, kernel_dma_users, refusal, sentence
     top = next((e for e in events if e.depth == 0 and e.refused), None)
     reason = origin([e for e in events if e.step == top.step]) if top is not None else \
         origin([e for e in events if e.refused])
@@ -314,11 +314,10 @@ def _obstacles(m, st, events):
     if reason is None:
         n = _not_viable(events)
         if n is not None and n in st["groups"]:
-            for d in st["groups"][n]["devices"]:
-                dev = st["devices"][d]
-                if dev["managed"] is False:
-                    m.obstacles[d] = f"bound to {dev['driver']}, a kernel DMA driver: group {n} is not viable"
-            if not any(st["devices"][d]["managed"] is False for d in st["groups"][n]["devices"]):
+            users = kernel_dma_users(st, n)
+            for d, drv in users:
+                m.obstacles[d] = f"bound to {drv}, a kernel DMA driver: group {n} is not viable"
+            if not users:
                 m.obstacle_groups[n] = f"owner_cnt {st['groups'][n]['owner_cnt']}: group {n} is not viable"
         return
     facts = reason.facts

@@ -15,6 +15,7 @@ read once inside `Timeline.excursion()`, which puts kernel and session back as t
 import io
 import textwrap
 
+from .explain import kernel_dma_users
 from .graph import BLACK, BLUE, GREY, SKY, VERMILLION, YELLOW
 
 MARKERS = {"bind": ("^", "driver bound"), "unbind": ("v", "driver unbound"),
@@ -82,13 +83,13 @@ def composition(st):
     """{group: (owner_cnt, kernel, user, leaked)} from k.state(): with an owner (user space claimed
     the group) the whole count is its claim; without one, each kernel DMA driver bound (`managed`
     False) holds one, and what is left over nobody holds: leaked."""
-    devices, out = st["devices"], {}
+    out = {}
     for n, g in st["groups"].items():
         cnt = g["owner_cnt"]
         if g["owner_ref"] is not None:
             out[n] = (cnt, 0, cnt, 0)
         else:
-            kernel = min(cnt, sum(1 for d in g["devices"] if devices[d]["managed"] is False))
+            kernel = min(cnt, len(kernel_dma_users(st, n)))
             out[n] = (cnt, kernel, 0, cnt - kernel)
     return out
 
