@@ -28,24 +28,17 @@ def changes(before, after):
     "group 1: owner_cnt 2 → 1", "0000:01:00.1: snd_hda_intel → no driver". Empty if nothing did.
     (The words are the picture's: viz.model.group_words / device_words.)"""
     out = []
-    gb, ga = before.get("groups", {}), after.get("groups", {})
-    for n in sorted(set(gb) | set(ga), key=str):
-        b, a = gb.get(n), ga.get(n)
-        if b is None:
-            out.append(f"group {n} appeared")
-        elif a is None:
-            out.append(f"group {n} is gone")
-        elif b != a and group_words(b, a):
-            out.append(f"group {n}: " + ", ".join(group_words(b, a)))
-    db, da = before.get("devices", {}), after.get("devices", {})
-    for name in sorted(set(db) | set(da)):
-        b, a = db.get(name), da.get(name)
-        if b is None:
-            out.append(f"{name} added")
-        elif a is None:
-            out.append(f"{name} removed")
-        elif b != a and device_words(b, a):
-            out.append(f"{name}: " + ", ".join(device_words(b, a)))
+    for table, name_of, words_of, came, went in (("groups", "group {}".format, group_words, "appeared", "is gone"),
+                                                 ("devices", str, device_words, "added", "removed")):
+        was, now = before.get(table, {}), after.get(table, {})
+        for key in sorted(set(was) | set(now), key=str):
+            b, a = was.get(key), now.get(key)
+            if b is None or a is None:
+                out.append(f"{name_of(key)} {came if b is None else went}")
+            elif b != a:
+                words = words_of(b, a)
+                if words:
+                    out.append(f"{name_of(key)}: " + ", ".join(words))
     pb, pa = before.get("processes", {}), after.get("processes", {})
     for pid in sorted(set(pb) | set(pa)):
         if pid not in pb:
