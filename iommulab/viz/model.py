@@ -255,14 +255,19 @@ def _recall(key, owner):
     return hit[1] if hit is not None and hit[0] is owner else None
 
 
-def _state_at(tl, k, i):
-    """k.state() at timeline step i: remembered from an earlier picture, else seen on an excursion."""
+def state_at(tl, k, i):
+    """k.state() at timeline step i, read once per step (the picture, the plot and the Lab's log
+    ask for the same ones): remembered, else read — from the live kernel for the step shown, on an
+    excursion for another. The dict is shared: read it, never change it."""
     moment = tl.steps[i]
     st = _recall((id(tl), moment.serial), tl)
     if st is None:
-        with tl.excursion():
-            tl.restore(moment)
+        if i == tl.position:
             st = k.state()
+        else:
+            with tl.excursion():
+                tl.restore(moment)
+                st = k.state()
         _remember((id(tl), moment.serial), tl, st)
     return st
 
@@ -458,21 +463,21 @@ def build(k, timeline=None, before=None, step=None, action=None):
     changed against the step before, and the obstacle of the refused lines run since. With `before`
     (a k.state() dict; the Builder's): what changed against it, as step `step` done by `action`.
     Without either: the last kernel call's touched groups and devices."""
-    st = k.state()
+    stepped = timeline is not None and not _outside(timeline, k.events)
+    st = state_at(timeline, k, timeline.position) if stepped else k.state()
     devices, groups, procs = _devices_and_groups(k, st)
     m = ViewModel(k.f.release, groups, devices, procs, 0)
     recent = ()
-    if timeline is not None and not _outside(timeline, k.events):
+    if stepped:
         tl = timeline
         pos = tl.position
-        _remember((id(tl), tl.steps[pos].serial), tl, st)
         m.step = pos
         m.last_action = " ".join(str(tl.steps[pos].action).split()) if pos else "booted"
         maker, failed = _last_attempts(tl)
         if pos < len(tl.steps) - 1:
             failed = []                         # looking at the past: its step, not the lines run since
         if pos > 0 and not (failed and failed[0] is not maker):
-            _apply_diff(m, _state_at(tl, k, pos - 1), st)
+            _apply_diff(m, state_at(tl, k, pos - 1), st)
         if failed:
             m.refused = "; ".join(" ".join(a.line.split()) for a in failed)
             for a in failed:

@@ -19,6 +19,7 @@ from ..shell import lines, session_for, timeline_for
 from ..viz import refresh
 from ..viz.explain import refusal
 from ..viz.log import changes, describe, dmesg_html, events_html
+from ..viz.model import state_at
 from ..viz.plot import OwnerCntPlot
 
 CSS = """<style>
@@ -270,7 +271,7 @@ class Lab(W.VBox):
         its timeline (acting in the past starts a new branch); every line gets a line in the log."""
         tl = self.timeline
         tl.sync()
-        first, before = len(tl.attempts), self.k.state()
+        first, before = len(tl.attempts), state_at(tl, self.k, tl.position)
         prev = (tl.position, tl.steps[tl.position].serial)
         r = self.k.sh(script)
         self.last_result = r
@@ -290,19 +291,7 @@ class Lab(W.VBox):
             if (a.step, a.serial) != prev:
                 made.append(a)
             prev = (a.step, a.serial)
-        out = {}
-        if len(made) == 1:
-            out[id(made[0])] = self.k.state()
-        elif made:
-            now = tl.position
-            try:
-                for a in made:
-                    if a.step < len(tl.steps) and tl.steps[a.step].serial == a.serial:
-                        tl.restore(tl.steps[a.step])
-                        out[id(a)] = self.k.state()
-            finally:
-                tl.restore(tl.steps[now])
-        return made, out
+        return made, {id(a): state_at(tl, self.k, a.step) for a in made if tl.on_branch(a)}
 
     def _entries(self, attempts, before, prev):
         made, states = self._states(attempts, before, prev)
