@@ -378,10 +378,10 @@ def svg(k_or_model, **kw):
 _SIZE = re.compile(r'\b(width|height)="([\d.]+)(pt|px|)"')
 
 
-def fixed_scale(text, scale=SCALE):
+def fixed_scale(text, scale=SCALE, resize=False):
     """dot's SVG with its width and height set in CSS px at `scale` px per point of its viewBox (the
     viewBox keeps the drawing whole): the same size on every machine and every title, never shrunk
-    to its box. Sizes already in px stay."""
+    to its box. Sizes already in px stay, unless `resize` (a picture drawn at another scale)."""
     head, sep, rest = text.partition("<svg")
     if not sep:
         return text
@@ -390,7 +390,7 @@ def fixed_scale(text, scale=SCALE):
     full = {"width": float(box.group(1)), "height": float(box.group(2))} if box else {}
 
     def px(mt):
-        if mt.group(3) == "px":
+        if mt.group(3) == "px" and not resize:
             return mt.group(0)
         value = full.get(mt.group(1), float(mt.group(2)))
         return f'{mt.group(1)}="{math.ceil(value * scale - 1e-9)}px"'

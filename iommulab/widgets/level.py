@@ -12,13 +12,13 @@ iommulab.course): level.k, .d (intro, takeaway, machine, source), .title, .goal_
 .check(record=...), .hint(), .solution(confirm=True), .reset(), .focus(), and, when the level has
 it, .progress_note(). Callbacks never raise into the notebook: a problem shows in the panel."""
 import html
-import re
 
 import ipywidgets as W
 
 from .common import guarded
 
 from .lab import Lab
+from ..viz.graph import fixed_scale
 
 # The small pictures keep dot's own size times this: dot's 10 pt labels become 10.7 px on screen
 # (1 pt = 4/3 px). A fixed scale, never shrink-to-fit: a big machine scrolls in its box instead.
@@ -69,21 +69,9 @@ def _show(widget, on):
 
 
 def scaled(svg, scale=SCALE):
-    """dot's SVG with its width and height set to px at a fixed scale of dot's own size (its viewBox, in
-    pt: the same whether or not the SVG was already given a size); the viewBox keeps it whole."""
-    _, sep, rest = svg.partition("<svg")          # dot's XML prolog and DOCTYPE have no place in HTML
-    if not sep:
-        return svg
-    tag, close, body = rest.partition(">")
-    box = re.search(r'viewBox="[-\d.]+ [-\d.]+ ([\d.]+) ([\d.]+)"', tag)
-    own = {"width": box.group(1), "height": box.group(2)} if box else {}
-
-    def px(m):
-        value, unit = float(own.get(m.group(1), m.group(2))), "pt" if m.group(1) in own else m.group(3)
-        factor = 4 / 3 if unit in ("pt", "") else 1.0
-        return f'{m.group(1)}="{value * factor * scale:.0f}px"'
-    tag = re.sub(r'\b(width|height)="([\d.]+)(pt|px|)"', px, tag)
-    return sep + tag + close + body
+    """dot's SVG at `scale` times dot's own size (its viewBox, in pt: 4/3 px each), whatever size it
+    was given; without dot's XML prolog and DOCTYPE, which have no place in HTML."""
+    return fixed_scale(svg[svg.find("<svg"):] if "<svg" in svg else svg, scale * 4 / 3, resize=True)
 
 
 def picture(k, groups=None, devices=None):
