@@ -8,6 +8,7 @@ ARCHITECTURE.md "Add a level"). `iommulab.level(id)` opens one on a freshly boot
     lv.check()              # which clauses hold, and for each that does not, why
     lv.hint()               # the next authored hint, then the next step computed from *your* state
 """
+import fnmatch
 import html
 import posixpath
 import tomllib
@@ -19,7 +20,7 @@ from .errors import CourseError
 from ..kernel.kernel import Kernel
 from ..shell import timeline_for
 from . import modes, progress
-from .goals import GoalError, Observed, clause, is_qemu
+from .goals import GoalError, Observed, clause, is_qemu, program as _command
 from .hints import Hint, action_reason
 from .search import search
 
@@ -260,8 +261,9 @@ class Level:
             for e in a.events:
                 if e.op == "release-driver" and e.refs and e.refs[0][1] in c.get("never_unbind", ()):
                     out.append((f"{e.refs[0][1]} must keep its driver (it lost it in: {a.line})", a))
-                if (e.depth == 0 and e.op == "write" and not e.refused and len(e.refs) > 1
-                        and any(_glob(posixpath.normpath(str(e.refs[1][1])), g) for g in c.get("forbid_writes", ()))):
+                written = posixpath.normpath(str(e.refs[1][1])) if len(e.refs) > 1 else ""
+                if (e.depth == 0 and e.op == "write" and not e.refused
+                        and any(fnmatch.fnmatchcase(written, g) for g in c.get("forbid_writes", ()))):
                     out.append((f"this level is done without writing {e.refs[1][1]}", a))
         return out
 
@@ -292,7 +294,7 @@ class Level:
             if dev in line and (line.endswith("/unbind") or line.endswith("/remove")):
                 return False
         path = line.split("> ", 1)[-1].strip() if line.startswith("echo") else ""
-        return not any(_glob(path, g) for g in c.get("forbid_writes", ()))
+        return not any(fnmatch.fnmatchcase(path, g) for g in c.get("forbid_writes", ()))
 
     # --- hints --------------------------------------------------------------------------------------
 
@@ -442,17 +444,6 @@ class Level:
         from IPython.display import display
         from ..widgets.level import LevelLab
         display(LevelLab(self))
-
-
-def _command(line):
-    """The program a line runs (past sudo and its options, as a basename)."""
-    from .goals import program
-    return program(line)
-
-
-def _glob(path, pattern):
-    import fnmatch
-    return fnmatch.fnmatchcase(path, pattern)
 
 
 def open_level(level_id) -> Level:
