@@ -16,6 +16,7 @@ _LAZY = {"Kernel": ("iommulab.kernel.kernel", "Kernel"),
          "level": ("iommulab.course", "level"),
          "levels": ("iommulab.course", "levels"),
          "predict": ("iommulab.course.predict", None),
+         "run_me_first": ("iommulab.course.setup", "run_me_first"),
          "quiz": ("iommulab.course.quiz", None),
          "Quiz": ("iommulab.course.quiz", "Quiz")}
 

@@ -161,7 +161,7 @@ def test_quickstart_in_a_real_browser(jupyterlab):
 
 def test_build_notebook_in_a_real_browser(jupyterlab):
     console_errors = []
-    with notebook_page(jupyterlab, "01-build-a-machine.ipynb", console_errors) as page:
+    with notebook_page(jupyterlab, "02-why-groups.ipynb", console_errors) as page:
         page.wait_for_selector(".iommulab-b-graph svg", timeout=90_000)
         page.wait_for_function("() => document.body.innerText.includes('checked: the GPU is isolated')",
                                timeout=90_000)

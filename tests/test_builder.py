@@ -219,7 +219,7 @@ def test_build_notebook_runs_top_to_bottom_and_is_stored_clean(tmp_path):
     import shutil
     import nbformat
     from nbclient import NotebookClient
-    path = ROOT / "notebooks" / "01-build-a-machine.ipynb"
+    path = ROOT / "notebooks" / "02-why-groups.ipynb"
     raw = json.loads(path.read_text())
     assert all(not c.get("outputs") and not c.get("execution_count") for c in raw["cells"] if c["cell_type"] == "code")
     shutil.copy(path, tmp_path / path.name)

@@ -9,12 +9,13 @@ from ..builder import CATALOGUE, BuildError, MachineBuilder, NoEffect
 from ..kernel.explain import explain_group
 from ..viz import render_svg
 from ..viz.model import build
+from .common import StaticFallback
 from .lab import CSS, ROW, Lab, _button
 
 ROOT_BUS = "(root bus)"
 
 
-class Builder(W.VBox):
+class Builder(StaticFallback, W.VBox):
     """Builder() starts from an empty machine; Builder("desktop-gpu") or Builder("my.toml") edits one."""
 
     def __init__(self, scenario=None, **kw):

@@ -1,5 +1,8 @@
-"""What every widget's callbacks share."""
+"""What every widget shares: its callbacks' guard, and its static stand-in."""
+import base64
 import html
+
+import ipywidgets as W
 
 
 def guarded(fn, show, what="do that"):
@@ -8,3 +11,47 @@ def guarded(fn, show, what="do that"):
         fn()
     except Exception as e:                  # the last line of defence, not a control flow
         show(f"iommulab could not {what}: {html.escape(type(e).__name__)}: {html.escape(str(e))}")
+
+
+def static_html(w):
+    """The widget as a page without widgets shows it: its text, pictures and plots as they are now,
+    the choices of a question as a list; buttons and input boxes (which would do nothing) left out."""
+    if getattr(w.layout, "display", None) == "none":
+        return ""
+    if isinstance(w, (W.HTML, W.HTMLMath)):
+        return w.value
+    if isinstance(w, W.Image):
+        if not w.value:
+            return ""
+        data = base64.b64encode(bytes(w.value)).decode("ascii")
+        return f'<img src="data:image/{w.format};base64,{data}" alt="owner_cnt plot">'
+    if isinstance(w, (W.RadioButtons, W.Select, W.SelectMultiple)) and w.options:
+        items = "".join(f"<li>{html.escape(str(o[0] if isinstance(o, tuple) else o))}</li>" for o in w.options)
+        return f"<ul>{items}</ul>"
+    if isinstance(w, W.Tab):              # the tab shown, under its title
+        i = w.selected_index or 0
+        if not w.children:
+            return ""
+        inner = static_html(w.children[i])
+        return inner and f"<div><b>{html.escape(w.get_title(i) or '')}</b>{inner}</div>"
+    if isinstance(w, W.Box):
+        row = isinstance(w, W.HBox)
+        style = "display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start" if row else ""
+        parts = [static_html(c) for c in w.children]
+        return f'<div style="{style}">' + "".join(f"<div>{p}</div>" if row else p for p in parts if p) + "</div>"
+    return ""
+
+
+class StaticFallback:
+    """Mixed into a widget: its output also carries text/html, its static stand-in, which front ends
+    without a widget renderer show (JupyterLab and Notebook rank the widget first)."""
+
+    def _repr_mimebundle_(self, **kw):
+        data = super()._repr_mimebundle_(**kw)
+        try:
+            data["text/html"] = ('<div class="iommulab-static">' + static_html(self)
+                                 + '<p><i>A static copy: run the notebook in JupyterLab to use the buttons.'
+                                 '</i></p></div>')
+        except Exception as e:              # a missing stand-in must never hide the widget
+            data["text/html"] = f"<i>no static copy: {html.escape(type(e).__name__)}</i>"
+        return data

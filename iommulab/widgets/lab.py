@@ -12,7 +12,7 @@ import warnings
 
 import ipywidgets as W
 
-from .common import guarded
+from .common import StaticFallback, guarded
 
 from ..kernel.trace import ref
 from ..shell import lines, session_for, timeline_for
@@ -101,7 +101,7 @@ class Entry:
                 f"{_e(self.text)}</span>{rule}{line}</{tag}>")
 
 
-class Lab(W.VBox):
+class Lab(StaticFallback, W.VBox):
     """Display it in a cell: `Lab(Kernel.from_scenario("desktop-gpu"))`. `panel`: a widget shown
     beside the action controls, under the feedback (a level's goal strip); `on_action(fn)`: fn() runs
     after every action, undo and move in time."""

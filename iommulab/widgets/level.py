@@ -15,7 +15,7 @@ import html
 
 import ipywidgets as W
 
-from .common import guarded
+from .common import StaticFallback, guarded
 
 from .lab import Lab
 from ..viz.graph import fixed_scale
@@ -102,7 +102,7 @@ def picture(k, groups=None, devices=None):
         return None
 
 
-class LevelLab(W.VBox):
+class LevelLab(StaticFallback, W.VBox):
     """What a level displays as in a notebook: `iommulab.level("gpu-passthrough")`."""
 
     def __init__(self, level, **kw):

@@ -14,7 +14,7 @@ import html
 
 import ipywidgets as W
 
-from .common import guarded
+from .common import StaticFallback, guarded
 
 CSS = """<style>
 .iommulab-predict { border: 2px solid #56B4E9; border-radius: 6px; padding: 6px 10px; margin: 4px 0;
@@ -32,7 +32,7 @@ CSS = """<style>
 </style>"""
 
 
-class Predict(W.VBox):
+class Predict(StaticFallback, W.VBox):
     """Display it in a cell: `Predict(predict.owner_cnt(k, 1))` (a question displays as this)."""
 
     def __init__(self, question, **kw):

@@ -12,7 +12,7 @@ import html
 
 import ipywidgets as W
 
-from .common import guarded
+from .common import StaticFallback, guarded
 
 from .lab import CSS, ROW, _button
 
@@ -25,7 +25,7 @@ QUIZ_CSS = """<style>
 UNANSWERED = "(your answer)"
 
 
-class Quiz(W.VBox):
+class Quiz(StaticFallback, W.VBox):
     """Quiz(problem, make=None, fill=False, on_check=None): `fill` puts the kernel's answers in
     (solution mode)."""
 
