@@ -90,6 +90,12 @@ def test_undo_keeps_a_blocked_unbind_and_its_job_together():
     assert k.sh("jobs").stdout.endswith(blocked) and len(k.pending) == 1
     k.sh("kill %1")                                             # QEMU lets go: the unbind completes
     assert k.devices[GPU].driver is None and k.pending == []
+    steps = timeline_for(k).listing()
+    assert steps[-2].split(None, 1)[1] == "kill %1"             # the kill is a step, and the write's return the next
+    assert "the blocked write to /sys/bus/pci/drivers/vfio-pci/unbind returns" in steps[-1]
+    k.sh("undo")                                                # QEMU gone, the writer not yet returned
+    assert qemu_pids(k) == [] and k.devices[GPU].driver.name == "vfio-pci" and len(k.pending) == 1
+    assert k.sh("jobs").stdout.endswith(blocked)
     k.sh("undo")
     assert k.sh("jobs").stdout == f"[1]-  Running                 {QEMU}\n" + blocked
     assert k.devices[GPU].driver.name == "vfio-pci" and len(k.pending) == 1 and not k.pending[0].done

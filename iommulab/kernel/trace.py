@@ -129,6 +129,7 @@ class Tracer:
         self.depth = 0
         self.enabled = True
         self.running = []               # the events entered and not yet left, innermost last
+        self.wakeups = []               # (fn, obj): tasks woken during the running call (wake_up)
 
     def current(self):
         """The innermost running event, or None (between actions, or while tracing is off)."""
@@ -201,9 +202,35 @@ def traced(groups_of=None, name_of=None, op=None) -> Callable[[Callable[_P, _R]]
                     if gs is not None and not isinstance(gs, (tuple, list)):
                         gs = (gs,)
                 tr.leave(ev, result, gs or ())
+            if tr.depth == 0 and tr.wakeups:
+                run_wakeups(k)
             return result
         return call
     return wrap
+
+
+def wake_up(k, fn, obj):
+    """Wake the task sleeping on obj: it runs fn(obj), a traced call of its own, when the running
+    call returns — as in Linux, where the woken task (a writer blocked in a driver's remove()) runs
+    after the one that woke it (the last close()) — and before the caller sees the result. A
+    search (tracing off) runs it at once."""
+    tr = k.tracer
+    if not tr.enabled or tr.depth == 0:
+        fn(obj)
+    elif not any(f is fn and o is obj for f, o in tr.wakeups):
+        tr.wakeups.append((fn, obj))
+
+
+def run_wakeups(k):
+    """The woken tasks run, each its own top-level call; before each, k.before_wakeup() (the shell's
+    timeline: what the line did so far becomes its step, the woken task's work the next)."""
+    tr = k.tracer
+    while tr.wakeups:
+        fn, obj = tr.wakeups.pop(0)
+        hook = getattr(k, "before_wakeup", None)
+        if hook is not None:
+            hook()
+        fn(obj)
 
 
 class Raised:

@@ -12,7 +12,7 @@ from .errno import EBADF, EBADFD, EBUSY, EINVAL, ENODEV
 from .iommu import iommu_group_dma_owner_claimed
 from .kobject import KObject
 from .reasons import refuse
-from .trace import traced
+from .trace import traced, wake_up
 
 VFIO_GROUP_FLAGS_VIABLE = 1 << 0
 VFIO_GROUP_FLAGS_CONTAINER_SET = 1 << 1
@@ -231,13 +231,26 @@ def vfio_group_release(vg):
         del k.vfio_groups[vg.id]
 
 
+def _may_continue(vdev):
+    if vdev.waiting_for_container:
+        return vdev.group.container is None
+    return vdev.users == 0
+
+
 def vfio_kick_unregister(k):
-    """Finish every blocked unregistration whose condition now holds (after a close/unset)."""
-    for vg_dev in list(k.unregistering):
-        if vg_dev.users == 0 and not vg_dev.waiting_for_container:
-            _unregister_continue(vg_dev)
-        elif vg_dev.waiting_for_container and vg_dev.group.container is None:
-            _unregister_continue(vg_dev)
+    """After a close/unset: wake every writer blocked in vfio_unregister_group_dev() whose wait
+    now ends (the last user gone; up to 5.18, the group out of its container)."""
+    for vdev in list(k.unregistering):
+        if _may_continue(vdev):
+            wake_up(k, vfio_unregister_woken, vdev)
+
+
+@traced(_vdev_group, op="wakeup")
+def vfio_unregister_woken(vdev):
+    """The blocked writer wakes (its wait in vfio_unregister_group_dev() ends) and finishes the
+    unregistration: the driver's remove() returns, the unbind completes, the write returns."""
+    if vdev in vdev.k.unregistering and _may_continue(vdev):
+        _unregister_continue(vdev)
 
 
 # --- viability -----------------------------------------------------------------------------

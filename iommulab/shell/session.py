@@ -162,6 +162,11 @@ class Session:
         finally:
             self._src.pop()
 
+    @property
+    def running(self):
+        """Whether a line is running now."""
+        return bool(self._src)
+
     def exec_action(self, tree, io):
         """One top-level line: one action of the timeline (a step if it changed the machine)."""
         self.action = self.text(tree)
@@ -463,7 +468,13 @@ class Session:
         return status
 
     def pending_job(self, res, cmdline, io):
-        """A write the kernel blocks (unbind under a VM): it goes on as a job, as if typed with `&`."""
+        """A write the kernel blocks (unbind under a VM): it goes on as a job, as if typed with `&`
+        (in `CMD &`, it is that job: exec_background makes it)."""
+        if self.background and self.bg_started is not None:
+            self.bg_started.append(res)
+            io.error(f"iommulab: Linux blocks this write until user space lets go of the device ({res.reason}); "
+                     "the job waits")
+            return
         job = self.add_job(self.k.alloc_pid(), cmdline, pending=res)
         io.error(f"[{job.num}] {job.pid}")
         io.error(f"iommulab: Linux blocks this write until user space lets go of the device "
@@ -538,7 +549,9 @@ class Session:
             self.background = False
             started, self.bg_started = self.bg_started, outer
         cmdline = " ".join(self.text(node).split())
-        if started:
+        if started and isinstance(started[-1], PendingWrite):       # a blocked write: the job waits in it
+            job = self.add_job(self.k.alloc_pid(), cmdline, pending=started[-1])
+        elif started:
             p = started[-1]
             job = self.add_job(p.pid, cmdline, process=p)
             job.exit_status = status

@@ -70,6 +70,9 @@ class Timeline:
         self.attempts = []                 # every top-level line run, in order (Attempt)
         self.recording = True              # False inside unrecorded(): lines run, no steps are taken
         self._mark = self._marker()
+        self._woken = None                 # events before a woken task ran, in the running line
+        self.woken = set()                 # serials of the steps a woken task made (a blocked write's return)
+        k.before_wakeup = self._before_wakeup
 
     # --- running -----------------------------------------------------------------------------
 
@@ -89,7 +92,34 @@ class Timeline:
         self.sync()
 
     def after_action(self, action):
+        woken = self._woken is not None
+        if woken:
+            action = self._woken_action(action)
+            self._woken = None
+        at = len(self.steps), self.position
         self._record(action)
+        if woken and (len(self.steps), self.position) != at:
+            self.woken.add(self.steps[self.position].serial)
+
+    def woke(self, i):
+        """Whether step i is the work of a task the line before it woke (not a line of its own)."""
+        return self.steps[i].serial in self.woken
+
+    def _before_wakeup(self):
+        """A task the running line woke is about to run (kernel/trace.py run_wakeups: a writer
+        blocked in a driver's remove() returns when `kill %1` closed the last file): what the line
+        did so far is its step, and the woken task's work is the next, one step each."""
+        if not self.session.running or not self.recording:
+            return
+        if self._woken is None:
+            self.checkpoint()
+            self._woken = len(self.k.events)
+
+    def _woken_action(self, action):
+        done = [m[1] for ev in self.k.events[self._woken:] for m in ev.marks if m[0] == "completion"]
+        if not done:
+            return action
+        return f"the blocked write to {done[0]} returns (woken by: {action})"
 
     def attempted(self, line, status, bg_status, stderr, first_event):
         events = tuple(self.k.events[first_event:]) if len(self.k.events) >= first_event else ()
