@@ -208,7 +208,7 @@ def diff(before, after):
     bg, ag = before["groups"], after["groups"]
     for n, g in ag.items():
         was = bg.get(n)
-        if was == g:
+        if was is g or was == g:
             continue
         if was is None:
             changes[n] = ["new group"]
@@ -222,7 +222,7 @@ def diff(before, after):
     bd, ad = before["devices"], after["devices"]
     for name, d in ad.items():
         was = bd.get(name)
-        if was == d:
+        if was is d or was == d:
             continue
         if was is None:
             changes[name] = ["new device"]
@@ -263,12 +263,60 @@ def state_at(tl, k, i):
     st = _recall((id(tl), moment.serial), tl)
     if st is None:
         if i == tl.position:
-            st = k.state()
+            st = _live_state(tl, k, i)
         else:
             with tl.excursion():
                 tl.restore(moment)
                 st = k.state()
         _remember((id(tl), moment.serial), tl, st)
+    return st
+
+
+def _touched(k, events, before):
+    """The devices whose k.state() entries the events may have changed: each device an event names
+    (as an object, or in a path or a written value), and every member of each group it names."""
+    names = set()
+    for ev in events:
+        for g in ev.groups:
+            was = before["groups"].get(g[0])
+            if was is None:
+                return None
+            names.update(was["devices"])
+        for kind, x in ev.refs:
+            if kind == "device":
+                names.add(x)
+            elif kind == "str":
+                names.update(part for part in x.strip().split("/") if part in k.devices)
+    return names
+
+
+def _live_state(tl, k, i):
+    """k.state() of the step shown, read incrementally when the step before is remembered: its
+    state with the entries of what this step's events touched read again (every change of a device
+    or a group is a traced event naming it, kernel/trace.py), so one unbind on a 2,000-device host
+    reads one group, not two thousand. Anything that adds or removes devices or groups, or an event
+    naming a group it does not know, reads the whole state. Entries are shared with the step
+    before's dict: neither is ever changed."""
+    before = _recall((id(tl), tl.steps[i - 1].serial), tl) if i > 0 else None
+    if before is None or len(k.devices) != len(before["devices"]) or len(k.iommu_groups) != len(before["groups"]):
+        return k.state()
+    first = len(tl.steps[i - 1].kernel.events)
+    events = k.events[first:]
+    if len(k.events) < first or (first and k.events[first - 1] is not tl.steps[i - 1].kernel.events[-1]):
+        return k.state()                       # not the step before's history continued
+    names = _touched(k, events, before)
+    if names is None:
+        return k.state()
+    part = k.state(devices=names)
+    if not set(before["groups"]) >= set(part["groups"]):
+        return k.state()
+    st = dict(part)
+    for key in ("groups", "devices"):
+        st[key] = {**before[key], **part[key]}
+    read = set(part["groups"])                 # a VFIO group of these that is gone is gone from the state too
+    st["vfio_groups"] = {n: v for n, v in before["vfio_groups"].items() if n not in read}
+    st["vfio_groups"].update(part["vfio_groups"])
+    st["vfio_groups"] = dict(sorted(st["vfio_groups"].items()))
     return st
 
 
@@ -422,21 +470,47 @@ def _class_name(code):
     return name
 
 
+_VIEWS = {}             # id(k) -> (k, {device: (entry, DeviceView)}, {group: (entry, GroupView)})
+
+
+def _device_view(k, name, d):
+    dev = k.devices[name]
+    kind = "kernel-dma" if d["managed"] is False else "managed" if d["managed"] else "unbound"
+    what = _class_name(dev.class_code) if dev.bus.name == "pci" else (dev.id or dev.bus.name)
+    if dev.streamid is not None:                # as the SMMU documentation writes it
+        what += f" · stream ID {dev.streamid:#x}"
+    return DeviceView(name, dev.bus.name, dev.kind, what, d["driver"], kind, dev.parent,
+                      d["group"], d["cdev"], d.get("driver_override"))
+
+
+def _group_view(n, g):
+    return GroupView(n, g["owner_cnt"], g["owner"], owner_kind(g["owner_ref"], g["owner_cnt"]), g["domain"],
+                     domain_kind(g["domain_ref"]), g["default_domain"], list(g["devices"]), list(g["pasids"]),
+                     g["owner_ref"][1] if g["owner_ref"] else None,
+                     g["domain_ref"][1] if g["domain_ref"] else None)
+
+
 def _devices_and_groups(k, st):
+    """The views of st's devices, groups and processes. A state read incrementally shares its
+    unchanged entries with the state before (state_at), so their views are made once and kept
+    (views are read, never changed, by the pictures)."""
+    hit = _VIEWS.get(id(k))
+    old_d, old_g = (hit[1], hit[2]) if hit is not None and hit[0] is k else ({}, {})
+    kept_d, kept_g = {}, {}
     devices = {}
     for name, d in st["devices"].items():
-        dev = k.devices[name]
-        kind = "kernel-dma" if d["managed"] is False else "managed" if d["managed"] else "unbound"
-        what = _class_name(dev.class_code) if dev.bus.name == "pci" else (dev.id or dev.bus.name)
-        if dev.streamid is not None:            # as the SMMU documentation writes it
-            what += f" · stream ID {dev.streamid:#x}"
-        devices[name] = DeviceView(name, dev.bus.name, dev.kind, what, d["driver"], kind, dev.parent,
-                                   d["group"], d["cdev"], d.get("driver_override"))
-    groups = {n: GroupView(n, g["owner_cnt"], g["owner"], owner_kind(g["owner_ref"], g["owner_cnt"]), g["domain"],
-                           domain_kind(g["domain_ref"]), g["default_domain"], list(g["devices"]), list(g["pasids"]),
-                           g["owner_ref"][1] if g["owner_ref"] else None,
-                           g["domain_ref"][1] if g["domain_ref"] else None)
-              for n, g in st["groups"].items()}
+        was = old_d.get(name)
+        view = was[1] if was is not None and was[0] is d else _device_view(k, name, d)
+        kept_d[name] = (d, view)
+        devices[name] = view
+    groups = {}
+    for n, g in st["groups"].items():
+        was = old_g.get(n)
+        view = was[1] if was is not None and was[0] is g else _group_view(n, g)
+        kept_g[n] = (g, view)
+        groups[n] = view
+    _VIEWS.clear()                              # one machine's views: the Lab shows one at a time
+    _VIEWS[id(k)] = (k, kept_d, kept_g)
     procs = [ProcessView(pid, p["name"], p["holds"]["groups"], p["holds"]["devices"])
              for pid, p in st["processes"].items()]
     return devices, groups, procs

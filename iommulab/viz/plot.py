@@ -33,14 +33,15 @@ WIDTH, DPI = 300, 72           # CSS px (the Lab's right column: ~316 px at 1280
 PANEL, AXES, BOTTOM, NOTE = 80, 56, 36, 16   # px
 
 
-def series(events):
+def series(events, initial=None):
     """{group: [(step, owner_cnt)]}: the value at the end of each event step where it changed; plus
-    {group: [(step, kind)]} markers and the steps where one bind counted twice."""
-    values, points, marks, double = {}, {}, {}, []
+    {group: [(step, kind)]} markers and the steps where one bind counted twice. `initial`: each
+    group's owner_cnt before the first event (when the events are a slice of a longer history)."""
+    values, points, marks, double = dict(initial or {}), {}, {}, []
     step_start = {}
     for ev in events:
         for n, cnt, *_ in ev.groups:
-            if n not in values:
+            if n not in points:
                 points[n] = [(ev.step, cnt)]
             elif values[n] != cnt:
                 pts = points[n]
@@ -131,6 +132,7 @@ class OwnerCntPlot:
         self.fig = Figure(figsize=(width / DPI, 2), dpi=self.dpi)
         self.canvas = FigureCanvasAgg(self.fig)
         self._cache = {}               # Moment serial -> (Moment, composition): the serial stays when amended
+        self._events = {}              # (serial before, serial, events) -> a step's markers and double counts
         self._members = {}             # group -> its devices, as last read
         self.data = None
         self.annotations = []
@@ -202,17 +204,13 @@ class OwnerCntPlot:
         """What the plot shows, as plain data (drawn by update)."""
         steps, pos, comps, deltas = self._history(k)
         last = len(steps) - 1
-        marks, evstep = {}, {}
+        marks, double, seen = {}, [], {}
         for i in range(1, len(steps)):
-            before, after = len(steps[i - 1].kernel.events), steps[i].kernel.events
-            for ev in after[before:]:
-                evstep[ev.step] = i
-                kind = _marker_kind(ev)
-                for n, *_ in ev.groups if kind else ():
-                    if (i, kind) not in marks.setdefault(n, []):
-                        marks[n].append((i, kind))
-        _, _, double = series(steps[-1].kernel.events)
-        double = [(n, evstep[s], cnt) for n, s, cnt in double if s in evstep]
+            step_marks, step_double = self._step_events(steps, i, comps[i - 1], seen)
+            for n, kinds in step_marks.items():
+                marks.setdefault(n, []).extend((i, kind) for kind in kinds)
+            double += [(n, i, cnt) for n, cnt in step_double]
+        self._events = seen                     # the steps of the timeline now: the rest is forgotten
         now = comps[pos]
         leaked_now = {n for n, c in now.items() if c[3]}
         last_change = {n: 0 for n in leaked_now}
@@ -241,6 +239,24 @@ class OwnerCntPlot:
                      "unchanged": len(now) - len(changed), "leaks": _leaks(now, drawn),
                      "double": [(n, i, cnt) for n, i, cnt in double if n in drawn]}
         return self.data
+
+    def _step_events(self, steps, i, before, seen):
+        """What timeline step i's own events show: {group: [marker kinds]} and [(group, owner_cnt)]
+        where one bind counted twice; read once per step (by the serials of the step and the one
+        before it), so a refresh reads only the newest step's events, not the whole history."""
+        key = (steps[i - 1].serial, steps[i].serial, len(steps[i].kernel.events))
+        hit = self._events.get(key)
+        if hit is None:
+            events = steps[i].kernel.events[len(steps[i - 1].kernel.events):]
+            _, by_step, double = series(events, initial={n: c[0] for n, c in before.items()})
+            marks = {}
+            for n, ms in by_step.items():
+                for _, kind in ms:
+                    if kind not in marks.setdefault(n, []):
+                        marks[n].append(kind)
+            hit = (marks, [(n, cnt) for n, _, cnt in double])
+        seen[key] = hit
+        return hit
 
     # --- drawing ---------------------------------------------------------------------------------
     # The frame (title, legend, axes, ticks, group names) is drawn once per layout and kept as a
