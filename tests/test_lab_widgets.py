@@ -245,9 +245,13 @@ def test_a_blocked_unbind_is_pending_then_completes_as_its_own_entry(lab):
     assert "PendingWrite" not in lab.events_view.value and "waiting" in lab.events_view.value
     lab.vm_stop.click()                                         # QEMU lets go: the write goes through
     (k1, t1), (k2, t2) = log_lines(lab)[:2]
+    # two steps: the kill (QEMU ends, the group is released), then the woken writer's return (the unbind)
     assert k1 == "completed" and "0000:01:00.0 unbound: the blocked write to /sys/bus/pci/drivers/vfio-pci/unbind" in t1
-    assert k2 == "changed" and "kill %1" in t2 and "0000:01:00.0: vfio-pci → no driver" in t2
+    assert t1.startswith("step 10 — ") and "0000:01:00.0: vfio-pci → no driver" in t1
+    assert k2 == "changed" and t2.startswith("step 9 — ") and "kill %1" in t2 and "qemu-system-x86_64 [1001] ended" in t2
+    assert "vfio-pci → no driver" not in t2
     assert "completed" in lab.feedback.value and lab.k.devices["0000:01:00.0"].driver is None
+    assert lab.step.value == lab.step.max == 10
 
 
 def test_undo_after_kill_brings_back_the_vm_and_marks_the_output_stale(lab):

@@ -64,10 +64,14 @@ def private_names_imported(path, text):
 
 
 def private_attributes_read(text):
-    """`obj._field` on anything but the view's own self: a model internal (k._x, dev._y, ev._z)."""
+    """`obj._field` on anything but the view's own self (or super(): its own inherited method): a
+    model internal (k._x, dev._y, ev._z)."""
+    def own(v):
+        return (isinstance(v, ast.Name) and v.id in ("self", "cls")) or (
+            isinstance(v, ast.Call) and isinstance(v.func, ast.Name) and v.func.id == "super")
     return [f"{node.lineno}: .{node.attr}" for node in ast.walk(ast.parse(text))
             if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
-            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))]
+            and not own(node.value)]
 
 
 def view_files():

@@ -258,9 +258,43 @@ def graph(k_or_model, legend=False, threshold=THRESHOLD, focus_group=None, focus
             dot.edge(node_id(d.parent), node_id(d.name), color=GREY, arrowhead="none", style="dashed")
     _processes(dot, m, shown, full_set)
     _pending(dot, m, shown)
+    for i, ident in enumerate(_focus(m, shown)):
+        dot.node(ident, **{"class": FOCUS if i == 0 else ALSO})
     if legend:
         _legend(dot)
     return dot
+
+
+FOCUS = "iommulab_focus"      # the SVG class of what the step shown is about (anchored() scrolls to it)
+ALSO = "iommulab_focus_also"  # what goes with it, shown too when both fit in the box
+
+
+def _focus(m, shown):
+    """The nodes the learner should see first, the most important first: a refusal's obstacle;
+    else a new blocked write, the device it is about and the process it waits for; else one that
+    completed and its device; else what changed. Empty when nothing is marked."""
+    def dev(n):
+        return node_id(n) if n in shown else None
+
+    def first_of(n):
+        g = m.groups.get(n)
+        return dev(g.devices[0]) if g is not None and g.devices else None
+    picks = [dev(n) for n in sorted(m.obstacles)]
+    picks += [f"proc_{pid}" for pid in sorted(m.obstacle_processes)]
+    picks += [first_of(n) for n in sorted(m.obstacle_groups)]
+    for i, w in enumerate(m.pending):
+        if w.new:
+            picks += [f"pending_{i}", dev(w.device) if w.device else None]
+            picks += [f"proc_{pid}" for pid in w.holders]
+    for i, w in enumerate(m.completed):
+        picks += [f"completed_{i}", dev(w.device) if w.device else None]
+    picks += [dev(n) for n in sorted(m.changed_devices)]
+    picks += [first_of(n) for n in sorted(m.changed_groups)]
+    out = []
+    for p in picks:
+        if p is not None and p not in out:
+            out.append(p)
+    return out[:4]
 
 
 def _summaries(dot, m, full_set):
@@ -395,6 +429,60 @@ def fixed_scale(text, scale=SCALE, resize=False):
         value = full.get(mt.group(1), float(mt.group(2)))
         return f'{mt.group(1)}="{math.ceil(value * scale - 1e-9)}px"'
     return head + sep + _SIZE.sub(px, tag, count=2) + close + body
+
+
+_NODE = re.compile(r'<g id="[^"]*" class="node (' + FOCUS + '|' + ALSO + r')">(.*?)</g>', re.S)
+_TRANSFORM = re.compile(r'<g id="graph0" class="graph" transform="scale\(([\d.]+)[^)]*\)[^"]*'
+                        r'translate\(([\d.-]+) ([\d.-]+)\)"')
+_SVG_BOX = re.compile(r'<svg[^>]*width="([\d.]+)px"[^>]*height="([\d.]+)px"'
+                      r'[^>]*viewBox="[\d.-]+ [\d.-]+ ([\d.]+) ([\d.]+)"')
+_NUMBERS = re.compile(r'(?:points|d)="([^"]*)"')
+
+
+def focus_boxes(svg):
+    """The focus nodes' boxes (left, top, right, bottom) in CSS px from the picture's top-left,
+    the most important first (graph() marks them; dot keeps the order of its nodes)."""
+    tr, box = _TRANSFORM.search(svg), _SVG_BOX.search(svg)
+    if tr is None or box is None:
+        return []
+    per = float(box.group(1)) / float(box.group(3))          # CSS px per unit of the viewBox
+    zoom, dx, dy = float(tr.group(1)), float(tr.group(2)), float(tr.group(3))
+    found = []
+    for hit in _NODE.finditer(svg):
+        nums = [float(v) for attr in _NUMBERS.findall(hit.group(2)) for v in re.findall(r"-?[\d.]+", attr)]
+        xs, ys = nums[0::2], nums[1::2]
+        if not xs or not ys:
+            continue
+        px = [(x * zoom + dx) * per for x in xs]
+        py = [(y * zoom + dy) * per for y in ys]
+        found.append((hit.group(1) == FOCUS, (min(px), min(py), max(px), max(py))))
+    found.sort(key=lambda f: not f[0])                       # the focus first, then what goes with it
+    return [b for _, b in found]
+
+
+def anchored(svg, fits=(480, 400), pad=16):
+    """The picture in a scrolling box of its own that opens on its focus: a box around the focus
+    node (and what goes with it, while the whole fits in `fits` CSS px) carries
+    `scroll-initial-target`, so the browser's first scroll position shows it; each new picture is
+    a new box, so the view follows the action. A browser without the property opens it at its
+    top-left, as before."""
+    boxes = focus_boxes(svg)
+    mark = ""
+    size = _SVG_BOX.search(svg)
+    if boxes and size is not None:
+        width, height = float(size.group(1)), float(size.group(2))
+        left, top, right, bottom = boxes[0]
+        for b in boxes[1:]:
+            grown = (min(left, b[0]), min(top, b[1]), max(right, b[2]), max(bottom, b[3]))
+            if grown[2] - grown[0] <= fits[0] and grown[3] - grown[1] <= fits[1]:
+                left, top, right, bottom = grown
+        left, top = max(0, left - pad), max(0, top - pad)
+        right, bottom = min(width, right + pad), min(height, bottom + pad)
+        mark = (f'<div class="iommulab-focus-anchor" style="position:absolute;left:{left:.0f}px;top:{top:.0f}px;'
+                f'width:{right - left:.0f}px;height:{bottom - top:.0f}px;pointer-events:none;'
+                'scroll-initial-target:nearest;scroll-snap-align:center"></div>')
+    return (f'<div class="iommulab-graph-box" style="overflow:auto;max-width:100%">'
+            f'<div style="position:relative;width:max-content;line-height:0">{svg}{mark}</div></div>')
 
 
 def pipe_svg(digraph):

@@ -18,6 +18,7 @@ from ..kernel.trace import ref
 from ..shell import lines, session_for, timeline_for
 from ..viz import refresh
 from ..viz.explain import refusal
+from ..viz.graph import anchored
 from ..viz.log import changes, describe, dmesg_html, events_html
 from ..viz.model import state_at
 from ..viz.plot import OwnerCntPlot
@@ -30,8 +31,11 @@ CSS = """<style>
 .iommulab-events td, .iommulab-events th { border-bottom: 1px solid #ddd; padding: 2px 6px; text-align: left; }
 .iommulab-events tr.refused td { background: #FCE8DC; }
 .iommulab-dmesg .warn { color: #D55E00; font-weight: bold; }
-.iommulab-graph, .iommulab-b-graph { overflow: auto !important; max-height: 78vh; min-width: 0; }
-.iommulab-graph > .widget-html-content, .iommulab-b-graph > .widget-html-content { overflow: visible; }
+.iommulab-b-graph { overflow: auto !important; max-height: 78vh; min-width: 0; }
+.iommulab-b-graph > .widget-html-content { overflow: visible; }
+.iommulab-graph { overflow: hidden !important; min-width: 0; }
+.iommulab-graph > .widget-html-content { overflow: visible; width: 100%; min-width: 0; }
+.iommulab-graph-box { max-height: 78vh; }
 .iommulab-graph svg, .iommulab-b-graph svg { max-width: none !important; max-height: none !important; flex: none; }
 .iommulab-feedback, .iommulab-shell-feedback { color: #000; font-weight: normal; border-left: 4px solid #999;
                      padding: 2px 8px; margin: 4px 0; background: #FAFAFA; max-height: 12em; overflow: auto; }
@@ -206,7 +210,7 @@ class Lab(StaticFallback, W.VBox):
         # time travel
         self.undo_b = _button("undo", "iommulab-undo", "take back the step shown (one line that changed the machine)")
         self.step = W.IntSlider(description="step", min=0, max=0, value=0, continuous_update=False,
-                                layout=W.Layout(width="auto", flex="1 1 10em", min_width="10em"),
+                                layout=W.Layout(width="auto", flex="1 1 16em", min_width="16em"),
                                 style={"description_width": "initial"},
                                 tooltip="0 is the machine as booted; each line that changed it is one step")
         self.step.add_class("iommulab-step")
@@ -241,8 +245,8 @@ class Lab(StaticFallback, W.VBox):
         for i, title in enumerate(("drivers", "VMs", "machine")):
             self.actions.set_title(i, title)
         self.actions.add_class("iommulab-actions")
-        travel = W.HBox([self.undo_b, self.step, self.now_b],
-                        layout=W.Layout(flex_flow="row nowrap", align_items="center"))
+        travel = W.HBox([self.undo_b, self.step, self.now_b],          # a narrow column: "back to now" wraps
+                        layout=W.Layout(flex_flow="row wrap", align_items="center"))
         travel.add_class("iommulab-travel")
         side = [self.actions, self.feedback] + ([self.panel] if self.panel is not None else [])
         self.side = W.VBox(side + [travel, self.log_view, self.plot_view], layout=W.Layout(width="38%"))
@@ -295,18 +299,27 @@ class Lab(StaticFallback, W.VBox):
 
     def _entries(self, attempts, before, prev):
         made, states = self._states(attempts, before, prev)
+        tl = self.timeline
         entries, state = [], before
         for a in attempts:
             after = states.get(id(a), state)
-            changed = [] if a not in made else (changes(state, after) or ["changed the machine"])
-            entries.append(self._entry(a, changed))
+            # a line that woke a blocked writer made two steps: its own, then the writer's return
+            woke = a in made and id(a) in states and a.step > 0 and tl.woke(a.step)
+            mine = state_at(tl, self.k, a.step - 1) if woke else after
+            changed = [] if a not in made else (changes(state, mine) or ["changed the machine"])
+            entry = self._entry(a, changed)
+            if woke:
+                entry.step = a.step - 1
+            entries.append(entry)
             for e in a.events:
                 done = [m[1] for m in e.marks if m[0] == "completion"]
                 gone = [m[1] for m in e.marks if m[0] == "unbound"]
                 for path in done:
                     what = f"{', '.join(gone)} unbound: " if gone else ""
+                    then = "; ".join(changes(mine, after)) if woke else ""
                     entries.append(Entry(a.step, "completed", f"completed: {what}the blocked write to {path} "
-                                                              "went through (the holder let go)"))
+                                                              "went through (the holder let go)"
+                                                              + (f" — {then}" if then else "")))
             state = after
         return entries
 
@@ -532,7 +545,7 @@ class Lab(StaticFallback, W.VBox):
     def _redraw(self):
         k = self.k
         svg, text, png = refresh(k, self.plot)
-        self.graph.value = svg if svg is not None else f"<pre>{_e(text)}</pre>"
+        self.graph.value = anchored(svg) if svg is not None else f"<pre>{_e(text)}</pre>"
         self.plot_view.value = png
         devices = sorted(k.devices)
         self._choose(self.device, devices)
