@@ -317,7 +317,8 @@ def test_a_question_reads_as_text(k):
 
 KERNEL_SAYS = {"vfio-pci-makes-viable": False, "one-function-alone": False, "owner-cnt-counts-devices": 2,
                "every-function-to-vm": True,
-               "group-is-a-slot": {"0000:00:1c.0", "0000:00:1c.4", "0000:02:00.0"}}
+               "group-is-a-slot": {"0000:00:1c.0", "0000:00:1c.4", "0000:02:00.0"},
+               "pcieport-must-unbind": False}
 
 
 @pytest.mark.parametrize("name", sorted(MYTHS))
@@ -337,7 +338,8 @@ def test_each_myth_is_answered_by_the_kernel(name):
 
 def test_myths_cover_the_costly_misconceptions():
     assert set(MYTHS) == {"vfio-pci-makes-viable", "one-function-alone", "owner-cnt-counts-devices",
-                          "every-function-to-vm", "group-is-a-slot", "acs-override-isolates"}
+                          "every-function-to-vm", "group-is-a-slot", "acs-override-isolates",
+                          "pcieport-must-unbind"}
 
 
 # --- the widget -------------------------------------------------------------------------------------------------
@@ -437,3 +439,22 @@ def test_a_kernel_dma_driver_into_a_live_group_crashes_5_18_and_is_ebusy_since_5
 def test_owner_cnt_before_5_19_cannot_be_asked():
     with pytest.raises(QuestionError, match="5.19"):
         predict.owner_cnt(_pre_519("5.18"), 0)
+
+
+def test_a_write_the_kernel_blocks_is_neither_ok_nor_an_errno(k):
+    """A VM holds the GPU: unbinding vfio-pci from it waits in the driver's remove(); the answer
+    is "blocks", the rule says why, and an accepted line's rule words only what that line did."""
+    setup = "\n".join([lines_gpu_to_vfio(), "echo 0000:01:00.1 > /sys/bus/pci/drivers/snd_hda_intel/unbind",
+                       "qemu-system-x86_64 -device vfio-pci,host=0000:01:00.0 &"])
+    q = predict.errno(k, "echo 0000:01:00.0 > /sys/bus/pci/drivers/vfio-pci/unbind", after=setup)
+    assert q.expected == "blocks" and "blocks" in q.choices and "held open by user space" in q.rule
+    assert not q.answer("ok").ok and q.answer("it waits").ok
+    bind = predict.errno(k, "echo 0000:01:00.1 > /sys/bus/pci/drivers/snd_hda_intel/bind",
+                         after="echo 0000:01:00.1 > /sys/bus/pci/drivers/snd_hda_intel/unbind")
+    assert bind.expected == "ok" and "owner_cnt 1 → 2" in bind.rule, bind.rule
+
+
+def lines_gpu_to_vfio():
+    return ("echo vfio-pci > /sys/bus/pci/devices/0000:01:00.0/driver_override\n"
+            "echo 0000:01:00.0 > /sys/bus/pci/drivers/nouveau/unbind\n"
+            "echo 0000:01:00.0 > /sys/bus/pci/drivers_probe")

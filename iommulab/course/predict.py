@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from .errors import CourseError
 from ..kernel.errno import errname, strerror
 from ..kernel.explain import device_name, explain_group
+from ..kernel.trace import ref
 from ..shell import lines, timeline_for
 from ..uapi import VFIO_GROUP_FLAGS_VIABLE
 from ..viz.explain import kernel_dma_users, refusal
@@ -28,7 +29,8 @@ from . import modes, progress
 
 NOT_YET = "not yet"
 # The errnos a learner typically confuses with each other in sysfs and VFIO, and success.
-CONFUSED = ("EBUSY", "EEXIST", "EINVAL", "ENODEV", "ENOENT", "EPERM", "ok")
+CONFUSED = ("EBUSY", "EEXIST", "EINVAL", "ENODEV", "ENOENT", "EPERM", "blocks", "ok")
+BLOCKS = "blocks"      # an errno question's answer when the kernel blocks the write (it waits: no errno yet)
 _NUMBERS = {w: i for i, w in enumerate(("zero", "one", "two", "three", "four", "five", "six", "seven",
                                         "eight", "nine", "ten"))}
 _YES = {"yes", "y", "true", "1", "it will", "starts", "viable", "ok"}
@@ -85,6 +87,7 @@ class Outcome:
     attempts: list = field(default_factory=list)
     crashed: str | None = None       # the BUG that stopped the kernel, when one did
     setup_crashed: str | None = None  # errno questions: the setup lines did, before the line asked about
+    mid: dict | None = None          # errno questions: k.state() after the setup, before the line asked about
 
 
 def _show(v):
@@ -401,6 +404,8 @@ class ErrnoQuestion(Question):
             return "ok", None
         if low in ("failed", "fails", "it fails"):
             return "failed", None
+        if low in ("blocks", "block", "blocked", "it blocks", "waits", "it waits", "hangs", "it hangs"):
+            return BLOCKS, None
         if low in ("crash", "crashed", "crashes", "bug", "panic", "oops", "it crashes", "kernel crash"):
             return "crashed", None
         for n in range(1, 134):              # glibc's words: "Device or resource busy"
@@ -539,14 +544,16 @@ def errno(k, line, after=None, qid=None):
     def then(k, out):
         tl = timeline_for(k)
         base = len(tl.attempts)
-        out.setup_crashed = out.crashed = k.state()["crashed"] or None
+        out.mid = k.state()
+        out.setup_crashed = out.crashed = out.mid["crashed"] or None
         k.sh(line)
         tried = tl.attempts[base:]
         if k.crashed:
             return "crashed", None, tried
         bad = next((a for a in tried if a.failed), None)
         if bad is None:
-            return "ok", None, tried
+            blocked = _blocked(tried)
+            return (BLOCKS, blocked, tried) if blocked else ("ok", None, tried)
         why = refusal(k, list(bad.events), bad.stderr)
         return _errno_of(bad, why), why, tried
     out, (expected, why, tried) = _run(k, after, then)
@@ -559,7 +566,11 @@ def errno(k, line, after=None, qid=None):
     if expected == "crashed":
         rule = setup + f"The kernel crashed: {out.after['crashed']}"
     elif expected == "ok":
-        rule = setup + f"The kernel accepted it: {_changes(out.before, out.after)}"
+        rule = setup + f"The kernel accepted it: {_changes(out.mid, out.after)}"
+    elif expected == BLOCKS:
+        rule = setup + (f"The kernel blocks the write ({why}): it has not returned, so there is no errno; "
+                        "the shell makes it a job, which completes when user space lets go. So far: "
+                        + _changes(out.mid, out.after))
     else:
         bad = next(a for a in tried if a.failed)
         rule = setup + _refusal_words(why, bad.stderr)
@@ -571,8 +582,20 @@ def errno(k, line, after=None, qid=None):
                          _ask(after, f"will {_action_words(line)} succeed? If not, with which errno?"),
                          expected, rule, out, choices=choices,
                          kernel_words={"ok": "it succeeds", "crashed": "the kernel crashes (a BUG)",
-                                       "failed": "it fails (no errno)"}.get(expected)
+                                       "failed": "it fails (no errno)",
+                                       BLOCKS: "it blocks: the write waits"}.get(expected)
                          or f"-{expected} ({_strerror(expected)})")
+
+
+def _blocked(tried):
+    """Why the kernel blocked a write of these lines (its reason, from the PendingWrite the write
+    returned), or None: a write whose result is a pending write has not returned."""
+    for a in tried:
+        for e in a.events:
+            if e.depth == 0 and e.result is not None and not isinstance(e.result, int) \
+                    and ref(e.result)[0] == "pending_write":
+                return getattr(e.result, "reason", "") or "user space lets go of the device"
+    return None
 
 
 def _strerror(name):
@@ -793,8 +816,236 @@ MYTHS = {m.name: m for m in (
     Myth("acs-override-isolates", "the ACS override patch makes devices isolated",
          "it only changes Linux's grouping; the hardware still routes peer-to-peer DMA around the IOMMU",
          "yes: each device has its own group, so the IOMMU isolates it", _acs_override),
+    Myth("pcieport-must-unbind", "the root port above the GPU must be unbound from pcieport too",
+         "pcieport sets driver_managed_dma: binding it never adds to owner_cnt, so it may stay bound", "yes",
+         lambda: driver_counts(_boot("desktop-gpu"), "pcieport", "0000:00:01.0")),
 )}
 
 
 __all__ = ["Feedback", "Outcome", "Question", "QuestionError", "Myth", "MYTHS", "owner_cnt", "errno",
            "group_members", "qemu_starts", "viable", "concept", "NOT_YET", "CONFUSED"]
+
+
+# --- does a driver count? (notebook 01: "counts / never counts") ---------------------------------------
+#
+# Added for notebook 01. Whether binding a driver adds to an IOMMU group's owner_cnt is answered the
+# way every question here is: the bind runs as the shell lines a learner types (the device's own driver
+# unbound first, driver_override set when the driver does not match by its id table), on the
+# timeline's excursion, and the answer is what the owner_cnts did. The rule names what really_probe()
+# ran on the way: the bus's dma_configure() and whether it called iommu_device_use_default_domain().
+
+def _bus_of(k, name):
+    """The bus a device sits on, from the file view: the /sys/bus/<bus>/devices/<name> that exists."""
+    for bus in sorted(k.listdir("/sys/bus")):
+        try:
+            if name in k.listdir(f"/sys/bus/{bus}/devices"):
+                return bus
+        except OSError:
+            continue
+    return None
+
+
+@dataclass
+class DriverTry:
+    """What binding `driver` to `device` did: the bus, whether an owner_cnt rose (`counted`), the
+    group(s) that changed {n: (before, after)}, the bus's dma_configure() that ran (None: the bus
+    has none), whether it called iommu_device_use_default_domain(), the driver's driver_managed_dma,
+    the device's group, its owner_cnt before the bind, the lines run and the rule in words."""
+    driver: str
+    device: str
+    bus: str
+    counted: bool = False
+    changed: dict = field(default_factory=dict)
+    configure: str | None = None
+    used_default: bool = False
+    managed: bool | None = None
+    group: int | None = None
+    before: int | None = None
+    lines: list = field(default_factory=list)
+    rule: str = ""
+
+
+def _try_driver_then(driver, name, bus):
+    """A `then` for _run(): unbind the device's driver, bind `driver` (with driver_override when
+    its id table does not name the device) and read what happened, as a DriverTry."""
+    def then(k, out):
+        tl = timeline_for(k)
+        base = len(tl.attempts)
+        cur = k.state()["devices"][name]["driver"]
+        if cur is not None:
+            k.sh(lines.unbind(bus, name, cur))
+        mid = k.state()
+        bind_at = len(tl.attempts)
+        k.sh(lines.bind(bus, name, driver))
+        if tl.attempts[-1].failed and "driver_override" in k.listdir(f"/sys/bus/{bus}/devices/{name}"):
+            k.sh(lines.set_driver_override(bus, name, driver))
+            bind_at = len(tl.attempts)
+            k.sh(lines.bind(bus, name, driver))
+        tried = tl.attempts[base:]
+        bound = tl.attempts[bind_at]
+        end = k.state()
+        t = DriverTry(driver, name, bus, lines=[a.line for a in tried])
+        if bound.failed or end["devices"][name]["driver"] != driver:
+            why = refusal(k, list(bound.events), bound.stderr)
+            raise QuestionError(f"{driver} cannot bind {name} on this machine: {_refusal_words(why, bound.stderr)}")
+        t.group = mid["devices"][name]["group"]
+        t.before = None if t.group is None else mid["groups"][t.group]["owner_cnt"]
+        t.managed = end["devices"][name]["managed"]
+        t.changed = {n: (g["owner_cnt"], end["groups"][n]["owner_cnt"]) for n, g in mid["groups"].items()
+                     if n in end["groups"] and end["groups"][n]["owner_cnt"] != g["owner_cnt"]}
+        t.counted = any(b > a for a, b in t.changed.values())
+        t.configure = next((e.func for e in bound.events if e.func.endswith("dma_configure")), None)
+        t.used_default = any(e.func == "iommu_device_use_default_domain" for e in bound.events)
+        t.rule = _driver_rule(t)
+        return t
+    return then
+
+
+def _driver_rule(t):
+    """Why the driver counts or never counts, from what ran."""
+    where = f"{t.driver} ({t.bus} driver, bound to {t.device})"
+    if t.counted:
+        n, (a, b) = next((n, ab) for n, ab in sorted(t.changed.items()) if ab[1] > ab[0])
+        return (f"{where} counts: really_probe() ran {t.configure}(), which called "
+                f"iommu_device_use_default_domain() because the driver uses the kernel DMA API "
+                f"(driver_managed_dma false) — group {n}'s owner_cnt went {a} → {b}")
+    stays = ("no owner_cnt changed" if t.group is None
+             else f"group {t.group}'s owner_cnt stays {t.before}")
+    if t.configure is None:
+        return (f"{where} never counts: the {t.bus} bus has no dma_configure/dma_cleanup hooks, so "
+                f"really_probe() goes from the match straight to probe — {stays}"
+                + (f" ({t.device} has no IOMMU group of its own)" if t.group is None else ""))
+    if t.managed:
+        return (f"{where} never counts: it sets driver_managed_dma, so {t.configure}() skips "
+                f"iommu_device_use_default_domain() — {stays}")
+    if t.used_default and t.group is None:
+        return (f"{where} does not count here: {t.configure}() called iommu_device_use_default_domain(), "
+                f"but {t.device} sits behind no IOMMU (it has no group), so there is nothing to count")
+    return (f"{where} does not count here: {t.configure}() ran but did not call "
+            f"iommu_device_use_default_domain() — {stays}")
+
+
+def _try_driver(k, driver, device, after=None, state=None):
+    """(Outcome, DriverTry) of binding `driver` to `device` after `after`, on the excursion."""
+    if not (k.f.has_ownership or k.f.rfc2021):
+        raise QuestionError(f"Linux {k.f.release} has no owner_cnt: DMA ownership came with 5.19")
+    state = state if state is not None else k.state()
+    name = _device_name(state, device)
+    if name is None:
+        raise QuestionError(f"no device {device!r} on this machine")
+    bus = _bus_of(k, name)
+    if bus is None or driver not in k.listdir(f"/sys/bus/{bus}/drivers"):
+        raise QuestionError(f"there is no driver {driver!r} on {name}'s bus ({bus})")
+    return _run(k, after, _try_driver_then(driver, name, bus), state=state)
+
+
+class DriverCountsQuestion(YesNoQuestion):
+    kind = "driver_counts"
+
+
+def driver_counts(k, driver, device, after=None, qid=None):
+    """Does binding `driver` to `device` add one to an IOMMU group's owner_cnt? (yes or no; the
+    device's own driver is unbound first, driver_override set when the driver needs it.)"""
+    out, t = _try_driver(k, driver, device, after)
+    out.lines += t.lines
+    return DriverCountsQuestion(k, qid or _qid("driver_counts", driver, t.device, after=after),
+                                _ask(after, f"does binding {driver} to {t.device} add to an IOMMU group's "
+                                     "owner_cnt?"), t.counted, t.rule, out, choices=("no", "yes"),
+                                group=t.group, kernel_words="yes: it counts" if t.counted else "no: it never counts")
+
+
+class CountingDriversQuestion(Question):
+    """Which of the drivers asked about count? The answer is a set of driver names."""
+    kind, hint = "counting_drivers", "the driver names that count, separated by commas (or none)"
+
+    def __init__(self, *a, drivers=(), **kw):
+        super().__init__(*a, **kw)
+        self.drivers = tuple(drivers)
+
+    def normalise(self, value):
+        if isinstance(value, str) and value.strip().lower() in ("none", "nothing", "no one", "-"):
+            return frozenset(), None
+        if isinstance(value, str):
+            items = value.replace(",", " ").replace(";", " ").split()
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            items = [str(x) for x in value]
+        else:
+            return None, f"{value!r} is not a list of drivers"
+        known = {_driver_key(d): d for d in self.drivers}
+        names, unknown = set(), []
+        for x in items:
+            d = known.get(_driver_key(x))
+            (names.add(d) if d is not None else unknown.append(x))
+        if unknown:
+            return None, (f"{', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} not among the "
+                          f"drivers asked about ({', '.join(self.drivers)})")
+        return frozenset(names), None
+
+    def display(self, value):
+        return ", ".join(sorted(value)) if value else "none"
+
+    def answer(self, value=None):
+        """As Question.answer; a wrong sort's reason names only the drivers put in the wrong box."""
+        fb = super().answer(value)
+        tries = getattr(self, "tries", ())
+        if fb.answered and not fb.ok and isinstance(fb.given, frozenset):
+            wrong = [t for t in tries if (t.driver in fb.given) != t.counted]
+            if wrong:
+                fb.why = "; ".join(t.rule for t in wrong)
+        return fb
+
+
+def _driver_key(name):
+    """Driver names compared as the kernel compares module names: - and _ alike, any case."""
+    return str(name).strip().lower().replace("_", "-")
+
+
+def _reason(t):
+    """The reason of a DriverTry as a short phrase, for the sort's summary (drivers with the same
+    phrase are named together)."""
+    if t.counted:
+        return (f"counted — {t.configure}() called iommu_device_use_default_domain() (kernel DMA API, "
+                "driver_managed_dma false)")
+    if t.configure is None:
+        return f"never counted — the {t.bus} bus has no dma_configure/dma_cleanup hooks"
+    if t.managed:
+        return f"never counted — driver_managed_dma, so {t.configure}() skips that call"
+    if t.used_default and t.group is None:
+        return "not counted here — the device sits behind no IOMMU (no group)"
+    return f"not counted here — {t.configure}() did not call iommu_device_use_default_domain()"
+
+
+def _sorted_rule(tries):
+    """The sort's rule: the drivers named by reason, in the order first asked ("nvme, xhci_hcd:
+    counted — …; vfio-pci, pci-stub: never counted — …")."""
+    by = {}
+    for t in tries:
+        by.setdefault(_reason(t), []).append(t.driver)
+    return "; ".join(f"{', '.join(names)}: {why}" for why, names in by.items())
+
+
+def counting_drivers(k, drivers, after=None, qid=None):
+    """Bind each driver to its device ({driver: device}, each on its own copy of the machine): which
+    of them add to an IOMMU group's owner_cnt? The answer is the set of drivers that count; the
+    rule gives each driver's reason. `q.tries` keeps every DriverTry, in the order asked."""
+    pairs = list(drivers.items()) if isinstance(drivers, dict) else [tuple(p) for p in drivers]
+    if not pairs:
+        raise QuestionError("name at least one driver and the device to bind it to")
+    state = k.state()
+    tries = [_try_driver(k, drv, dev, after, state=state)[1] for drv, dev in pairs]
+    expected = frozenset(t.driver for t in tries if t.counted)
+    rule = _sorted_rule(tries)
+    out = Outcome(before=state, after=state)
+    listing = ", ".join(f"{t.driver} → {t.device}" for t in tries)
+    q = CountingDriversQuestion(
+        k, qid or _qid("counting_drivers", [(t.driver, t.device) for t in tries], after=after),
+        _ask(after, f"bind each driver to its device ({listing}), each on a fresh copy of this machine. "
+             "Which of them add to an IOMMU group's owner_cnt? (the others never count)"),
+        expected, rule, out, drivers=[t.driver for t in tries],
+        kernel_words=(f"{', '.join(sorted(expected))} count" if expected else "none counts"))
+    q.tries = tries
+    q.details = [t.rule for t in tries]
+    return q
+
+
+__all__ += ["DriverTry", "driver_counts", "counting_drivers"]
