@@ -250,3 +250,19 @@ def test_the_readme_level_snippet_runs():
     lv = env["lv"]
     assert lv.id == LEVEL and lv.actions_taken == 1
     assert not lv.check(record=False).passed
+
+
+def test_in_solution_mode_a_failed_check_inside_a_widget_fails_the_run(monkeypatch):
+    """A widget's callbacks never raise into a notebook, except solution mode's failed check:
+    CI's run in solution mode must fail when a kernel answer is judged wrong."""
+    from iommulab import Kernel
+    from iommulab.course import modes, predict
+    from iommulab.widgets.predict import Predict
+    modes.set_solutions(True)
+    try:
+        q = predict.viable(Kernel.from_scenario("desktop-gpu"), 1)
+        monkeypatch.setattr(type(q), "prefill", lambda self: "yes" if self.expected is False else "no")
+        with pytest.raises(modes.SolutionFailed):
+            Predict(q)
+    finally:
+        modes.set_solutions(None)

@@ -271,3 +271,27 @@ def test_the_pictures_toggle_hides_them_and_brings_them_back_up_to_date(ll):
     assert ll.pictures.value == before
     ll.pictures_t.value = True
     assert visible(ll.pictures) and ll.pictures.value != before
+
+
+def test_a_line_run_in_code_is_seen_by_the_displayed_level():
+    """lv.sh() while the level is displayed runs in its Lab: the goal ticks, the picture and the
+    log follow (they did not: the line went to the kernel behind the widget's back)."""
+    import iommulab
+    from iommulab.widgets.level import LevelLab
+    lv = iommulab.level("gpu-only")
+    view = LevelLab(lv)
+    ticks = view.clauses_view.value
+    for chunk in lv.solution_chunks():
+        lv.sh(chunk)
+    assert view.clauses_view.value != ticks and "not-ok" not in view.clauses_view.value
+    assert view.lab.step.max == lv.timeline.position and view.lab.entries
+    lv.reset()                                       # a new machine: lines no longer go to the old view
+    assert lv.shell is None and lv.sh("true").status == 0
+
+
+def test_a_broken_rule_gets_the_way_back_before_the_authored_hints():
+    import iommulab
+    lv = iommulab.level("gpu-passthrough")
+    lv.sh("echo 0000:00:01.0 > /sys/bus/pci/drivers/pcieport/unbind")
+    h = lv.hint()
+    assert h.kind == "way-back" and h.undo == 1 and "0000:00:01.0 must keep its driver" in h.text, h

@@ -194,7 +194,8 @@ class Level:
         self.id, self.title = d.id, d.title
         self.hints_shown = set()
         self.k = None
-        self.reset()
+        self.shell = None        # a displayed view's shell (LevelLab sets it): lv.sh() runs there, so
+        self.reset()             # its picture, log and goal ticks follow a line typed in code
         if modes.solutions():
             self.solve()
 
@@ -203,6 +204,7 @@ class Level:
     def reset(self):
         """A freshly booted machine; hints start again from the first."""
         self.k = Kernel.from_toml(self.d.machine, self.d.source or self.d.id)
+        self.shell = None                        # a view of the old machine no longer runs this one's lines
         self.timeline = timeline_for(self.k)
         self.start_state = self.k.state()
         self.start_attempts = len(self.timeline.attempts)
@@ -211,7 +213,10 @@ class Level:
         return self
 
     def sh(self, script):
-        """Run shell text on the level's machine (as the Lab's shell box does)."""
+        """Run shell text on the level's machine (as the Lab's shell box does; through it, when
+        the level is displayed)."""
+        if self.shell is not None:
+            return self.shell(script)
         return self.k.sh(script)
 
     def observed(self, devices=None):
@@ -351,8 +356,13 @@ class Level:
         """The next authored hint that applies now; when they are all shown, the next step
         computed from your own state (next_step)."""
         obs = self.observed()
-        if self.goal_holds(obs) and not self._breaches(obs):
+        broken = self._breaches(obs)
+        if self.goal_holds(obs) and not broken:
             return Hint("done", "The goal holds: run check() (or press check).")
+        if broken:                               # a broken rule first: the way back, not the next hint
+            back = self._undo_breaches(self.observed(self.focus()))
+            if back is not None:
+                return back
         for i, (text, when) in enumerate(self.d.hints):
             if i not in self.hints_shown and (when is None or when.holds(obs)):
                 self.hints_shown.add(i)          # a hint whose time has not come is kept for later

@@ -11,6 +11,7 @@ _forced = None
 
 class SolutionFailed(AssertionError):
     """In solution mode, a check that the reference solution did not pass."""
+    propagate = True        # a widget's callback guard lets it through (widgets/common.guarded)
 
 
 def solutions():

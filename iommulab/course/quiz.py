@@ -641,8 +641,14 @@ def Quiz(seed=None, kind=None, version=None):
     from ..widgets.quiz import Quiz as QuizWidget
     from . import modes
     seed = time_seed() if seed is None else seed
+
+    def checked(p, verdicts):
+        record(p, verdicts)
+        wrong = [v.question for v in verdicts if not v.ok]
+        if modes.solutions() and wrong:       # the kernel's own answers must all be right
+            raise modes.SolutionFailed(f"{p.command}: the kernel's answers judged wrong for {', '.join(wrong)}")
     return QuizWidget(problem(seed, kind, version), make=lambda s: problem(s, kind, version),
-                      fill=modes.solutions(), on_check=record)
+                      fill=modes.solutions(), on_check=checked)
 
 
 def record(p, verdicts):

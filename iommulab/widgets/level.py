@@ -183,6 +183,7 @@ class LevelLab(StaticFallback, W.VBox):
             old.off_actions()
             old.side.children = tuple(c for c in old.side.children if c is not self.strip)
         self.lab = Lab(self.level.k, panel=self.strip)      # the strip sits under the Lab's feedback
+        self.level.shell = self.lab.sh                      # lv.sh("...") in code runs in this Lab
         self.children = (self.children[0], self.panel, self.lab)
         if old is not None:
             old.close()
