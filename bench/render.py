@@ -126,6 +126,9 @@ def bench(title, k, toggle, rounds, goal, kw=None, profile=False):
           f"{len(source) // 1024} KiB of DOT)")
     print(f"  ratio ours/dot {100 * ours_ms / dot_ms:5.0f} %  {100 * ours_min / dot_min:5.0f} %   (goal <= {goal} %: "
           f"{'met' if ours_ms <= dot_ms * goal / 100 else 'NOT met'})")
+    picture = med["view model"] + med["DOT text"] + med["fixed scale"]
+    print(f"  the picture alone (view model, DOT text, fixed scale) {picture:.2f} ms = {100 * picture / dot_ms:.0f} % "
+          f"of dot; the plot's PNG encoding alone {med['plot PNG']:.2f} ms = {100 * med['plot PNG'] / dot_ms:.0f} %")
     walls = []
     for _ in range(max(5, rounds // 3)):
         toggle(k)
