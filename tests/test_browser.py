@@ -535,12 +535,19 @@ def test_lab_blocked_unbind_and_undo(jupyterlab, tmp_path):
             if picture:
                 break
         assert picture, "undo never brought the VM back"
-        tag = secrets.token_hex(4)                  # the one-line box: Enter runs it
-        page.fill(".iommulab-shell-line input", f"jobs  # enter-{tag}")
-        page.press(".iommulab-shell-line input", "Enter")
+        tag = secrets.token_hex(4)                  # the shell box: Shift+Enter a new line, Enter runs it all
+        box = ".iommulab-shell-input textarea"
+        page.fill(box, "")
+        page.click(box)
+        page.keyboard.type(f"jobs  # enter-{tag}")
+        page.keyboard.press("Shift+Enter")
+        page.keyboard.type(f"echo second-{tag}")
+        assert page.input_value(box) == f"jobs  # enter-{tag}\necho second-{tag}", "Shift+Enter makes a new line"
+        page.keyboard.press("Enter")
         page.wait_for_function("(t) => document.querySelector('.iommulab-shell-output').innerText"
-                               ".includes('enter-' + t)", arg=tag, timeout=30_000)
+                               ".includes('second-' + t + '\\n')", arg=tag, timeout=30_000)
         assert re.search(r"(?m)^\[1\][+-]? +Running +qemu", page.inner_text(".iommulab-shell-output"))
+        assert page.input_value(box) == "", "Enter empties the box for the next command"
         page.evaluate("document.querySelector('.iommulab-lab').scrollIntoView({block: 'start'})")
         page.screenshot(path=str(ARTIFACTS / f"lab-undo-{size}.png"))
         # the VM node scrolled into the picture's box: what undo brought back

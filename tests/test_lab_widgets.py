@@ -299,11 +299,17 @@ def test_the_vm_list_shows_endpoints_fits_its_rows_and_says_how_to_choose_severa
     assert lab.vm_devices.rows == min(8, len(opts)) and "Ctrl/Shift-click" in lab.vm_hint.value
 
 
-def test_enter_runs_the_one_line_shell_box(lab):
-    lab.shell_line.value = UNBIND_AUDIO
-    lab.shell_line._submission_callbacks(lab.shell_line)       # what the browser sends on Enter
-    assert lab.k.devices["0000:01:00.1"].driver is None and lab.shell_line.value == ""
-    assert html.escape(UNBIND_AUDIO) in lab.shell_out.value
+def test_enter_runs_the_shell_box_and_empties_it(lab):
+    script = UNBIND_AUDIO + "\nls /sys/bus/pci/drivers/snd_hda_intel"     # Shift+Enter made the second line
+    lab.shell_in._message(lab.shell_in, {"event": "enter", "value": script}, [])   # what the browser sends
+    assert lab.k.devices["0000:01:00.1"].driver is None and lab.shell_in.value == ""
+    assert html.escape(UNBIND_AUDIO) in lab.shell_out.value and "bind" in lab.shell_out.value
+    lab.shell_in._message(lab.shell_in, {"event": "enter", "value": "   "}, [])   # an empty box runs nothing
+    assert [e.line for e in lab.last_entries][-1] == "ls /sys/bus/pci/drivers/snd_hda_intel"
+    lab.shell_in._message(lab.shell_in, {"event": "other"}, [])             # not ours: ignored
+    lab.shell_in.value = "jobs"
+    lab.shell_run.click()                                              # the run button runs the box, keeps it
+    assert lab.shell_in.value == "jobs" and "$ jobs" in lab.shell_out.value
 
 
 def test_a_panel_slot_and_an_after_action_callback():

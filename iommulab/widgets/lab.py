@@ -8,11 +8,11 @@ run ("step 7 — refused: -EBUSY …"), read from the timeline's attempts. One s
 one line that changed the machine: the slider, undo, the header and the log count the same steps."""
 import html
 import re
-import warnings
 
 import ipywidgets as W
 
 from .common import StaticFallback, guarded
+from .shellbox import ShellBox
 
 from ..kernel.trace import ref
 from ..shell import lines, session_for, timeline_for
@@ -195,16 +195,12 @@ class Lab(StaticFallback, W.VBox):
         self.gtype.add_class("iommulab-type-value")
         self.type_b = _button("write type", "iommulab-type")
         self.reboot_b = _button("reboot", "iommulab-reboot")
-        # shell: one line (Enter runs it), or a script (the run button)
-        self.shell_line = W.Text(placeholder="one command — Enter runs it", layout=W.Layout(width="100%"))
-        self.shell_line.add_class("iommulab-shell-line")
-        with warnings.catch_warnings():         # ipywidgets 8 deprecates on_submit; Enter still sends it
-            warnings.simplefilter("ignore", DeprecationWarning)
-            self.shell_line.on_submit(lambda w: self._guard(self.on_shell_line))
-        self.shell_in = W.Textarea(placeholder="a script of several lines, as on a real host — the run button "
-                                               "runs it", layout=W.Layout(width="100%"))
+        # shell: Enter runs what is typed, Shift+Enter starts a new line; the run button runs the box too
+        self.shell_in = ShellBox(placeholder="a command, as on a real host: Enter runs it, Shift+Enter starts a new "
+                                             "line (a script runs line by line)", layout=W.Layout(width="100%"))
         self.shell_in.add_class("iommulab-shell-input")
-        self.shell_run = _button("run", "iommulab-shell-run", "run the script above, line by line")
+        self.shell_in.on_enter(lambda text: self._guard(lambda: self.on_shell_enter(text)))
+        self.shell_run = _button("run", "iommulab-shell-run", "run the text above, line by line")
         self.shell_out = W.HTML()
         self.shell_out.add_class("iommulab-shell-output")
         # time travel
@@ -256,7 +252,7 @@ class Lab(StaticFallback, W.VBox):
         self.shell_feedback.add_class("iommulab-shell-feedback")
         self.feedback.observe(lambda change: setattr(self.shell_feedback, "value", change["new"]), names="value")
         by_shell = [self.shell_feedback] + ([self.panel] if self.panel is not None else [])
-        self.tabs = W.Tab([W.VBox(by_shell + [self.shell_line, self.shell_in, self.shell_run, self.shell_out]),
+        self.tabs = W.Tab([W.VBox(by_shell + [self.shell_in, self.shell_run, self.shell_out]),
                            self.events_view, self.dmesg_view, self.describe_view])
         for i, title in enumerate(("shell", "events", "kernel log", "description")):
             self.tabs.set_title(i, title)
@@ -463,10 +459,9 @@ class Lab(StaticFallback, W.VBox):
         if text.strip():
             self.sh(text)
 
-    def on_shell_line(self):
-        text = self.shell_line.value
+    def on_shell_enter(self, text):
+        """Enter in the box: run what it held (the box is empty for the next command; the output stays below)."""
         if text.strip():
-            self.shell_line.value = ""
             self.sh(text)
 
     # --- time travel ------------------------------------------------------------------------------
