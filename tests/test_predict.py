@@ -458,3 +458,13 @@ def lines_gpu_to_vfio():
     return ("echo vfio-pci > /sys/bus/pci/devices/0000:01:00.0/driver_override\n"
             "echo 0000:01:00.0 > /sys/bus/pci/drivers/nouveau/unbind\n"
             "echo 0000:01:00.0 > /sys/bus/pci/drivers_probe")
+
+
+def test_an_unanswered_feedback_never_shows_the_kernels_answer(k):
+    """A console (text/plain) or nbconvert shows the Feedback of `q.answer(None)`: "not yet", not the
+    dataclass with expected='EBUSY' in it."""
+    q = predict.errno(k, "echo 0000:01:00.1 > /sys/bus/pci/drivers/vfio-pci/bind")
+    f = q.answer(None)
+    assert repr(f) == str(f) == "not yet" and q.expected not in f._repr_html_()
+    wrong = q.answer("ok" if q.expected != "ok" else "EBUSY")
+    assert repr(wrong).startswith("not quite: you said") and wrong._repr_html_().count("not quite") == 1

@@ -66,10 +66,20 @@ class Feedback:
                 f"not quite: you said {_show(self.given)}, the kernel says {_show(self.expected)}")
         return f"{head}. {self.why}"
 
+    def __repr__(self):
+        """As str(): a console shows the verdict, never the kernel's answer before one was given."""
+        return str(self)
+
     def _repr_html_(self):
         colour = "#009E73" if self.ok else "#D55E00"
+        if not self.answered:
+            words = "" if self.why == NOT_YET else self.why
+        elif self.ok:
+            words = self.why
+        else:
+            words = f": you said {_show(self.given)}, the kernel says {_show(self.expected)}. {self.why}"
         return (f'<div class="iommulab-predict-feedback"><b style="color:{colour}">{html.escape(self.verdict())}'
-                f'</b> {html.escape(str(self) if not self.ok or not self.answered else self.why)}</div>')
+                f'</b> {html.escape(words)}</div>')
 
 
 @dataclass
@@ -1049,3 +1059,79 @@ def counting_drivers(k, drivers, after=None, qid=None):
 
 
 __all__ += ["DriverTry", "driver_counts", "counting_drivers"]
+
+
+# --- which rule put a device in its group? (notebook 02, P02.1) ---------------------------------------
+#
+# The answer is the engine's own: kernel.explain.group_rule() replays the IOMMU driver's grouping
+# (pci_device_group(), arm_smmu_device_group(), fsl_mc_device_group(), …) as at the device's
+# arrival, as explain_group() does, and names its rule with a tag (kernel.explain.GROUP_RULES).
+# The choices are every rule's wording, always all of them and in that order; an answer is a
+# wording (or a unique start of one) or a tag, never a position in the list.
+
+class GroupRuleQuestion(Question):
+    """Which grouping rule put the device in its group? The answer is a GROUP_RULES tag; the
+    learner answers with a rule's words (the choices) or its tag."""
+    kind, hint = "group_rule", "one of the rules' words (or its tag, such as multifunction)"
+
+    def __init__(self, *a, device=None, group=None, wordings=None, **kw):
+        super().__init__(*a, **kw)
+        self.device, self.group = device, group
+        self.wordings = dict(wordings or {})
+
+    def normalise(self, value):
+        if isinstance(value, (bool, int, float)):
+            return None, f"{value!r} is a position, not a rule: answer with the rule's words"
+        t = " ".join(str(value).split())
+        low = t.lower()
+        for tag, words in self.wordings.items():
+            if low == words.lower() or low == tag or low.replace("_", "-").replace(" ", "-") == tag:
+                return tag, None
+        starts = [tag for tag, words in self.wordings.items() if len(low) >= 3 and words.lower().startswith(low)]
+        if len(starts) == 1:
+            return starts[0], None
+        if low.isdigit():
+            return None, f"{t!r} is a position, not a rule: answer with the rule's words"
+        return None, f"{t!r} is not one of the rules"
+
+    def display(self, value):
+        return self.wordings.get(value, _show(value))
+
+    def focus_group(self):
+        return self.group
+
+    def pictures(self):
+        """One picture, the machine as asked about: nothing runs, so before and after are the same."""
+        if self._pictures is None:
+            models = self.models()
+            if not models:
+                return []
+            from ..viz import render_svg
+            kw = {"focus_group": self.group} if self.group is not None and len(models[0].devices) > 40 else {}
+            svg, text = render_svg(models[0], **kw)
+            self._pictures = [("the machine (groups are made as devices arrive)", _bare_svg(svg) if svg else None,
+                               text)]
+        return self._pictures
+
+
+def group_rule(k, device, qid=None):
+    """Which rule put `device` in its IOMMU group? Choices: every rule's wording (GROUP_RULES, in
+    its order); the answer: the engine's tag (kernel.explain.group_rule); the rule: the first line
+    of explain_group() (the device's own reason). Nothing runs: the groups are read."""
+    from ..kernel.explain import GROUP_RULES, group_rule as rule_tag
+    state = k.state()
+    name = _device_name(state, device)
+    if name is None:
+        raise QuestionError(f"no device {device!r} on this machine")
+    tag = rule_tag(k, name)
+    chain = explain_group(k, name)
+    out = Outcome(before=state, after=state, snapshots=(k.snapshot(),))
+    n = state["devices"][name]["group"]
+    q = GroupRuleQuestion(k, qid or _qid("group_rule", name), f"Which rule put {name} in its IOMMU group?",
+                          tag, chain[0], out, choices=tuple(GROUP_RULES.values()),
+                          kernel_words=GROUP_RULES[tag], device=name, group=n, wordings=GROUP_RULES)
+    q.details = list(chain)
+    return q
+
+
+__all__ += ["group_rule"]
