@@ -468,3 +468,25 @@ def test_an_unanswered_feedback_never_shows_the_kernels_answer(k):
     assert repr(f) == str(f) == "not yet" and q.expected not in f._repr_html_()
     wrong = q.answer("ok" if q.expected != "ok" else "EBUSY")
     assert repr(wrong).startswith("not quite: you said") and wrong._repr_html_().count("not quite") == 1
+
+
+def test_the_step_of_a_claim_is_read_off_the_timeline():
+    """predict.step_of: the plot-reading question. The answer is the timeline step whose events hold
+    the group's claim, whatever was clicked or undone before; refused lines add no step."""
+    from iommulab.shell import timeline_for
+    k = Kernel.from_scenario("desktop-gpu")
+    k.sh(lines_gpu_to_vfio() + "\necho 0000:01:00.1 > /sys/bus/pci/drivers/snd_hda_intel/unbind")
+    k.sh("echo 0000:01:00.1 > /sys/bus/pci/drivers/nouveau/bind")              # refused: no step
+    k.sh("qemu-system-x86_64 -device vfio-pci,host=0000:01:00.0 &")
+    tl = timeline_for(k)
+    q = predict.step_of(k, "claim", 1)
+    assert q.expected == tl.position == 5 and "qemu" in q.rule
+    assert q.answer("step 5").ok and not q.answer(4).ok and not q.answer("five?").answered
+    assert predict.step_of(k, "unbind", "0000:01:00.1").expected == 4
+    k.sh("kill %1")
+    assert predict.step_of(k, "release", 1).expected == tl.position
+    k.sh("undo 2")                                                              # the claim undone
+    with pytest.raises(predict.QuestionError):
+        predict.step_of(k, "claim", 1)
+    with pytest.raises(predict.QuestionError):
+        predict.step_of(k, "explode", 1)

@@ -608,6 +608,67 @@ def _blocked(tried):
     return None
 
 
+# what a learner calls an event, from its typed operation code and result (kernel/trace.py), as the
+# owner_cnt plot marks them
+_STEP_EVENTS = {"claim": ("claim", "claimed by user space"), "release": ("release", "released by user space"),
+                "bind": ("probe", "given a driver (a bind)"),
+                "unbind": ("release-driver", "left by a driver (an unbind)")}
+
+
+class StepQuestion(Question):
+    """At which timeline step did it happen? The answer is a step number of the machine's timeline
+    (the numbers the Lab's slider and the owner_cnt plot show)."""
+    kind, hint = "step", "a step number, such as 5"
+
+    def __init__(self, *a, group=None, **kw):
+        super().__init__(*a, **kw)
+        self.group = group
+
+    def normalise(self, value):
+        if isinstance(value, bool):
+            return None, f"{value!r} is not a step number"
+        t = str(value).strip().lower().removeprefix("step").strip()
+        try:
+            return int(t), None
+        except ValueError:
+            return None, f"{str(value).strip()!r} is not a step number"
+
+    def focus_group(self):
+        return self.group
+
+
+def step_of(k, event="claim", group=None, qid=None):
+    """At which step of k's timeline did `event` ("claim", "release", "bind", "unbind") happen to
+    group `group` (a number or a device's name)? Read off the timeline's own steps and their events:
+    right after any clicks and undos, and the same step the plot marks."""
+    if event not in _STEP_EVENTS:
+        raise QuestionError(f"no event {event!r}: ask about one of {', '.join(_STEP_EVENTS)}")
+    op, words = _STEP_EVENTS[event]
+    state = k.state()
+    n = _group_of(k, state, group) if group is not None else None
+    tl = timeline_for(k)
+    tl.sync()
+    found = []
+    for i in range(1, tl.position + 1):
+        before = len(tl.steps[i - 1].kernel.events)
+        for e in tl.steps[i].kernel.events[before:]:
+            ok = e.result == 0 if op in ("claim", "probe") else True
+            if e.op == op and ok and (n is None or any(g[0] == n for g in e.groups)):
+                found.append(i)
+                break
+    where = f"group {n}" if n is not None else "a group"
+    if not found:
+        raise QuestionError(f"no step so far at which {where} was {words}: act first (or look at the present)")
+    last = found[-1]
+    others = [i for i in found if i != last]
+    rule = (f"step {last}: {' '.join(str(tl.steps[last].action).split())} — its events include {where} {words}"
+            + (f" (earlier too, at step{'s' if len(others) > 1 else ''} {', '.join(map(str, others))})" if others
+               else ""))
+    return StepQuestion(k, qid or _qid("step", event, n),
+                        f"at which step was {where} {words}" + (" (the latest time)?" if others else "?"),
+                        last, rule, None, group=n)
+
+
 def _strerror(name):
     for n in range(1, 600):
         if errname(n) == name:
@@ -833,7 +894,7 @@ MYTHS = {m.name: m for m in (
 
 
 __all__ = ["Feedback", "Outcome", "Question", "QuestionError", "Myth", "MYTHS", "owner_cnt", "errno",
-           "group_members", "qemu_starts", "viable", "concept", "NOT_YET", "CONFUSED"]
+           "group_members", "qemu_starts", "viable", "concept", "step_of", "NOT_YET", "CONFUSED"]
 
 
 # --- does a driver count? (notebook 01: "counts / never counts") ---------------------------------------
