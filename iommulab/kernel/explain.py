@@ -2,12 +2,13 @@
 
 It replays the IOMMU layer's decision as it was when the device arrived (devices that reach the
 IOMMU layer later have no group yet), with the same code that made it (topology.py).
+group_rule(k, device) names that rule with a short stable tag; GROUP_RULES words each tag.
 
 explain_ownership(k, group_or_device): who holds a group and what each count of owner_cnt is,
 from struct iommu_group's owner/owner_cnt (drivers/iommu/iommu.c, v5.19), the bus rule of which
 bound drivers count (bus.common.dma_configure_uses_default_domain), the processes' files, and VFIO's
 pre-5.19 allow-list (vfio_dev_viable). A real host shows none of this state."""
-from .bus.common import dma_configure_uses_default_domain
+from .bus.common import bus_has_dma_cleanup, dma_configure_uses_default_domain
 from .iommu import iommu_group_has_isolated_msi
 from .pcidev import DOWNSTREAM_PORT_KINDS, KIND_WORDS, PCI_BRIDGE_KINDS, device_name
 from .kernel import enumeration_order
@@ -24,10 +25,36 @@ def _arrival(k):
     return order
 
 
+# The controller that moves the data of a device on a bus without DMA-ownership hooks: the USB
+# core maps URBs with the host controller's device (usb_hcd_map_urb_for_dma(), hcd->self.sysdev),
+# an I2C or SPI client's bytes move through its adapter or controller, virtio's rings are mapped
+# with the transport's device (vring_dma_dev()). Spec §4 bus table: "their IOMMU use (if any) is
+# through the parent controller's device".
+_CONTROLLERS = {"usb": "USB host controller", "i2c": "I2C adapter (the I2C or SMBus controller)",
+                "spi": "SPI controller", "virtio": "virtio transport (a virtio-pci or virtio-mmio device)"}
+
+
+def controller_words(dev):
+    """What does the DMA of a device on a bus without DMA-ownership hooks, in words."""
+    return _CONTROLLERS.get(dev.bus.name, f"{dev.bus.name} controller")
+
+
+def bus_counts_drivers(dev):
+    """Whether dev's bus, in this release, has the dma_configure/dma_cleanup pair that counts a
+    kernel DMA-API driver in owner_cnt (pci, platform, amba, fsl-mc; cdx from 6.5). False for usb,
+    i2c, spi and virtio, which have no DMA-ownership hooks, and for 6.4's cdx: a driver bound there
+    never counts, whatever its driver_managed_dma (the flag is never looked at)."""
+    return bus_has_dma_cleanup(dev.bus)
+
+
 def why(k, dev, order=None):
     """One sentence: why `dev` joined the group it is in (or why it started one)."""
     g = dev.iommu_group
     if g is None:
+        if not dev.bus.dma_hooks:
+            return (f"{dev.name} has no IOMMU group: it sits on the {dev.bus.name} bus, which has no "
+                    f"DMA-ownership hooks, and its DMA is done by its {controller_words(dev)}, in the "
+                    "controller's IOMMU group")
         return f"{dev.name} has no IOMMU group: it is not behind an IOMMU, so its DMA is not translated"
     n = g.id
     if is_noiommu_group(g):
@@ -101,6 +128,89 @@ def explain_group(k, device):
     return lines
 
 
+# --- the rule behind a group, as a tag ------------------------------------------------------------
+#
+# group_rule(k, device) names the rule why() words, as a short stable tag. A device that joined a
+# group at its arrival gets the tag of the rule it joined by. The device that started a group gets
+# "alone" when no device joined it, else the tag of the rule by which the first device after it
+# joined (the reason its group is shared: a root port without ACS -> "no-acs-above", the first
+# function of a multifunction device without ACS -> "multifunction", a PCIe-to-PCI bridge ->
+# "dma-alias", the first of two devices sharing a stream ID -> "stream-id").
+#
+#   alone             it started a group of its own and no device joined it (every port above it
+#                     has ACS, or it is on the root bus; generic_device_group(); a stream ID no
+#                     other device uses)
+#   no-acs-above      pci_device_group()'s walk towards the root: a bridge whose path to the root
+#                     lacks ACS pulls the device into that bridge's group (or the device is that
+#                     port, and devices below it joined)
+#   multifunction     get_pci_function_alias_group(): functions of one multifunction device
+#                     without ACS share a group
+#   dma-alias         pci_for_each_dma_alias(): behind a PCIe-to-PCI (or conventional) bridge the
+#                     IOMMU sees the bridge's requester ID (or the device is that bridge)
+#   quirk-alias       get_pci_alias_group(): a quirk DMA alias on the same bus (pci_devs_are_dma_aliases)
+#   stream-id         arm_smmu_device_group(): devices with one SMMU stream ID share a group
+#   fsl-mc-container  fsl_mc_device_group(): fsl-mc objects use their DPRC container's ICID
+#   scenario          the scenario file names the group (group = N): no kernel rule decided
+#   noiommu           a VFIO no-IOMMU group: no IOMMU sees the device; VFIO made a group for it alone
+#   no-group          it has no IOMMU group: no IOMMU sits in front of it (a device on a bus without
+#                     DMA-ownership hooks, such as USB, has its DMA done by its controller)
+
+GROUP_RULES = {
+    "alone": "alone: it started a group of its own and no device joined it",
+    "no-acs-above": "ACS along the path: a port without ACS (above the device, or the device itself) "
+                    "puts everything below it in one group",
+    "multifunction": "multifunction without ACS: functions of one device without ACS share a group",
+    "dma-alias": "a PCIe-to-PCI bridge's alias: the IOMMU sees the bridge's requester ID for "
+                 "everything behind it",
+    "quirk-alias": "a quirk's DMA alias: a quirk says a function uses another function's requester ID",
+    "stream-id": "a shared stream ID: the SMMU cannot tell devices with one stream ID apart",
+    "fsl-mc-container": "an fsl-mc container's ICID: objects use their DPRC container's ICID and "
+                        "share its group",
+    "scenario": "the scenario says so: its group = N decides, not a kernel rule",
+    "noiommu": "VFIO's no-IOMMU mode: no IOMMU sees its DMA, and VFIO made a group for it alone",
+    "no-group": "no group: no IOMMU sees the device itself (a USB or I2C device's DMA is its "
+                "controller's, in the controller's group)",
+}
+
+_JOINED_BY = {"dma-alias": "dma-alias", "no-acs-above": "no-acs-above", "multifunction": "multifunction",
+              "quirk-alias": "quirk-alias", "stream-id": "stream-id", "container": "fsl-mc-container"}
+
+
+def _joined_tag(k, dev, order):
+    """The tag of the rule dev joined its group by at its arrival, or None when it started it."""
+    if dev.explicit_group is not None:
+        return "scenario"
+    me = order[dev.name]
+
+    def group_of(d):
+        return d.iommu_group if order.get(d.name, me + 1) < me else None
+    joined, (rule, _other) = dev.bus.ops.device_group(k, dev, group_of)
+    if rule == "container":                 # why() words an fsl-mc object as sharing its container's
+        return _JOINED_BY[rule]
+    return _JOINED_BY.get(rule) if joined is not None else None
+
+
+def group_rule(k, device):
+    """The tag (a key of GROUP_RULES) of the rule that decided device's group, replayed as at its
+    arrival the way why() does: the rule it joined by; for the device that started its group,
+    "alone" or the rule the first device after it joined by. A Device or a device name."""
+    dev = k.devices[device] if isinstance(device, str) else device
+    g = dev.iommu_group
+    if g is None:
+        return "no-group"
+    if is_noiommu_group(g):
+        return "noiommu"
+    order = _arrival(k)
+    tag = _joined_tag(k, dev, order)
+    if tag is not None:
+        return tag
+    for other in sorted((d for d in g.devices if d is not dev), key=lambda d: order[d.name]):
+        tag = _joined_tag(k, other, order)
+        if tag is not None:
+            return tag
+    return "alone"
+
+
 # --- ownership: who holds a group, read from the iommu core's own state --------------------
 
 TEST_REMOVE_FIX = "f429378a9bf8 (6.6-rc1; stable 6.5.3, 6.4.16 and 6.1.53)"
@@ -134,8 +244,13 @@ def explain_ownership(k, group_or_device):
     number, an IommuGroup, a Device or a device name; returns the sentences."""
     g, dev = _group_and_device(k, group_or_device)
     if g is None:
-        return [f"{dev.name} has no IOMMU group: nothing tracks its DMA ownership, and VFIO cannot "
-                "give it to user space"]
+        head = (f"{dev.name} has no IOMMU group: nothing tracks its DMA ownership, and VFIO cannot "
+                "give it to user space")
+        if dev.bus.dma_hooks:
+            return [head]
+        drv = (f"its driver {dev.driver.name} never counts: " if dev.driver is not None else "")
+        return [head, f"{drv}the {dev.bus.name} bus has no DMA-ownership hooks; its DMA is done by its "
+                f"{controller_words(dev)}, and only the controller's driver can count, in the controller's group"]
     if is_noiommu_group(g):
         return [f"group {g.id} is a VFIO no-IOMMU group: nothing translates or isolates its DMA, so VFIO "
                 "never claims it (owner_cnt stays 0); user space with CAP_SYS_RAWIO opens "

@@ -89,7 +89,10 @@ def _group_style(g, m):
 
 def _device_attrs(d, m):
     lines = [d.name, d.what]
-    if d.driver_kind == "kernel-dma":
+    if d.driver is not None and not d.dma_hooks:        # the bus never looks at driver_managed_dma
+        lines.append(f"{d.driver} (no DMA hooks: never counts)")
+        attrs = {"style": "filled", "fillcolor": "white", "color": GREY}
+    elif d.driver_kind == "kernel-dma":
         lines.append(f"{d.driver} (kernel DMA)")
         attrs = {"style": "filled", "fillcolor": TINT["sky"], "color": BLUE}
     elif d.driver_kind == "managed":
@@ -116,6 +119,28 @@ def _device_attrs(d, m):
                      fillcolor=LIGHT_ORANGE)
     attrs["label"] = "\n".join(lines)
     return attrs
+
+
+_BUS_WORDS = {"usb": "USB", "i2c": "I²C", "spi": "SPI", "virtio": "virtio"}
+
+
+def _nogroup_caption(loose):
+    """The caption of the devices with no IOMMU group, in words true of the devices it holds: on a
+    bus without DMA-ownership hooks (USB, I²C, …) a device's DMA is its controller's, in the
+    controller's group, and its driver never counts; a device on a bus with the hooks but behind no
+    IOMMU does DMA that nothing translates, and has no group to count in."""
+    hookless = sorted({d.bus for d in loose if not d.dma_hooks}, key=lambda b: (b != "usb", b))
+    behind_none = "DMA not translated; never counted"
+    if not hookless:
+        return f"no IOMMU group ({behind_none})"
+    names = ", ".join(_BUS_WORDS.get(b, b) for b in hookless)
+    whose = ("a USB device's DMA is its host controller's" if "usb" in hookless
+             else "a device's DMA is its controller's")
+    words = (f"devices on buses without DMA ownership hooks ({names}): never counted; {whose}, "
+             "in the controller's group")
+    if all(not d.dma_hooks for d in loose):
+        return _wrap(f"no IOMMU group: {words}", 60)
+    return "no IOMMU group\n" + _wrap(words, 60) + "\n" + _wrap(f"the others sit behind no IOMMU: {behind_none}", 60)
 
 
 def _signature(m, g):
@@ -247,7 +272,7 @@ def graph(k_or_model, legend=False, threshold=THRESHOLD, focus_group=None, focus
     loose = [d for d in m.devices.values() if d.group is None]
     if loose and len(m.devices) <= threshold and focus_group is None and focus_device is None:
         with dot.subgraph(name="cluster_nogroup") as c:
-            c.attr(label="no IOMMU group (DMA not translated; never counted)", style="dotted", color=GREY,
+            c.attr(label=_nogroup_caption(loose), style="dotted", color=GREY,
                    fontname="Helvetica", fontsize=str(FONT["cluster"]))
             for d in loose:
                 c.node(node_id(d.name), **_device_attrs(d, m))
@@ -460,12 +485,13 @@ def focus_boxes(svg):
     return [b for _, b in found]
 
 
-def anchored(svg, fits=(480, 400), pad=16):
-    """The picture in a scrolling box of its own that opens on its focus: a box around the focus
-    node (and what goes with it, while the whole fits in `fits` CSS px) carries
-    `scroll-initial-target`, so the browser's first scroll position shows it; each new picture is
-    a new box, so the view follows the action. A browser without the property opens it at its
-    top-left, as before."""
+def anchored(svg, fits=(480, 400), pad=24):
+    """The picture in a scrolling box of its own that opens showing its focus: the focus node (and
+    what goes with it, while the whole fits in `fits` CSS px) marks the far corner of an anchor box
+    that starts at the picture's top-left and carries `scroll-initial-target` with `scroll-snap-align:
+    end`, so the browser scrolls only as far as the focus needs — none when it is in view already, the
+    caption and the groups on the left kept as far as they fit. Each new picture is a new box: the view
+    follows the action. A browser without the property opens it at its top-left, as before."""
     boxes = focus_boxes(svg)
     mark = ""
     size = _SVG_BOX.search(svg)
@@ -476,11 +502,10 @@ def anchored(svg, fits=(480, 400), pad=16):
             grown = (min(left, b[0]), min(top, b[1]), max(right, b[2]), max(bottom, b[3]))
             if grown[2] - grown[0] <= fits[0] and grown[3] - grown[1] <= fits[1]:
                 left, top, right, bottom = grown
-        left, top = max(0, left - pad), max(0, top - pad)
         right, bottom = min(width, right + pad), min(height, bottom + pad)
-        mark = (f'<div class="iommulab-focus-anchor" style="position:absolute;left:{left:.0f}px;top:{top:.0f}px;'
-                f'width:{right - left:.0f}px;height:{bottom - top:.0f}px;pointer-events:none;'
-                'scroll-initial-target:nearest;scroll-snap-align:center"></div>')
+        mark = (f'<div class="iommulab-focus-anchor" style="position:absolute;left:0;top:0;width:{right:.0f}px;'
+                f'height:{bottom:.0f}px;pointer-events:none;scroll-initial-target:nearest;'
+                'scroll-snap-align:end"></div>')
     return (f'<div class="iommulab-graph-box" style="overflow:auto;max-width:100%">'
             f'<div style="position:relative;width:max-content;line-height:0">{svg}{mark}</div></div>')
 

@@ -10,6 +10,7 @@ obstacle its reason names instead. Blocked writes (a write event whose result is
 with no completion mark yet) are listed with what they wait for."""
 from dataclasses import dataclass, field
 
+from ..kernel.explain import bus_counts_drivers
 from ..kernel.reasons import origin
 from ..kernel.trace import ref
 from ..pciids import class_name
@@ -27,6 +28,8 @@ class DeviceView:
     group: int | None
     vfio: str | None           # /dev/vfio/devices node name (vfioN) while it exists, else None
     driver_override: str | None = None
+    dma_hooks: bool = True     # its bus counts a bound kernel DMA-API driver in owner_cnt (False:
+                               # usb, i2c, spi, virtio, 6.4's cdx — a driver there never counts)
 
 
 @dataclass
@@ -480,7 +483,7 @@ def _device_view(k, name, d):
     if dev.streamid is not None:                # as the SMMU documentation writes it
         what += f" · stream ID {dev.streamid:#x}"
     return DeviceView(name, dev.bus.name, dev.kind, what, d["driver"], kind, dev.parent,
-                      d["group"], d["cdev"], d.get("driver_override"))
+                      d["group"], d["cdev"], d.get("driver_override"), bus_counts_drivers(dev))
 
 
 def _group_view(n, g):
