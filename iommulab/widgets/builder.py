@@ -8,6 +8,7 @@ import ipywidgets as W
 from ..builder import CATALOGUE, BuildError, MachineBuilder, NoEffect
 from ..kernel.explain import explain_group
 from ..viz import render_svg
+from ..viz.graph import anchored
 from ..viz.model import build
 from .common import StaticFallback
 from .lab import CSS, ROW, Lab, _button
@@ -198,7 +199,7 @@ class Builder(StaticFallback, W.VBox):
                              f"devices in {n} IOMMU group{'s' if n != 1 else ''}")
         self._show_device()
         # the picture last: when it arrives in the browser, the reasons beside it are already new
-        self.graph.value = svg if svg is not None else f"<pre>{html.escape(text)}</pre>"
+        self.graph.value = anchored(svg) if svg is not None else f"<pre>{html.escape(text)}</pre>"
 
     def _show_device(self):
         name = self.device.value

@@ -31,10 +31,9 @@ CSS = """<style>
 .iommulab-events td, .iommulab-events th { border-bottom: 1px solid #ddd; padding: 2px 6px; text-align: left; }
 .iommulab-events tr.refused td { background: #FCE8DC; }
 .iommulab-dmesg .warn { color: #D55E00; font-weight: bold; }
-.iommulab-b-graph { overflow: auto !important; max-height: 78vh; min-width: 0; }
-.iommulab-b-graph > .widget-html-content { overflow: visible; }
-.iommulab-graph { overflow: hidden !important; min-width: 0; }
-.iommulab-graph > .widget-html-content { overflow: visible; width: 100%; min-width: 0; }
+.iommulab-graph, .iommulab-b-graph { overflow: hidden !important; min-width: 0; }
+.iommulab-graph > .widget-html-content, .iommulab-b-graph > .widget-html-content {
+  overflow: visible; width: 100%; min-width: 0; }
 .iommulab-graph-box { max-height: 78vh; }
 .iommulab-graph svg, .iommulab-b-graph svg { max-width: none !important; max-height: none !important; flex: none; }
 .iommulab-feedback, .iommulab-shell-feedback { color: #000; font-weight: normal; border-left: 4px solid #999;

@@ -12,6 +12,7 @@ iommulab.course): level.k, .d (intro, takeaway, machine, source), .title, .goal_
 .check(record=...), .hint(), .solution(confirm=True), .reset(), .focus(), and, when the level has
 it, .progress_note(). Callbacks never raise into the notebook: a problem shows in the panel."""
 import html
+from dataclasses import replace
 
 import ipywidgets as W
 
@@ -23,7 +24,7 @@ from ..viz.graph import fixed_scale
 # The small pictures keep dot's own size times this: dot's 10 pt labels become 10.7 px on screen
 # (1 pt = 4/3 px). A fixed scale, never shrink-to-fit: a big machine scrolls in its box instead.
 SCALE = 0.8
-PICTURE_HEIGHT = 230                      # px; on a screen under 800 px high, 150
+PICTURE_HEIGHT = 260                      # px; under 800 px of screen height, 190
 
 CSS = """<style>
 .iommulab-goal { border: 2px solid #0072B2; border-radius: 6px; padding: 6px 10px; margin-bottom: 6px;
@@ -43,12 +44,13 @@ CSS = """<style>
 .iommulab-level-feedback ul { margin: 2px 0; padding-left: 1.2em; }
 .iommulab-level-feedback .box { border-left: 4px solid #E69F00; padding: 2px 8px; margin: 2px 0; }
 .iommulab-goal .widget-html-content { line-height: 1.35; }
+.iommulab-goal-picture > .widget-html-content { width: 100%; min-width: 0; }
 .iommulab-goal-picture .pics { display: flex; flex-flow: row wrap; gap: 8px; max-width: 100%; }
 .iommulab-goal-picture figure { margin: 0; flex: 0 1 auto; min-width: 0; max-width: 100%; }
 .iommulab-goal-picture figcaption { font-weight: bold; }
 .iommulab-goal-picture-note { color: #444; font-size: 90%; margin-top: 2px; }
 .iommulab-goal-picture .pic { overflow: auto; border: 1px solid #ccc; background: #fff; max-height: @HEIGHT@px; }
-@media (max-height: 800px) { .iommulab-goal-picture .pic { max-height: 150px; } }
+@media (max-height: 800px) { .iommulab-goal-picture .pic { max-height: 190px; } }
 .iommulab-level-strip { border-left: 4px solid #0072B2; background: #F7FBFE; padding: 2px 8px; margin: 4px 0; }
 .iommulab-level-strip .widget-html-content { line-height: 1.35; }
 .iommulab-level-strip .ok { color: #009E73; font-weight: bold; }
@@ -87,10 +89,10 @@ def picture(k, groups=None, devices=None):
     if groups:
         keep = {n for n in groups if n in m.groups}
         if keep:
-            m.groups = {n: g for n, g in m.groups.items() if n in keep}
-            names = {d for g in m.groups.values() for d in g.devices if not devices or d in devices}
-            for g in m.groups.values():
-                g.devices = [d for d in g.devices if d in names] or g.devices
+            names = {d for n in keep for d in m.groups[n].devices if not devices or d in devices}
+            # new views, not the model's: views are shared between builds (viz.model keeps them)
+            m.groups = {n: replace(g, devices=[d for d in g.devices if d in names] or g.devices)
+                        for n, g in m.groups.items() if n in keep}
             m.devices = {n: d for n, d in m.devices.items() if n in names}
             m.processes = [p for p in m.processes if set(p.groups) & keep or set(p.devices) & names]
     dot = graph(m)

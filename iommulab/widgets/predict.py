@@ -11,6 +11,7 @@ once (in solution mode, the kernel's; otherwise None). Callbacks never
 raise into the notebook: a problem shows in the feedback.
 """
 import html
+import re
 
 import ipywidgets as W
 
@@ -23,7 +24,8 @@ CSS = """<style>
 .iommulab-predict-feedback .right { color: #009E73; font-weight: bold; }
 .iommulab-predict-feedback .wrong { color: #D55E00; font-weight: bold; }
 .iommulab-predict-feedback .notyet { color: #777; font-weight: bold; }
-.iommulab-predict-feedback .why { display: block; margin: 2px 0; }
+.iommulab-predict-feedback .why { display: block; margin: 2px 0; line-height: 1.35; }
+.iommulab-predict-feedback .widget-html-content, .iommulab-predict-question .widget-html-content { line-height: 1.35; }
 .iommulab-predict-feedback pre { margin: 2px 0; white-space: pre-wrap; font-size: 90%; }
 .iommulab-predict-pictures .pics { display: flex; flex-flow: row nowrap; gap: 6px; }
 .iommulab-predict-pictures figure { margin: 0; max-width: 50%; flex: 1 1 50%; }
@@ -32,12 +34,17 @@ CSS = """<style>
 </style>"""
 
 
+def _text(words):
+    """Plain text as HTML, with `code` in backticks set as code (the questions and rules use them)."""
+    return re.sub(r"`([^`\n]+)`", r"<code>\1</code>", html.escape(words))
+
+
 class Predict(StaticFallback, W.VBox):
     """Display it in a cell: `Predict(predict.owner_cnt(k, 1))` (a question displays as this)."""
 
     def __init__(self, question, **kw):
         self.q = question
-        self.question = W.HTML(f'<div class="iommulab-predict-question">{html.escape(question.text)}</div>')
+        self.question = W.HTML(f'<div class="iommulab-predict-question">{_text(question.text)}</div>')
         choices = list(question.choices or [])
         if choices:
             self.box = W.RadioButtons(options=choices, value=None, layout=W.Layout(width="auto"))
@@ -46,7 +53,7 @@ class Predict(StaticFallback, W.VBox):
                               layout=W.Layout(width="40em"))
         self.box.add_class("iommulab-predict-answer")
         self.check = W.Button(description="check", tooltip="check your answer: the kernel runs it on a snapshot",
-                              button_style="primary", layout=W.Layout(width="auto"))
+                              button_style="primary", layout=W.Layout(width="auto", align_self="flex-start"))
         self.check.add_class("iommulab-predict-check")
         self.feedback = W.HTML()
         self.feedback.add_class("iommulab-predict-feedback")
@@ -101,7 +108,7 @@ class Predict(StaticFallback, W.VBox):
         if not fb.ok:
             out.append(f' — you said <b>{html.escape(self._words(fb.given))}</b>')
         out.append(f'<span class="why">the kernel: <b>{html.escape(kernel)}</b></span>')
-        out.append(f'<span class="why">{html.escape(fb.why)}</span>')
+        out.append(f'<span class="why">{_text(fb.why)}</span>')
         o = getattr(self.q, "outcome", None)
         if o is not None and getattr(o, "lines", None):
             shown = "\n".join(f"$ {x}" for x in o.lines) + ("\n" + o.stderr.rstrip() if o.stderr.strip() else "")

@@ -8,7 +8,7 @@ the echo of the learner's own typing.)"""
 import anywidget
 import traitlets
 
-_ESM = """
+_ESM = r"""
 function render({ model, el }) {
   const box = document.createElement("textarea");
   box.className = "iommulab-shell-textarea";
@@ -16,7 +16,9 @@ function render({ model, el }) {
   box.placeholder = model.get("placeholder");
   box.value = model.get("value");
   box.spellcheck = false;
-  const sync = () => { model.set("value", box.value); model.save_changes(); };
+  const fit = () => { box.rows = Math.min(12, Math.max(model.get("rows"), box.value.split("\n").length + 1)); };
+  const sync = () => { fit(); model.set("value", box.value); model.save_changes(); };
+  fit();
   box.addEventListener("input", sync);
   box.addEventListener("keydown", (e) => {
     e.stopPropagation();                      // the notebook's own shortcuts stay out of the box
@@ -28,7 +30,7 @@ function render({ model, el }) {
       model.send({ event: "enter", value: text });
     }
   });
-  model.on("change:value", () => { if (box.value !== model.get("value")) box.value = model.get("value"); });
+  model.on("change:value", () => { if (box.value !== model.get("value")) { box.value = model.get("value"); fit(); } });
   model.on("change:placeholder", () => { box.placeholder = model.get("placeholder"); });
   el.appendChild(box);
 }
