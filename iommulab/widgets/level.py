@@ -19,6 +19,7 @@ import ipywidgets as W
 from .common import StaticFallback, guarded
 
 from .lab import Lab
+from ..kernel import BRIDGE_KINDS
 from ..viz.graph import fixed_scale
 
 # The small pictures keep dot's own size times this: dot's 10 pt labels become 10.7 px on screen
@@ -76,6 +77,12 @@ def scaled(svg, scale=SCALE):
     return fixed_scale(svg[svg.find("<svg"):] if "<svg" in svg else svg, scale * 4 / 3, resize=True)
 
 
+def _port(d):
+    """A bridge or port on a driver that manages DMA itself (pcieport): it never counts, so a goal
+    picture that names no device leaves it out (its house shape would fill the small box)."""
+    return d.kind in BRIDGE_KINDS and d.driver_kind != "kernel-dma"
+
+
 def picture(k, groups=None, devices=None):
     """A small picture of k: only `groups` (and their devices and the processes holding them), with no
     change marks (a goal is a state, not a step); with `devices`, only those of the groups' members
@@ -89,10 +96,12 @@ def picture(k, groups=None, devices=None):
     if groups:
         keep = {n for n in groups if n in m.groups}
         if keep:
-            names = {d for n in keep for d in m.groups[n].devices if not devices or d in devices}
+            names = {d for n in keep for d in m.groups[n].devices if d in devices} if devices else \
+                {d for n in keep for d in m.groups[n].devices if not _port(m.devices[d])}
             # new views, not the model's: views are shared between builds (viz.model keeps them)
             m.groups = {n: replace(g, devices=[d for d in g.devices if d in names] or g.devices)
                         for n, g in m.groups.items() if n in keep}
+            names = {d for g in m.groups.values() for d in g.devices}      # a group left empty keeps its own
             m.devices = {n: d for n, d in m.devices.items() if n in names}
             m.processes = [p for p in m.processes if set(p.groups) & keep or set(p.devices) & names]
     dot = graph(m)
