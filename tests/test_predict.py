@@ -490,3 +490,13 @@ def test_the_step_of_a_claim_is_read_off_the_timeline():
         predict.step_of(k, "claim", 1)
     with pytest.raises(predict.QuestionError):
         predict.step_of(k, "explode", 1)
+
+
+def test_a_leaked_count_is_not_explained_as_a_driver_still_bound():
+    """seed-001 on 6.4: the NIC alone on vfio-pci and still not viable — the rule says the count
+    leaked (no unbind helps), not the myth "every device must leave its kernel DMA driver"."""
+    k = Kernel.from_scenario("seed-001")
+    q = predict.viable(k, 45, after="echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/unbind\n"
+                                    "echo vfio-pci > /sys/bus/pci/devices/0000:03:00.1/driver_override\n"
+                                    "echo 0000:03:00.1 > /sys/bus/pci/drivers/vfio-pci/bind")
+    assert q.expected is False and "leaked" in q.rule and "must leave its kernel DMA driver" not in q.rule

@@ -184,6 +184,9 @@ def _count_rule(state, n):
     if g["owner"] != "NULL":
         return (f"group {n} is owned by user space ({g['owner']}): owner_cnt ({cnt}) counts user space's "
                 "claims on it now, not its devices — and no kernel DMA driver may bind into it while it is owned")
+    if str(g.get("dma_owner") or "").endswith("USER"):         # the 2021 design's tri-state (rfc-2021-11)
+        return (f"group {n} is held by user space (the 2021 design's {g['dma_owner']}): owner_cnt ({cnt}) counts "
+                "the user-space requests on it, not its devices, and no kernel DMA driver may bind into it")
     users, managed = _kernel_dma(state, n)
     ndev = len(g["devices"])
     s = (f"owner_cnt counts the kernel DMA drivers bound in a group, not its devices: group {n} has {ndev} "
@@ -802,6 +805,10 @@ def viable(k, group, after=None, qid=None):
         elif ok:
             because = (f"group {n} is viable: no device in it is on a kernel DMA driver "
                        f"(owner_cnt {g['owner_cnt']}), so VFIO may hand it to user space")
+        elif not users and g["owner_ref"] is None and g["owner_cnt"]:     # nobody holds the count: a leak
+            because = (f"group {n} is not viable: its owner_cnt is {g['owner_cnt']} although no device of it is "
+                       "on a kernel DMA driver and no one owns it — the kernel leaked the count (a "
+                       "dma_configure without its dma_cleanup); no unbind can make the group viable")
         else:
             because = (f"group {n} is not viable: "
                        + (f"{_on(users)}, a kernel DMA driver" if users else f"owner_cnt is {g['owner_cnt']}")
