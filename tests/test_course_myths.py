@@ -1,4 +1,4 @@
-"""Each misconception of the course design that notebooks 00-05 carry (issue 15, "Done when") is
+"""Each misconception of the course design (issues 15 and 16, "Done when") is
 addressed by an exercise that checks it. The table below is the design's (../shared/design/
 curriculum.md, "Misconceptions the course must address"): the myth and the exercises that kill it.
 Each exercise is a code cell of its notebook tagged `"iommulab": {"exercise": ID, "myths": [...]}`;
@@ -22,6 +22,9 @@ DESIGN = {
     "group-is-a-slot": [("02", "L02.1"), ("02", "L02.2")],
     "acs-override-isolates": [("02", "P02.5")],
     "pcieport-must-unbind": [("00", "P00.1"), ("01", "P01.2")],
+    "platform-is-virtual": [("06", "P06.1")],
+    "not-viable-means-bound": [("07", "L07.1")],
+    "type-any-time": [("08", "P08.1")],
 }
 # what a computed check looks like in a cell: the course engine's entry points
 COMPUTED = re.compile(r"\biommulab\.level\(|\bpredict\.\w+\(|\bQuiz\(|\bMYTHS\[|\.check\(|OnePort\(")
@@ -51,7 +54,7 @@ def test_each_design_myth_is_checked_by_its_exercise(myth, prefix, exercise):
     assert not TYPED.search(cell.source), f"{exercise} types an answer in:\n{cell.source}"
 
 
-@pytest.mark.parametrize("prefix", ["00", "01", "02", "03", "04", "05"])
+@pytest.mark.parametrize("prefix", ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10"])
 def test_each_notebook_has_three_computed_exercises_and_says_its_myths(prefix):
     nb = notebook(prefix)
     tagged = [c for c in nb.cells if c.cell_type == "code" and (c.metadata.get("iommulab") or {}).get("exercise")]
