@@ -67,3 +67,11 @@ def test_malformed_input(what, script, status, message):
 
 def test_table_is_large_enough():
     assert len(MALFORMED) >= 20
+
+
+@pytest.mark.parametrize("src", ["#", "# a b", "  # x y", "# ab\n", "\n# one\n\n# two words\n"])
+def test_a_script_of_comments_only_does_nothing(src):
+    k = Kernel.from_scenario("desktop-gpu")
+    k.sh("false")
+    assert tuple(k.sh(src)) == (1, "", "")          # nothing ran: $? is still false's
+    assert tuple(k.sh("true\n" + src)) == (0, "", "")

@@ -142,8 +142,8 @@ class Session:
         return ShResult(status, "".join(io.out), "".join(io.err))
 
     def run_source(self, src, io):
-        if not src.strip():
-            return self.last_status
+        if all(not line.strip() or line.lstrip().startswith("#") for line in src.splitlines()):
+            return self.last_status         # blank or comments only (which bashlex cannot parse alone)
         try:
             trees = _parse(src)
         except bashlex.errors.ParsingError as e:
