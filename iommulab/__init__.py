@@ -18,7 +18,8 @@ _LAZY = {"Kernel": ("iommulab.kernel.kernel", "Kernel"),
          "predict": ("iommulab.course.predict", None),
          "run_me_first": ("iommulab.course.setup", "run_me_first"),
          "quiz": ("iommulab.course.quiz", None),
-         "Quiz": ("iommulab.course.quiz", "Quiz")}
+         "Quiz": ("iommulab.course.quiz", "Quiz"),
+         "sandbox": ("iommulab.course.sandbox", "sandbox")}
 
 __all__ = sorted(_LAZY)
 
