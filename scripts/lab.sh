@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the lab needs on a bare Debian machine with Python 3.11, then opens JupyterLab on the
-# quick-start notebook. Usage: bash scripts/lab.sh [extra jupyter lab options]
+# course's index (notebooks/index.ipynb). Usage: bash scripts/lab.sh [extra jupyter lab options]
 # A restart skips the installation when the venv already holds this pyproject.toml's install (the
 # stamp $VENV/.iommulab-installed: a hash of what the installation depends on, written after it succeeded).
 set -euo pipefail
@@ -23,4 +23,4 @@ if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ] || [ ! -x "$VENV/bin/jupyter" ];
 fi
 args=(--ip=127.0.0.1 --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate)
 [ "$(id -u)" = 0 ] && args+=(--allow-root)
-exec "$VENV/bin/jupyter" lab "${args[@]}" "$@" notebooks/00-quickstart.ipynb
+exec "$VENV/bin/jupyter" lab "${args[@]}" "$@" notebooks/index.ipynb

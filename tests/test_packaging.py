@@ -61,7 +61,7 @@ def test_readme_has_exactly_the_two_setup_commands():
     commands = [ln.split("#")[0].strip() for b in blocks for ln in b.splitlines() if ln.strip()]
     assert commands == ["bash scripts/lab.sh", "bash scripts/test.sh"]
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
-    assert "mybinder.org/v2/gh/" in readme and "labpath=notebooks%2F00-quickstart.ipynb" in readme
+    assert "mybinder.org/v2/gh/" in readme and "labpath=notebooks%2Findex.ipynb" in readme
 
 
 def test_test_sh_runs_the_layering_lint_and_type_checks_before_the_tests_from_the_test_extra():
@@ -146,7 +146,7 @@ def test_lab_sh_installs_once_then_starts_without_installing(tmp_path):
     assert "python binder/install-settings.py" in calls
     start = [c for c in calls if c.startswith("jupyter lab")]
     assert len(start) == 1 and "--LabApp.news_url=None" in start[0] and start[0].endswith(
-        "--no-browser notebooks/00-quickstart.ipynb")
+        "--no-browser notebooks/index.ipynb")
     assert "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate" in start[0]
     stamp = (venv / ".iommulab-installed").read_text()
     log.write_text("")
