@@ -62,3 +62,16 @@ def test_a_dot_process_is_replaced_after_recycle_graphs(monkeypatch):
         assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
     finally:
         r.close()
+
+
+def test_dot_runs_in_a_process_group_of_its_own_and_ends_with_us():
+    """A Jupyter kernel shutting down signals the children of its own process group and waits for
+    them to go: dot in the kernel's group held every notebook's shutdown for 2.4 s. At exit, kill()."""
+    import os
+    from iommulab.viz.dotproc import DotRunner
+    r = DotRunner()
+    assert "<svg" in r.render("digraph { a }")
+    proc = r._proc
+    assert os.getpgid(proc.pid) != os.getpgrp()
+    r.kill()
+    assert proc.poll() is not None and r._proc is None

@@ -45,14 +45,17 @@ class DotRunner:
         self._drawn = 0                # graphs the current process has laid out
         self._errors = []              # dot's standard error since the current call began
         self._lock = threading.Lock()
-        atexit.register(self.close)
+        atexit.register(self.kill)     # at exit dot's work is over: a graceful close could wait
 
     def _spawn(self):
         exe = shutil.which("dot")
         if exe is None:
             raise DotMissing(DOT_MISSING)
+        # A process group of its own: a Jupyter kernel shutting down signals the children in its group
+        # and waits until they are gone, and a dot it cannot reap held every notebook run for 2.4 s.
+        # It still ends with us (kill, at exit).
         proc = subprocess.Popen([exe, f"-T{self.fmt}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, bufsize=0)
+                                stderr=subprocess.PIPE, bufsize=0, start_new_session=True)
         errors = self._errors
 
         def drain():                   # warnings must never fill the pipe and stall dot
@@ -121,6 +124,16 @@ class DotRunner:
             proc, self._proc = self._proc, None
         if proc is not None:
             self._retire(proc)
+
+    def kill(self):
+        """At the interpreter's exit: end dot at once (nothing it could draw is wanted then)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            try:
+                proc.wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
 
 
 _RUNNER = None
