@@ -116,3 +116,16 @@ def leak_story():
          "echo vfio-pci > /sys/bus/pci/devices/0000:03:00.1/driver_override\n"
          "echo 0000:03:00.1 > /sys/bus/pci/drivers/vfio-pci/bind\n")
     return k
+
+
+@pytest.fixture
+def student_mode(monkeypatch):
+    """Student mode, and a fresh session's progress (the progress file lives in the test's own dir):
+    the course's questions answer "not yet" until answered. Use it with
+    `pytestmark = pytest.mark.usefixtures("student_mode")`."""
+    from iommulab.course import modes, progress
+    monkeypatch.setattr(progress, "_memory", {"levels": {}, "checks": {}})
+    monkeypatch.setattr(progress, "_problem", "")
+    modes.set_solutions(None)
+    yield
+    modes.set_solutions(None)

@@ -151,13 +151,7 @@ def test_the_wordings_are_one_sentence_each_in_a_fixed_order():
 
 # --- the question ---------------------------------------------------------------------------------------
 
-@pytest.fixture(autouse=True)
-def student_mode(monkeypatch):
-    monkeypatch.setattr(progress, "_memory", {"levels": {}, "checks": {}})
-    monkeypatch.setattr(progress, "_problem", "")
-    modes.set_solutions(None)
-    yield
-    modes.set_solutions(None)
+pytestmark = pytest.mark.usefixtures("student_mode")        # conftest.py
 
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))

@@ -16,14 +16,7 @@ AUDIO_OFF = lines.unbind("pci", AUDIO, "snd_hda_intel")
 VM = lines.qemu([GPU])
 
 
-@pytest.fixture(autouse=True)
-def student_mode(monkeypatch):
-    """Student mode, and a fresh session's progress (conftest.py keeps the file in the test's own dir)."""
-    monkeypatch.setattr(progress, "_memory", {"levels": {}, "checks": {}})
-    monkeypatch.setattr(progress, "_problem", "")
-    modes.set_solutions(None)
-    yield
-    modes.set_solutions(None)
+pytestmark = pytest.mark.usefixtures("student_mode")        # conftest.py
 
 
 @pytest.fixture

@@ -20,13 +20,7 @@ GPU_TO_VFIO = "\n".join([lines.unbind("pci", GPU, "nouveau"), lines.set_driver_o
 AUDIO_OFF = lines.unbind("pci", AUDIO, "snd_hda_intel")
 
 
-@pytest.fixture(autouse=True)
-def student_mode(monkeypatch):
-    monkeypatch.setattr(progress, "_memory", {"levels": {}, "checks": {}})
-    monkeypatch.setattr(progress, "_problem", "")
-    modes.set_solutions(None)
-    yield
-    modes.set_solutions(None)
+pytestmark = pytest.mark.usefixtures("student_mode")        # conftest.py
 
 
 @pytest.fixture

@@ -254,7 +254,8 @@ class Question:
     kind = ""
     hint = ""                        # what to type: "a number", "ok or an errno name", …
 
-    def __init__(self, k, qid, text, expected, rule, outcome=None, choices=None, kernel_words=""):
+    def __init__(self, k, qid, text, expected, rule, outcome=None, choices=None, kernel_words="", group=None):
+        self.group = group               # the group the question is about, when it is about one
         self.k, self.qid, self.text = k, qid, text
         self.expected, self.rule, self.outcome = expected, rule, outcome
         self.choices = tuple(choices) if choices is not None else None
@@ -345,8 +346,10 @@ class Question:
         self._pictures = out
         return out
 
+
     def focus_group(self):
-        return None
+        """The group the pictures show (the one the question is about)."""
+        return self.group
 
     # --- showing -------------------------------------------------------------------------------------
 
@@ -377,9 +380,6 @@ def _choices_text(value):
 class OwnerCntQuestion(Question):
     kind, hint = "owner_cnt", "a number, such as 2"
 
-    def __init__(self, *a, group=None, **kw):
-        super().__init__(*a, **kw)
-        self.group = group
 
     def normalise(self, value):
         if isinstance(value, bool):
@@ -399,8 +399,6 @@ class OwnerCntQuestion(Question):
             return None, f"{str(value).strip()!r} is not a number"
         return (n, None) if n >= 0 else (None, "owner_cnt is never negative")
 
-    def focus_group(self):
-        return self.group
 
 
 class ErrnoQuestion(Question):
@@ -435,6 +433,19 @@ class ErrnoQuestion(Question):
         return None, f"{t!r} is not an errno name"
 
 
+def _items(value, what, empty, first_word=False):
+    """A list answer as typed ("a, b c" or a Python list) -> (items, None); a word meaning none -> ([],
+    None); anything else -> (None, what to write instead)."""
+    if isinstance(value, str):
+        low = value.strip().lower()
+        if (low.split(" ")[0] if first_word else low) in empty:
+            return [], None
+        return value.replace(",", " ").replace(";", " ").split(), None
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [str(x) for x in value], None
+    return None, f"{value!r} is not a list of {what}"
+
+
 class MembersQuestion(Question):
     kind, hint = "group_members", "device names separated by commas (01:00.0 or 0000:01:00.0)"
 
@@ -443,14 +454,9 @@ class MembersQuestion(Question):
         self.device = device
 
     def normalise(self, value):
-        if isinstance(value, str) and value.strip().lower().split(" ")[0] in ("none", "nothing", "alone", "-"):
-            return frozenset(), None
-        if isinstance(value, str):
-            items = value.replace(",", " ").replace(";", " ").split()
-        elif isinstance(value, (list, tuple, set, frozenset)):
-            items = [str(x) for x in value]
-        else:
-            return None, f"{value!r} is not a list of devices"
+        items, problem = _items(value, "devices", ("none", "nothing", "alone", "-"), first_word=True)
+        if problem is not None or not items:
+            return (None, problem) if problem else (frozenset(), None)
         state = self.outcome.before
         names, unknown = set(), []
         for x in items:
@@ -474,9 +480,6 @@ class MembersQuestion(Question):
 class YesNoQuestion(Question):
     hint = "yes or no"
 
-    def __init__(self, *a, group=None, **kw):
-        super().__init__(*a, **kw)
-        self.group = group
 
     def normalise(self, value):
         if isinstance(value, bool):
@@ -490,8 +493,6 @@ class YesNoQuestion(Question):
             return False, None
         return None, f"{str(value).strip()!r} is neither yes nor no"
 
-    def focus_group(self):
-        return self.group
 
 
 class QemuQuestion(YesNoQuestion):
@@ -623,9 +624,6 @@ class StepQuestion(Question):
     (the numbers the Lab's slider and the owner_cnt plot show)."""
     kind, hint = "step", "a step number, such as 5"
 
-    def __init__(self, *a, group=None, **kw):
-        super().__init__(*a, **kw)
-        self.group = group
 
     def normalise(self, value):
         if isinstance(value, bool):
@@ -636,8 +634,6 @@ class StepQuestion(Question):
         except ValueError:
             return None, f"{str(value).strip()!r} is not a step number"
 
-    def focus_group(self):
-        return self.group
 
 
 def step_of(k, event="claim", group=None, qid=None):
@@ -1041,14 +1037,9 @@ class CountingDriversQuestion(Question):
         self.drivers = tuple(drivers)
 
     def normalise(self, value):
-        if isinstance(value, str) and value.strip().lower() in ("none", "nothing", "no one", "-"):
-            return frozenset(), None
-        if isinstance(value, str):
-            items = value.replace(",", " ").replace(";", " ").split()
-        elif isinstance(value, (list, tuple, set, frozenset)):
-            items = [str(x) for x in value]
-        else:
-            return None, f"{value!r} is not a list of drivers"
+        items, problem = _items(value, "drivers", ("none", "nothing", "no one", "-"))
+        if problem is not None or not items:
+            return (None, problem) if problem else (frozenset(), None)
         known = {_driver_key(d): d for d in self.drivers}
         names, unknown = set(), []
         for x in items:
@@ -1142,9 +1133,9 @@ class GroupRuleQuestion(Question):
     learner answers with a rule's words (the choices) or its tag."""
     kind, hint = "group_rule", "one of the rules' words (or its tag, such as multifunction)"
 
-    def __init__(self, *a, device=None, group=None, wordings=None, **kw):
+    def __init__(self, *a, device=None, wordings=None, **kw):
         super().__init__(*a, **kw)
-        self.device, self.group = device, group
+        self.device = device
         self.wordings = dict(wordings or {})
 
     def normalise(self, value):
@@ -1165,8 +1156,6 @@ class GroupRuleQuestion(Question):
     def display(self, value):
         return self.wordings.get(value, _show(value))
 
-    def focus_group(self):
-        return self.group
 
     def pictures(self):
         """One picture, the machine as asked about: nothing runs, so before and after are the same."""
