@@ -485,7 +485,7 @@ def focus_boxes(svg):
     return [b for _, b in found]
 
 
-def anchored(svg, fits=(480, 400), pad=12):
+def anchored(svg, fits=(480, 400), pad=4):
     """The picture in a scrolling box of its own that opens showing its focus: the focus node (and
     what goes with it, while the whole fits in `fits` CSS px) marks the far corner of an anchor box
     that starts at the picture's top-left and carries `scroll-initial-target` with `scroll-snap-align:
