@@ -203,10 +203,14 @@ def kernel_dma_users(st, n):
             if d in devs and devs[d]["driver"] and devs[d]["managed"] is False]
 
 
-def _owned(st, n):
-    """A group's users, from the public state, for QEMU's viability check (not a kernel refusal)."""
+def _owned(st, n, old=False):
+    """A group's users, from the public state, for QEMU's viability check (not a kernel refusal).
+    `old`: Linux before 5.19, which keeps no owner_cnt (VFIO walks the members' drivers itself)."""
     g = st["groups"][n]
     cnt = g["owner_cnt"]
+    if old:
+        users = [f"{d} is bound to {drv}, a driver VFIO's check does not allow" for d, drv in kernel_dma_users(st, n)]
+        return f"VFIO's check of group {n}'s drivers fails: " + ("; ".join(users) or "a member is not allowed")
     if g["owner"] != "NULL":
         return f"group {n} is owned by user space ({g['owner']}, owner_cnt {cnt})"
     users = [f"{d} is bound to {drv}, a kernel DMA driver" for d, drv in kernel_dma_users(st, n)]
@@ -237,8 +241,9 @@ def refusal(k, step_events, stderr=""):
             st = k.state()
             tail = ("every device of the group must leave its kernel driver" if kernel_dma_users(st, n)
                     else f"a count no bound driver explains: iommulab-why {n} says where it came from")
+            old = bool(getattr(getattr(k, "f", None), "old_vfio_viability", False))
             return ("not viable", "QEMU's VFIO_GROUP_GET_STATUS check", f"QEMU stops because "
-                    f"{_owned(st, n)} — {tail}")
+                    f"{_owned(st, n, old)} — {tail}")
         reason = origin([e for e in step_events if e.refused])      # an inner call refused; none did at the top
         if reason is None:
             return None

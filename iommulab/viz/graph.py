@@ -69,9 +69,17 @@ def _domain_text(g):
 
 def _group_style(g, m):
     kind = "user" if g.owner_kind not in ("free", "kernel") else g.owner_kind
+    if m.old_viability:                          # before 5.19 nothing counts: a VM's domain, or kernel drivers, or none
+        kind = "user" if g.domain_kind == "user" else "kernel" if any(
+            m.devices[d].driver_kind == "kernel-dma" for d in g.devices if d in m.devices) else "free"
     color = {"free": GREY, "kernel": BLUE, "user": VERMILLION}[kind]
     style = {"free": "rounded,dashed,filled", "kernel": "rounded,filled", "user": "rounded,bold,filled"}[kind]
-    label = f"IOMMU group {g.number} · owner_cnt {g.owner_cnt} · {_owner_text(g)}\n{_domain_text(g)}"
+    if m.old_viability:                          # Linux before 5.19 keeps no owner_cnt: VFIO walks the drivers
+        who = "in user space (VFIO)" if kind == "user" else (
+            "kernel drivers bound" if kind == "kernel" else "no kernel driver bound")
+        label = f"IOMMU group {g.number} · {who} · no owner_cnt before 5.19\n{_domain_text(g)}"
+    else:
+        label = f"IOMMU group {g.number} · owner_cnt {g.owner_cnt} · {_owner_text(g)}\n{_domain_text(g)}"
     if g.pasids:
         label += f"\nPASIDs attached: {', '.join(map(str, g.pasids))}"
     attrs = {"label": label, "color": color, "style": style, "fillcolor": TINT[kind],

@@ -95,6 +95,7 @@ class ViewModel:
     obstacle_processes: dict = field(default_factory=dict)
     pending: list = field(default_factory=list)          # PendingView, still blocked
     completed: list = field(default_factory=list)        # PendingView that completed in this step
+    old_viability: bool = False                          # before 5.19: no owner_cnt, VFIO's own allow-list walk
 
 
 _OWNER_KINDS = {"vfio_group": "vfio-group", "container": "container", "iommufd": "iommufd"}
@@ -543,7 +544,7 @@ def build(k, timeline=None, before=None, step=None, action=None):
     stepped = timeline is not None and not _outside(timeline, k.events)
     st = state_at(timeline, k, timeline.position) if stepped else k.state()
     devices, groups, procs = _devices_and_groups(k, st)
-    m = ViewModel(k.f.release, groups, devices, procs, 0)
+    m = ViewModel(k.f.release, groups, devices, procs, 0, old_viability=k.f.old_vfio_viability)
     recent = ()
     if stepped:
         tl = timeline

@@ -140,6 +140,7 @@ class OwnerCntPlot:
         self._dynamic, self._slots = [], []
         self.header, self._pixels = None, None
         self._shape, self._notes = None, []
+        self._empty, self._old = None, False
 
     # --- the data: one composition per timeline step ---------------------------------------------
 
@@ -269,6 +270,10 @@ class OwnerCntPlot:
         notes = [f"step {i}: one bind, owner_cnt +2 in group {n}: the self-test probe counted twice"
                  for n, i, _ in d["double"]]
         self.annotations = notes + d["leaks"]
+        self._old = k.f.old_vfio_viability
+        if self._old:                           # nothing to count: the plot says why it stays empty
+            notes.append(f"Linux {k.f.release} keeps no owner_cnt (it came with 5.19): VFIO walks each "
+                         "group's drivers when asked")
         if d["hidden"]:
             notes.append("also changed, not drawn: " + ", ".join(f"group {n}" for n in d["hidden"][:6])
                          + (" …" if len(d["hidden"]) > 6 else ""))
@@ -351,6 +356,9 @@ class OwnerCntPlot:
             slot["label"].set_position((x(6), y(top - 5)))
             slot["label"].set_text(name)
             slot["words"].set_position((x(6 + 7.7 * len(name) + 8), y(top - 5)))   # bold 12 px: ~7.7 px a letter
+        if not panels and getattr(self, "_empty", None) is not None:
+            self._empty.set_text("no owner_cnt to draw before 5.19" if self._old else
+                                 "no group's owner_cnt has changed yet:\nbind, unbind or claim a device")
         for t in self._notes:
             t.remove()
         base = self.top + PANEL * max(1, len(panels)) + BOTTOM
@@ -374,8 +382,8 @@ class OwnerCntPlot:
             ax = fig.add_axes((0, 0, 1, 1))
             if n == 0:
                 ax.set_axis_off()
-                ax.text(0.5, 0.5, "no group's owner_cnt has changed yet:\nbind, unbind or claim a device",
-                        ha="center", va="center", fontsize=FONT, color=GREY, transform=ax.transAxes)
+                self._empty = ax.text(0.5, 0.5, "", ha="center", va="center", fontsize=FONT, color=GREY,
+                                      transform=ax.transAxes)
                 self._slots.append({"ax": ax})
                 continue
             ax.tick_params(labelsize=FONT, length=3, pad=1)
