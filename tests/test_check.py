@@ -99,7 +99,7 @@ def test_explorer_replay_reproduces_the_broken_state():
     out = fresh.sh(r.script)
     # the script ends with `qemu … &`: bash's status is 0, QEMU's words and its job's exit 1 tell
     assert out.status == 0 and "group 45 is not viable" in out.stderr
-    assert fresh.sh("true").stderr.startswith("[1]+  Exit 1                  qemu-system-x86_64 ")
+    assert fresh.sh("true").stderr.startswith("[1]+  Exit 1                  qemu-system-aarch64 ")
     assert fresh.iommu_groups[45].owner_cnt == 1 and fresh.devices["0000:03:00.1"].driver.name == "vfio-pci"
     assert [v.rule for v in check(fresh)] == ["count"]
 
@@ -156,8 +156,24 @@ def test_cli_explore():
     run = lambda *a: subprocess.run([sys.executable, "-m", "iommulab.cli", "explore", *a],  # noqa: E731
                                     capture_output=True, text=True, cwd=ROOT)
     r = run("seed-001", "--depth", "5", "--goal", "vm-refused-without-kernel-drivers")
-    assert r.returncode == 0 and "qemu-system-x86_64 -device vfio-pci,host=0000:03:00.1 &" in r.stdout
+    assert r.returncode == 0 and "qemu-system-aarch64 -device vfio-pci,host=0000:03:00.1 &" in r.stdout
     r = run("desktop-gpu", "--depth", "2")
     assert r.returncode == 1 and "nothing found within 2 actions" in r.stdout
     r = run("seed-001", "--goal", "bogus")
     assert r.returncode == 2 and "vm-running" in r.stderr
+
+
+def test_an_arm64_hosts_vm_lines_run_its_own_qemu():
+    """seed-001 is an arm64 server: the explorer's (and the hints') VM lines start qemu-system-aarch64."""
+    from iommulab.check.explore import possible_actions
+    k = Kernel.from_scenario("seed-001")
+    k.sh("echo 0000:03:00.1 > /sys/bus/pci/drivers/hns3/unbind\n"
+         "echo vfio-pci > /sys/bus/pci/devices/0000:03:00.1/driver_override\n"
+         "echo 0000:03:00.1 > /sys/bus/pci/drivers/vfio-pci/bind")
+    vms = [a.script() for a in possible_actions(k) if a.kind == "vm"]
+    assert vms and all(v.startswith("qemu-system-aarch64 ") for v in vms)
+    x86 = Kernel.from_scenario("desktop-gpu")
+    x86.sh("echo vfio-pci > /sys/bus/pci/devices/0000:01:00.0/driver_override\n"
+           "echo 0000:01:00.0 > /sys/bus/pci/drivers/nouveau/unbind\necho 0000:01:00.0 > /sys/bus/pci/drivers_probe")
+    vms = [a.script() for a in possible_actions(x86) if a.kind == "vm"]
+    assert vms and all(v.startswith("qemu-system-x86_64 ") for v in vms)

@@ -27,8 +27,8 @@ class Action:
             return lines.bind(a[1], a[0], a[2])
         if self.kind == "unbind":
             return lines.unbind(a[1], a[0], a[2])
-        if self.kind == "vm":
-            return lines.qemu(*a)
+        if self.kind == "vm":                  # (devices, path[, arch]): arch only when not x86_64
+            return lines.qemu(a[0], a[1], arch=a[2] if len(a) > 2 else "x86_64")
         if self.kind == "kill":
             return f"kill {a[0]}"
         if self.kind == "type":
@@ -43,8 +43,9 @@ class Action:
         """Do it; returns True if the kernel accepted it (a refused action changes nothing)."""
         if self.kind == "vm":
             from ..shell.qemu import Qemu, QemuError
-            devs, path = self.args
-            p = k.spawn("qemu-system-x86_64", cmdline=self.script().rstrip(" &"))
+            devs, path = self.args[:2]
+            line = self.script().rstrip(" &")
+            p = k.spawn(line.split()[0], cmdline=line)
             p.req_channel = True
             q = Qemu(k, p)
             try:
@@ -102,9 +103,10 @@ def possible_actions(k, allow=None, devices=None, bridges=None):
     for n, g in sorted(groups, key=lambda ng: ng[0]):
         devs = tuple(d.name for d in g.devices if d.vfio_device is not None and d.bus.name == "pci")
         if devs:
-            out.append(Action("vm", (devs, "legacy")))
+            arch = () if k.arch == "x86_64" else (k.arch,)
+            out.append(Action("vm", (devs, "legacy") + arch))
             if k.cdev_enabled:
-                out.append(Action("vm", (devs, "iommufd")))
+                out.append(Action("vm", (devs, "iommufd") + arch))
         out.append(Action("type", (n, "identity")))
     for pid in sorted(k.processes):
         out.append(Action("kill", (pid,)))

@@ -51,7 +51,7 @@ def action_reason(k, action, devices=None):
             return f"{a[0]} must be bound to {a[2]} before user space can open it through VFIO"
         return f"{a[0]} is not bound to {a[2]} yet" + (" (it has no driver)" if not d.get("driver") else "")
     if action.kind == "vm":
-        devs, path = a
+        devs, path = a[:2]
         n = s["devices"].get(devs[0], {}).get("group")
         owner = s["groups"].get(n, {}).get("owner", "NULL")
         if owner != "NULL":

@@ -710,7 +710,7 @@ def qemu_starts(k, devices, path="legacy", after=None, qid=None):
         names.append(n)
     if path not in ("legacy", "iommufd"):
         raise QuestionError(f"path is legacy or iommufd, not {path!r}")
-    line = lines.qemu(names, path)
+    line = lines.qemu(names, path, arch=k.arch)
 
     def then(k, out):
         tl = timeline_for(k)

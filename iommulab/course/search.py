@@ -90,7 +90,7 @@ def focus_actions(k, devices, allow=None, named=()):
             devs = a.args[0]
             if any(d in devices for d in devs):
                 if len(devs) > 1:           # one device alone first: a VM need not take the whole group
-                    out += [Action("vm", ((d,), a.args[1])) for d in devs if d in devices]
+                    out += [Action("vm", ((d,),) + a.args[1:]) for d in devs if d in devices]
                 out.append(a)
         elif a.kind == "type":
             if a.args[0] in groups:

@@ -38,9 +38,13 @@ def sriov_numvfs(dev, n):
     return f"echo {n} > /sys/bus/pci/devices/{dev}/sriov_numvfs"
 
 
-def qemu(devs, path="legacy", memory=None):
-    """A VM given `devs` through legacy VFIO (group/container) or iommufd (cdev), in the background."""
-    argv = ["qemu-system-x86_64"]
+QEMU = {"x86_64": "qemu-system-x86_64", "arm64": "qemu-system-aarch64"}    # by the host's `uname -m`
+
+
+def qemu(devs, path="legacy", memory=None, arch="x86_64"):
+    """A VM given `devs` through legacy VFIO (group/container) or iommufd (cdev), in the background,
+    with the QEMU of the host's architecture."""
+    argv = [QEMU.get(arch, "qemu-system-x86_64")]
     if memory:
         argv += ["-m", memory]
     if path == "iommufd":

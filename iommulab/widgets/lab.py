@@ -426,7 +426,7 @@ class Lab(StaticFallback, W.VBox):
         if not names:
             self._say("choose the VM's devices first")
             return
-        self.sh(lines.qemu(names, self.vm_path.value, memory="4G"))
+        self.sh(lines.qemu(names, self.vm_path.value, memory="4G", arch=self.k.arch))
 
     def on_vm_stop(self):
         if self.vm_job.value is None:
