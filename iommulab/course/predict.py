@@ -689,8 +689,11 @@ def group_members(k, device, qid=None):
     out = Outcome(before=state, after=state, snapshots=(k.snapshot(),))
     chain = explain_group(k, name)
     members = frozenset(d for d in out.after["groups"][n]["devices"] if d != name)
-    rule = (f"a group is made by the PCIe topology (ACS, multifunction devices, bridges), not by slots: "
-            f"{chain[0] if chain else name + ' is alone in group ' + str(n)}")
+    bus = k.devices[name].bus.name
+    made_by = {"pci": "the PCIe topology (ACS, multifunction devices, bridges), not by slots",
+               "fsl-mc": "the fsl-mc container the objects belong to (each DPRC is one group)"}.get(
+        bus, "the IOMMU's view of the device: on an SMMU, the stream IDs the firmware gives it")
+    rule = f"a group is made by {made_by}: {chain[0] if chain else name + ' is alone in group ' + str(n)}"
     q = MembersQuestion(k, qid or _qid("group_members", name), f"Which devices share an IOMMU group with {name}?",
                         members, rule, out, device=name)
     q.details = list(chain)
