@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from iommulab import Kernel
-from iommulab.hostimport import ImportError_, import_text, parse_live, parse_dirs, to_document
+from iommulab.hostimport import ImportError_, import_text, parse_dirs, parse_live, parse_text, to_document
 from iommulab.scenario_file import to_toml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +121,6 @@ def test_find_output_unsorted():
 
 
 @pytest.mark.parametrize("text,line,problem", [
-    ("IOMMU Group 1:\n\t01:00.0 VGA [0300]: X [10de:1e87]\nhello world\n", 3, "not part of an IOMMU group listing"),
     ("\tKernel driver in use: nvme\n", 1, "a driver line that follows no device"),
     ("/sys/kernel/iommu_groups/1/devices/0000:01:00.0\n/sys/kernel/iommu_groups/2/devices/0000:01:00.0\n", 2,
      "0000:01:00.0 is listed in groups 1 and 2"),
@@ -130,6 +129,7 @@ def test_find_output_unsorted():
     ("IOMMU Group x:\n", 1, "not part of an IOMMU group listing"),
 ])
 def test_garbage_names_the_line(text, line, problem):
+    """Nothing to import: the first line that could not be read, and why."""
     with pytest.raises(ImportError_) as e:
         import_text(text, "paste.txt")
     msg = str(e.value)
@@ -200,3 +200,15 @@ def test_cli_stdin_file_and_errors(tmp_path):
     sysroot = fake_sys(tmp_path / "live")
     r = cli("--live", "--sys-root", str(sysroot))
     assert r.returncode == 0 and 'driver = "vfio-pci"' in r.stdout
+
+
+def test_a_listing_with_a_line_it_cannot_read_imports_the_rest_and_says_which(capsys, tmp_path):
+    """Issue 17's rule: import everything readable; list what was skipped, with its line and why."""
+    paste = tmp_path / "paste.txt"
+    paste.write_text("IOMMU Group 1:\n\t01:00.0 VGA [0300]: X [10de:1e87]\nhello world\n")
+    lst = parse_text(paste.read_text(), "paste.txt")
+    assert list(lst.devices) == ["0000:01:00.0"] and [(n, t) for n, t, _ in lst.skipped] == [(3, "hello world")]
+    from iommulab import cli
+    assert cli.main(["import-host", str(paste), "-o", str(tmp_path / "mine.toml")]) == 0
+    err = capsys.readouterr().err
+    assert "skipped 1 line (not imported):" in err and "line 3: 'hello world' — not part of an IOMMU group listing" in err
