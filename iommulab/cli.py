@@ -64,7 +64,116 @@ def cmd_import_host(args):
               f"{len({d['group'] for d in lst.devices.values()})} groups", file=sys.stderr)
     else:
         sys.stdout.write(toml)
+    _print_reading(lst, sys.stderr)
+    from .kernel.kernel import Kernel
+    _print_report(Kernel.from_toml(toml, args.output or "<import>"), sys.stderr)   # stdout may be the TOML
     return 0
+
+
+def _print_reading(lst, out):
+    """After the summary: what the reader did with the paste (merged, repeated, joined lines) and every
+    line it did not import, with its number and why (hostimport.Listing.notes / .skipped)."""
+    notes, skipped = getattr(lst, "notes", []), getattr(lst, "skipped", [])
+    for line, text in notes:
+        print(f"note{f' (line {line})' if line else ''}: {text}", file=out)
+    if skipped:
+        print(f"skipped {len(skipped)} line{'s' if len(skipped) != 1 else ''} (not imported):", file=out)
+        for line, text, why in skipped[:40]:
+            shown = text if len(text) <= 70 else text[:67] + "..."
+            print(f"  line {line}: {shown!r} — {why}", file=out)
+        if len(skipped) > 40:
+            print(f"  … and {len(skipped) - 40} more", file=out)
+
+
+def _print_report(k, out):
+    """The passthrough report (hostreport.report), each device's paragraph wrapped."""
+    import textwrap
+    from .hostreport import report
+    print("\nPassthrough report (what giving each device to a VM would take from the host):", file=out)
+    for paragraph in report(k):
+        print(textwrap.fill(paragraph, 100, initial_indent="- ", subsequent_indent="  "), file=out)
+
+
+def cmd_why(args):
+    k = _boot(args.host, "why")
+    if k is None:
+        return 2
+    _print_report(k, sys.stdout)
+    return 0
+
+
+LAB_NOTEBOOK_CELLS = (
+    ("markdown", "# {title}\n\nThe machine of `{scenario}`, booted in the simulator. Act on it in the "
+                 "Lab's shell (for example `lspci -k`, `ls /sys/kernel/iommu_groups/*/devices`), or run "
+                 "`iommulab why --host {scenario}` for its passthrough report."),
+    ("code", "import iommulab\n\niommulab.run_me_first()"),
+    ("code", "from iommulab import Kernel, Lab\n\nLab(Kernel.from_scenario({scenario!r}))"),
+)
+
+
+def lab_notebook(scenario, title):
+    """The notebook `iommulab lab` opens: run_me_first, then a Lab on the scenario (a path or a name)."""
+    cells = []
+    for kind, text in LAB_NOTEBOOK_CELLS:
+        source = text.format(scenario=scenario, title=title)
+        cell = {"cell_type": kind, "metadata": {}, "source": source.splitlines(keepends=True)}
+        if kind == "code":
+            cell.update(execution_count=None, outputs=[])
+        cells.append(cell)
+    return {"cells": cells, "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                                        "name": "python3"},
+                                         "language_info": {"name": "python"}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+def lab_plan(scenario, directory=None):
+    """(notebook path, its JSON, the argv that opens JupyterLab on it) for `iommulab lab`. The notebook
+    goes next to a scenario file (`mine.toml` → `mine.ipynb`), or into `directory`, or for a built-in
+    scenario's name into a new temporary directory; its Lab boots the scenario by absolute path."""
+    import os
+    import shutil
+    import tempfile
+    from .kernel.scenario import load
+    doc = load(scenario)                                  # raises ScenarioError if it does not boot
+    is_file = scenario.endswith(".toml") or os.path.exists(scenario)
+    target = os.path.abspath(scenario) if is_file else scenario
+    stem = os.path.splitext(os.path.basename(scenario))[0]
+    if directory is None:
+        directory = os.path.dirname(target) if is_file else tempfile.mkdtemp(prefix="iommulab-lab-")
+    path = os.path.join(directory, f"{stem}.ipynb")
+    jupyter = shutil.which("jupyter") or os.path.join(os.path.dirname(sys.executable), "jupyter")
+    argv = [jupyter, "lab", "--ip=127.0.0.1", "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "getuid") and os.getuid() == 0:
+        argv.append("--allow-root")
+    return path, lab_notebook(target, doc["title"]), argv + [path]
+
+
+def cmd_lab(args):
+    import json
+    import os
+    from .kernel.scenario import ScenarioError
+    try:
+        path, nb, argv = lab_plan(args.scenario, args.dir)
+    except ScenarioError as e:
+        print(f"iommulab lab: {e}", file=sys.stderr)
+        return 2
+    if os.path.exists(path) and not args.force:
+        print(f"iommulab lab: {path} exists: opening it as it is (--force writes it again)", file=sys.stderr)
+    else:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(nb, f, indent=1)
+            f.write("\n")
+        print(f"iommulab lab: wrote {path}", file=sys.stderr)
+    if args.print_only:
+        print(" ".join(argv))
+        return 0
+    try:
+        os.execv(argv[0], argv)
+    except OSError as e:
+        print(f"iommulab lab: cannot run {argv[0]}: {e.strerror or e} (install the lab extras: "
+              "pip install 'iommulab[lab]')", file=sys.stderr)
+        return 2
 
 
 def cmd_explore(args):
@@ -125,6 +234,19 @@ def main(argv=None):
     imp.add_argument("--title", help="the scenario's title")
     imp.add_argument("-o", "--output", help="write the scenario here instead of stdout")
     imp.set_defaults(func=cmd_import_host)
+    why = sub.add_parser("why", help="the passthrough report of a machine: for each GPU, NIC, NVMe and "
+                         "USB controller, what giving it to a VM would take from the host, and why")
+    why.add_argument("--host", required=True, help="a scenario file (e.g. one import-host wrote) or a "
+                     "built-in scenario name")
+    why.set_defaults(func=cmd_why)
+    lab = sub.add_parser("lab", help="open JupyterLab on a notebook with this machine in the Lab")
+    lab.add_argument("scenario", help="a scenario file (e.g. mine.toml) or a built-in scenario name")
+    lab.add_argument("--dir", help="write the notebook here [next to the scenario file; a temporary "
+                     "directory for a built-in name]")
+    lab.add_argument("--force", action="store_true", help="write the notebook again if it exists")
+    lab.add_argument("--print-only", action="store_true", help="write the notebook and print the "
+                     "command that would open it, without starting JupyterLab")
+    lab.set_defaults(func=cmd_lab)
     ex = sub.add_parser("explore", help="search action sequences for a way to break a rule (or reach a goal)")
     ex.add_argument("scenario", help="built-in scenario name or .toml file")
     ex.add_argument("--depth", type=int, default=4, help="longest sequence of actions to try [4]")
