@@ -210,30 +210,18 @@ def diff(before, after):
     gone [words]) between two k.state() dicts."""
     changes, lost = {}, {}
     bg, ag = before["groups"], after["groups"]
-    for n, g in ag.items():
-        was = bg.get(n)
-        if was is g or was == g:
-            continue
-        if was is None:
-            changes[n] = ["new group"]
-            continue
-        gone = [d for d in was["devices"] if d not in g["devices"]]
-        if gone:
-            lost[n] = gone
-        words = group_words(was, g)
-        if words:
-            changes[n] = words
     bd, ad = before["devices"], after["devices"]
-    for name, d in ad.items():
-        was = bd.get(name)
-        if was is d or was == d:
-            continue
-        if was is None:
-            changes[name] = ["new device"]
-            continue
-        words = device_words(was, d)
-        if words:
-            changes[name] = words
+    for old, new, wording, what in ((bg, ag, group_words, "new group"), (bd, ad, device_words, "new device")):
+        for key, entry in new.items():
+            was = old.get(key)
+            if was is entry or was == entry:      # a state read incrementally shares unchanged entries
+                continue
+            words = [what] if was is None else wording(was, entry)
+            if words:
+                changes[key] = words
+            gone = [d for d in was["devices"] if d not in entry["devices"]] if was is not None and new is ag else []
+            if gone:
+                lost[key] = gone
     bp, ap = before["processes"], after["processes"]
     procs = {pid for pid, p in ap.items() if pid not in bp or bp[pid]["holds"] != p["holds"]}
     gone = [f"group {n} is gone" for n in bg if n not in ag]
