@@ -220,3 +220,17 @@ def test_the_question_draws_the_devices_group_and_refuses_an_unknown_device():
     assert predict.group_rule(k, "ff1a0000.serial").expected == "no-group"
     with pytest.raises(QuestionError, match="no device"):
         predict.group_rule(k, "0000:99:00.0")
+
+
+def test_smmuv3_gives_each_platform_device_a_group_of_its_own():
+    """kernel-ownership.md §8.2: SMMUv2's arm_smmu_device_group() groups masters sharing a stream ID;
+    SMMUv3 puts a non-PCI device in a group of its own (generic_device_group). The same SoC on each."""
+    from importlib.resources import files
+    from iommulab.kernel.explain import explain_group
+    text = files("iommulab.scenarios").joinpath("arm-soc-streamid.toml").read_text()
+    v2 = Kernel.from_toml(text)
+    v3 = Kernel.from_toml(text.replace('iommu_driver = "arm-smmu"', 'iommu_driver = "arm-smmu-v3"'))
+    eth, dma = "ff0c0000.ethernet", "ff0d0000.dma-controller"
+    assert v2.devices[eth].iommu_group is v2.devices[dma].iommu_group
+    assert v3.devices[eth].iommu_group is not v3.devices[dma].iommu_group
+    assert group_rule(v3, dma) == "alone" and "SMMUv3" in explain_group(v3, dma)[0]

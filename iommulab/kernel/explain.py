@@ -74,6 +74,9 @@ def why(k, dev, order=None):
             return (f"{dev.name} joins {first.name} in group {n}: they share SMMU stream ID "
                     f"{dev.streamid:#x}, so the IOMMU cannot tell their DMA apart")
         return f"{dev.name} starts group {n}: no device that came before it shares its stream ID"
+    if rule == "smmu-v3":
+        return (f"{dev.name} has group {n} to itself: the SMMUv3 driver gives each non-PCI device a group of "
+                "its own (generic_device_group), whatever its stream ID")
     if rule == "dprc":
         return f"{dev.name} starts group {n}: a DPRC container has an ICID of its own"
     if rule == "container":

@@ -31,7 +31,11 @@ def platform_dma_cleanup(dev):
 
 def arm_smmu_device_group(k, dev, group_of=current_group):
     """arm_smmu_device_group(): a device whose stream ID an earlier device already uses joins
-    that device's group; otherwise a new one. (group or None, ("stream-id", other or None))."""
+    that device's group; otherwise a new one. (group or None, ("stream-id", other or None)).
+    The SMMUv3 driver's device_group gives a non-PCI device a group of its own
+    (generic_device_group(), drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c): ("smmu-v3", None)."""
+    if k.iommu_driver == "arm-smmu-v3":
+        return None, ("smmu-v3", None)
     if dev.streamid is not None:
         for other in k.devices.values():
             if other is not dev and other.streamid == dev.streamid and group_of(other) is not None:
