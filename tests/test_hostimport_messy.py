@@ -301,3 +301,19 @@ def test_a_second_listing_that_disagrees_is_not_taken_for_other_output():
     lst, k = read(text)
     assert groups(k) == {0: ["0000:00:00.0"]}
     assert skipped(lst)[9] == "0000:00:14.0 is listed in groups 0 and 5 (lines 4, 9): left out, not guessed"
+
+
+def test_vmd_domains_have_five_digits_and_are_kept():
+    # Intel's VMD puts the drives behind it in domains from 0x10000 (drivers/pci/controller/vmd.c):
+    # the kernel's "%04x" prints five digits, and they are devices like any other.
+    text = ("IOMMU Group 1 0000:00:0e.0 RAID bus controller [0104]: Intel Corporation Volume Management "
+            "Device NVMe RAID Controller [8086:467f]\n"
+            "IOMMU Group 1 10000:e0:06.0 PCI bridge [0604]: Intel Corporation 12th Gen Core Processor PCI "
+            "Express x4 Controller #0 [8086:464d] (rev 05)\n"
+            "IOMMU Group 1 10000:e1:00.0 Non-Volatile memory controller [0108]: Samsung Electronics Co Ltd "
+            "NVMe SSD Controller PM9A1/PM9A3/980PRO [144d:a80a]\n")
+    lst, k = read(text)
+    assert groups(k) == {1: ["0000:00:0e.0", "10000:e0:06.0", "10000:e1:00.0"]} and not lst.skipped
+    r = k.sh("lspci -n -s 10000:e1:00.0; echo vfio-pci > /sys/bus/pci/devices/10000:e1:00.0/driver_override; "
+             "cat /sys/bus/pci/devices/10000:e1:00.0/driver_override")
+    assert (r.status, r.stdout) == (0, "10000:e1:00.0 0108: 144d:a80a\nvfio-pci\n")

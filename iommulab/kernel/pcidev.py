@@ -3,18 +3,19 @@ scenario loader, the Builder, the host importer, lspci and the views.
 
 A PCI device's name is pci_setup_device()'s dev_set_name(dev, "%04x:%02x:%02x.%d", domain, bus,
 PCI_SLOT(devfn), PCI_FUNC(devfn)) (drivers/pci/probe.c, include/uapi/linux/pci.h): lower-case hex,
-a 5-bit slot (00-1f) and a 3-bit function (0-7). Domains wider than four digits (VMD's 10000) are
-not modelled. A scenario's `kind` is the PCIe device/port type (pci_pcie_type(), PCI_EXP_TYPE_* in
+a 5-bit slot (00-1f) and a 3-bit function (0-7). "%04x" is a minimum width: the domains Intel's
+VMD creates for the devices behind it start at 0x10000 (drivers/pci/controller/vmd.c), five digits.
+A scenario's `kind` is the PCIe device/port type (pci_pcie_type(), PCI_EXP_TYPE_* in
 include/uapi/linux/pci_regs.h) or conventional PCI, which has no PCIe capability.
 """
 import re
 
 # The shape of an address as written: domain, bus, slot and function in hex.
-_FIELDS = r"([0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-9a-fA-F])"
+_FIELDS = r"([0-9a-fA-F]{4}|[1-9a-fA-F][0-9a-fA-F]{4}):([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-9a-fA-F])"
 _FIELDS_RE = re.compile(_FIELDS)
-_SHORT_RE = re.compile(r"(?:([0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])")
+_SHORT_RE = re.compile(r"(?:([0-9a-fA-F]{4}|[1-9a-fA-F][0-9a-fA-F]{4}):)?([0-9a-fA-F]{2}):([0-9a-fA-F]{2})\.([0-7])")
 # lspci's address, domain optional ("01:00.0" or "0000:01:00.0"), for building line patterns.
-LSPCI_ADDRESS = r"(?:[0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
+LSPCI_ADDRESS = r"(?:(?:[0-9a-fA-F]{4}|[1-9a-fA-F][0-9a-fA-F]{4}):)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
 
 PCI_SLOTS, PCI_FUNCS = 32, 8
 

@@ -159,7 +159,7 @@ def _device_entry(source, i, table, drivers):
         if key in table and table[key] < 0:
             raise ScenarioError(source, entry, f"{key} must not be negative")
     for alias in table.get("dma_alias", []):
-        if parse_bdf(alias) is None or alias[:7] != name[:7]:
+        if parse_bdf(alias) is None or parse_bdf(alias)[:2] != parse_bdf(name)[:2]:
             raise ScenarioError(source, entry, f"dma_alias {alias!r} must be a PCI address on the "
                                 f"same bus as {name}")
     if table.get("sriov_totalvfs") and not table.get("vf_id"):

@@ -17,7 +17,7 @@ def _parse_selector(sel):
         return None
     parts = [None] * (3 - len(parts)) + parts
     out = []
-    for val, limit in zip(parts + [func], (0xFFFF, 0xFF, 0x1F, 7)):
+    for val, limit in zip(parts + [func], (0x7FFFFFFF, 0xFF, 0x1F, 7)):     # lib/filter.c's limits
         if val in (None, "", "*"):
             out.append(None)
             continue

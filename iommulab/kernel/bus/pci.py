@@ -99,8 +99,8 @@ def device_path(dev):
 
 
 def owns_devices_dir(n):
-    """A PCI root "pciDDDD:00" directory of /sys/devices."""
-    return n.startswith("pci") and len(n) == 10
+    """A PCI root "pciDDDD:00" directory of /sys/devices (five digits for a VMD domain)."""
+    return n.startswith("pci") and len(n) in (10, 11) and n.endswith(":00")
 
 
 def sysfs_bus_attrs(bus):
