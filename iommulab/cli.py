@@ -65,8 +65,10 @@ def cmd_import_host(args):
     else:
         sys.stdout.write(toml)
     _print_reading(lst, sys.stderr)
+    from .hostderive import derive
     from .kernel.kernel import Kernel
-    _print_report(Kernel.from_toml(toml, args.output or "<import>"), sys.stderr)   # stdout may be the TOML
+    comparison = derive(lst)
+    _print_report(Kernel.from_toml(toml, args.output or "<import>"), sys.stderr, comparison)  # stdout: TOML
     return 0
 
 
@@ -85,20 +87,53 @@ def _print_reading(lst, out):
             print(f"  … and {len(skipped) - 40} more", file=out)
 
 
-def _print_report(k, out):
-    """The passthrough report (hostreport.report), each device's paragraph wrapped."""
+def _print_report(k, out, comparison=None):
+    """The passthrough report (hostreport.report), each device's paragraph wrapped; then, for an
+    imported listing, its groups re-derived by Linux's rules (hostderive.Comparison)."""
     import textwrap
     from .hostreport import report
     print("\nPassthrough report (what giving each device to a VM would take from the host):", file=out)
-    for paragraph in report(k):
+    for paragraph in report(k, comparison):
         print(textwrap.fill(paragraph, 100, initial_indent="- ", subsequent_indent="  "), file=out)
+    if comparison is not None:
+        first, *rest = comparison.lines()
+        print("\n" + textwrap.fill(first, 100), file=out)
+        for paragraph in rest:
+            print(textwrap.fill(paragraph, 100, initial_indent="- ", subsequent_indent="  "), file=out)
+
+
+def _is_listing(path):
+    """A file that is not a scenario: a pasted listing for import-host."""
+    import os
+    return os.path.isfile(path) and not path.endswith(".toml")
 
 
 def cmd_why(args):
+    if _is_listing(args.host):
+        return _why_listing(args.host)
     k = _boot(args.host, "why")
     if k is None:
         return 2
     _print_report(k, sys.stdout)
+    return 0
+
+
+def _why_listing(path):
+    """`why --host paste.txt`: import the listing as import-host would, then report on it."""
+    from .hostderive import derive
+    from .hostimport import ImportError_, parse_text, to_document
+    from .kernel.kernel import Kernel
+    from .kernel.scenario import ScenarioError
+    from .scenario_file import to_toml
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lst = parse_text(f.read(8 << 20), path)
+        k = Kernel.from_toml(to_toml(to_document(lst)), path)
+    except (OSError, ImportError_, ScenarioError) as e:
+        print(f"iommulab why: {e}", file=sys.stderr)
+        return 2
+    _print_reading(lst, sys.stderr)
+    _print_report(k, sys.stdout, derive(lst))
     return 0
 
 
@@ -236,8 +271,8 @@ def main(argv=None):
     imp.set_defaults(func=cmd_import_host)
     why = sub.add_parser("why", help="the passthrough report of a machine: for each GPU, NIC, NVMe and "
                          "USB controller, what giving it to a VM would take from the host, and why")
-    why.add_argument("--host", required=True, help="a scenario file (e.g. one import-host wrote) or a "
-                     "built-in scenario name")
+    why.add_argument("--host", required=True, help="a scenario file (e.g. one import-host wrote), a "
+                     "built-in scenario name, or a pasted listing (imported as import-host reads it)")
     why.set_defaults(func=cmd_why)
     lab = sub.add_parser("lab", help="open JupyterLab on a notebook with this machine in the Lab")
     lab.add_argument("scenario", help="a scenario file (e.g. mine.toml) or a built-in scenario name")

@@ -23,6 +23,7 @@ else the reader did; parse_text fails (file, line, reason) only when no group ca
 import os
 import re
 
+from . import hostderive, hostlspci, hostsysfs
 from .kernel.drivers import BUILTIN_NAMES
 from .kernel.pcidev import DOWNSTREAM_PORT_KINDS, LSPCI_ADDRESS, bdf_name, parse_lspci_address
 from .kernel.pci_probe import topology_problems
@@ -569,7 +570,56 @@ def parse_text(text, source="<input>"):
             raise ImportError_(source, n, f"{reason} (no IOMMU group could be read)", line)
         raise ImportError_(source, 0, "no IOMMU groups found (paste the output of the listing loop, "
                            "of ls -l /sys/kernel/iommu_groups/*/devices, or of find /sys/kernel/iommu_groups/ -type l)")
+    _lend_lspci(lst, hostlspci.scan(text))
     return lst
+
+
+TOPOLOGY_KEYS = ("placed", "parent", "pcie_type", "acs", "multifunction", "config_bytes", "config_denied",
+                 "secondary", "subordinate")
+
+
+def lend_facts(lst, facts, note_what):
+    """Topology facts (hostlspci, hostsysfs) for the listed PCI devices; the listing's own IDs, classes
+    and drivers win. Devices the facts know but no group lists are said, not added."""
+    lent, unlisted = 0, []
+    for name, f in facts.items():
+        d = lst.devices.get(name)
+        if d is None:
+            unlisted.append(name)
+            continue
+        if d["bus"] != "pci":
+            continue
+        lent += 1
+        d.update({k: v for k, v in f.items() if k in TOPOLOGY_KEYS})
+        for k in ("id", "class", "driver", "revision"):
+            if k in f and k not in d:
+                d[k] = f[k]
+    if lent:
+        lst.notes.append((0, f"{note_what}: where {lent} of the listed devices sit"
+                             + (", their PCI Express types and ACS registers" if any(
+                                 "acs" in f or "pcie_type" in f for f in facts.values()) else "")))
+    if unlisted:
+        shown = ", ".join(unlisted[:4]) + (f" and {len(unlisted) - 4} more" if len(unlisted) > 4 else "")
+        lst.notes.append((0, f"{note_what} shows {len(unlisted)} PCI device{'s' if len(unlisted) != 1 else ''} "
+                             f"that no group lists ({shown}): not behind an IOMMU, or left out of the listing"))
+    return lent
+
+
+def _lend_lspci(lst, scanned):
+    if not scanned.facts and not scanned.lines:
+        return
+    consumed = scanned.lines
+    lst.skipped = [s for s in lst.skipped if s[0] not in consumed]
+    lst.notes.extend(scanned.notes)
+    formats = " and ".join(f for f, seen in (("lspci -tv", "tree" in scanned.formats),
+                                              ("lspci -vvv", "verbose" in scanned.formats)) if seen)
+    for name, f in scanned.facts.items():
+        d = lst.devices.get(name)
+        g = f.get("iommu_group")
+        if d is not None and g is not None and g != d["group"]:
+            lst.notes.append((0, f"lspci -vv says {name} is in IOMMU group {g}, the listing says "
+                                 f"{d['group']}: the listing's group is kept"))
+    lend_facts(lst, scanned.facts, f"read from the pasted {formats or 'lspci output'}")
 
 
 def _parent_from_target(target, name):
@@ -655,10 +705,26 @@ def parse_dirs(groups_dir, pci_dir=None, root=None):
     return lst
 
 
-def parse_live(sys_root="/sys"):
-    """Read this machine's /sys (read-only, bounded, never following a link out of /sys)."""
-    return parse_dirs(os.path.join(sys_root, "kernel", "iommu_groups"),
-                      os.path.join(sys_root, "bus", "pci", "devices"), root=sys_root)
+def parse_live(sys_root="/sys", cmdline_path=None):
+    """Read this machine's /sys (read-only, bounded, never following a link out of /sys): its groups,
+    and (hostsysfs) where each PCI device sits, its PCI Express type, ACS registers and multifunction
+    bit, for hostderive to re-derive the groups; and the kernel command line, from /proc/cmdline
+    (for another tree SYS, from SYS/../proc/cmdline when there is one)."""
+    lst = parse_dirs(os.path.join(sys_root, "kernel", "iommu_groups"),
+                     os.path.join(sys_root, "bus", "pci", "devices"), root=sys_root)
+    lst.format = "live"
+    facts = hostsysfs.read_pci_facts(sys_root, [n for n in lst.order if lst.devices[n]["bus"] == "pci"])
+    lend_facts(lst, facts, f"read from {sys_root}")
+    denied = sorted(n for n, f in facts.items() if f.get("config_bytes", 4096) <= 64)
+    if denied:
+        lst.notes.append((0, f"only the first 64 bytes of config space were readable for {len(denied)} "
+                             "devices (a reader without root): their PCI Express types and ACS registers "
+                             "are unknown; run as root (sudo) to read them"))
+    if cmdline_path is None:
+        cmdline_path = ("/proc/cmdline" if os.path.realpath(sys_root) == "/sys"
+                        else os.path.join(os.path.dirname(os.path.abspath(sys_root)), "proc", "cmdline"))
+    lst.cmdline = hostsysfs.read_cmdline(cmdline_path)
+    return lst
 
 
 # --- to a scenario -------------------------------------------------------------------------------
@@ -697,6 +763,25 @@ def _set_kinds(devices, lst):
             continue
         parent = specs.get(spec.get("parent"))
         spec["kind"] = _bridge_kind(spec["name"], d, parent.get("kind") if parent else None)
+
+
+def _topology_facts(devices, lst):
+    """Where the reader saw them (the live /sys, a pasted `lspci -vvv`), the PCI Express type decides
+    the kind, and a known "no ACS" or multifunction bit is written down (hostderive's reading of the
+    registers): the groups stay the listing's, but the Lab shows the machine as it is."""
+    parents = {spec.get("parent") for spec in devices}
+    for spec in devices:
+        d = lst.devices[spec["name"]]
+        if spec["bus"] != "pci":
+            continue
+        kind, guessed = hostderive.kind_of(d, spec["name"] in parents)
+        if not guessed:
+            spec["kind"] = kind
+        if d.get("multifunction"):
+            spec["multifunction"] = True
+        matters = spec.get("kind") in DOWNSTREAM_PORT_KINDS or d.get("multifunction")   # pci_acs_enabled()
+        if matters and d.get("acs") is not None and not hostderive.acs_of(d, spec.get("kind", "endpoint")):
+            spec["acs"] = False
 
 
 def _keep_to_the_rules(devices):
@@ -738,6 +823,7 @@ def to_document(lst, version=None, title=None):
                                          "driver_managed_dma": "vfio" in drv})
         devices.append(spec)
     _set_kinds(devices, lst)                           # a parent found only through links is a bridge
+    _topology_facts(devices, lst)
     dropped = _keep_to_the_rules(devices)
     doc = {"title": title or f"Imported from {os.path.basename(str(lst.source))}",
            "description": (f"Imported by `iommulab import-host` from {lst.source} ({lst.format} format). "

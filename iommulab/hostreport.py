@@ -105,7 +105,20 @@ def _why_derived(k, name):
     return ["Why, as the kernel decided it: " + "; ".join(lines) + "."]
 
 
-def _one(k, name, kind, facts, members):
+def _why_compared(cmp, name, others, facts, g):
+    """An imported machine whose groups were re-derived (hostderive.Comparison): the rules' reason
+    where they give the kernel's group, else what the disagreement says."""
+    if name in cmp.agreed:
+        return ["Why, re-derived by Linux's rules from this machine's topology and ACS registers (they "
+                "give the same group as its kernel): " + "; ".join(explain.explain_group(cmp.kernel, name)) + "."]
+    d = cmp.disagreement_of(name)
+    if d is None:
+        return _why_imported(others, facts, g)
+    return ["Linux's rules, applied to this machine's topology and ACS registers, give another group "
+            "here: " + d.text()]
+
+
+def _one(k, name, kind, facts, members, cmp=None):
     f = facts[name]
     g = f["group"]
     me = _words(name, f, kind)
@@ -143,12 +156,18 @@ def _one(k, name, kind, facts, members):
                  "DMA user of the group.")
     if taken:
         rule = explain.group_rule(k, name)
-        s.extend(_why_imported(others, facts, g) if rule == "scenario" else _why_derived(k, name))
+        if rule != "scenario":
+            s.extend(_why_derived(k, name))
+        elif cmp is not None and cmp.possible:
+            s.extend(_why_compared(cmp, name, others, facts, g))
+        else:
+            s.extend(_why_imported(others, facts, g))
     return DeviceReport(name, kind, g, sharing, taken, s)
 
 
-def device_reports(k):
-    """A DeviceReport for each GPU, NIC, NVMe and USB controller of kernel k, in address order."""
+def device_reports(k, comparison=None):
+    """A DeviceReport for each GPU, NIC, NVMe and USB controller of kernel k, in address order;
+    `comparison` (hostderive.derive of the listing k was imported from) lends its reasons."""
     st = k.state()
     facts = {n: {"group": d["group"], "driver": d["driver"], "managed": d["managed"], "class": _class(k, n)}
              for n, d in st["devices"].items()}
@@ -160,13 +179,13 @@ def device_reports(k):
     for name in sorted(facts):
         kind = device_kind(facts[name]["class"])
         if kind is not None:
-            out.append(_one(k, name, kind, facts, members))
+            out.append(_one(k, name, kind, facts, members, comparison))
     return out, facts
 
 
-def report(k):
+def report(k, comparison=None):
     """The passthrough report as a list of paragraphs, one per device (each a few sentences)."""
-    reports, facts = device_reports(k)
+    reports, facts = device_reports(k, comparison)
     if reports:
         return [r.text() for r in reports]
     pci = [f["class"] for f in facts.values() if f["class"] is not None]
