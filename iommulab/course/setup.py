@@ -79,6 +79,9 @@ def _python():
 
 
 def _graphviz():
+    from ..viz import in_browser
+    if in_browser():
+        return Item("Graphviz", True, "the browser lays out the pictures (Graphviz compiled to WebAssembly)")
     if shutil.which("dot") is None:
         return Item("Graphviz", False, "`dot` is not on PATH: pictures fall back to text",
                     "install Graphviz (`bash scripts/system-deps.sh`, or `apt install graphviz`)")
@@ -99,6 +102,15 @@ def _module(name, what):
     return Item(name, True, f"{getattr(mod, '__version__', '?')}: {what}")
 
 
+def _matplotlib():
+    """Not needed: without it (JupyterLite, a bare Python) viz.plot_svg draws the same plots."""
+    try:
+        mod = __import__("matplotlib")
+    except ImportError:
+        return Item("matplotlib", True, "not installed: iommulab draws the owner_cnt plots itself (SVG)")
+    return Item("matplotlib", True, f"{getattr(mod, '__version__', '?')}: the owner_cnt plots")
+
+
 def _progress():
     where = progress.where()
     return Item("progress", True, where)
@@ -106,7 +118,7 @@ def _progress():
 
 def check():
     """The checks, without displaying anything (usable in a terminal or a test)."""
-    return Setup([_python(), _graphviz(), _module("matplotlib", "the owner_cnt plots"),
+    return Setup([_python(), _graphviz(), _matplotlib(),
                   _module("ipywidgets", "the lab's buttons"), _progress()])
 
 

@@ -1,4 +1,5 @@
-"""What every widget shares: its callbacks' guard, and its static stand-in."""
+"""What every widget shares: its callbacks' guard, its static stand-in, and where the picture is
+shown (dot's SVG in an HTML widget; in the browser, DOT for the browser's Graphviz)."""
 import base64
 import html
 
@@ -13,6 +14,29 @@ def guarded(fn, show, what="do that"):
         if getattr(e, "propagate", False):  # solution mode's failed check: the notebook's run must fail
             raise
         show(f"iommulab could not {what}: {html.escape(type(e).__name__)}: {html.escape(str(e))}")
+
+
+def picture_widget(**kw):
+    """The widget the picture is shown in: HTML for dot's SVG; where the picture is laid out in the
+    browser (iommulab.viz.in_browser(): Pyodide), a WasmDot fed DOT text."""
+    from ..viz import in_browser
+    if in_browser():
+        from .wasmdot import WasmDot
+        return WasmDot(**kw)
+    return W.HTML(**kw)
+
+
+def show_picture(widget, svg, text):
+    """Show what viz.refresh() made in a picture_widget(): a Dot (DOT for the browser), dot's SVG
+    (in its focus-anchored box), or the text that stands in when Graphviz is missing."""
+    from ..viz import Dot
+    from ..viz.graph import anchored
+    if isinstance(svg, Dot):
+        widget.dot = str(svg)
+    elif svg is not None:
+        widget.value = anchored(svg)
+    else:
+        widget.value = f"<pre>{html.escape(str(text))}</pre>"
 
 
 def static_html(w):

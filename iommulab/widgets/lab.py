@@ -11,17 +11,16 @@ import re
 
 import ipywidgets as W
 
-from .common import StaticFallback, guarded
+from .common import StaticFallback, guarded, picture_widget, show_picture
 from .shellbox import ShellBox
 
 from ..kernel.trace import ref
 from ..shell import lines, session_for, timeline_for
 from ..viz import refresh
 from ..viz.explain import refusal
-from ..viz.graph import anchored
 from ..viz.log import changes, describe, dmesg_html, events_html
 from ..viz.model import state_at
-from ..viz.plot import OwnerCntPlot
+from ..viz.plot import new_plot
 
 CSS = """<style>
 .iommulab-error { color: #D55E00; font-weight: bold; }
@@ -111,7 +110,7 @@ class Lab(StaticFallback, W.VBox):
 
     def __init__(self, k, panel=None, **kw):
         self.k = k
-        self.plot = OwnerCntPlot()
+        self.plot = new_plot()                  # matplotlib's PNG, or SVG where it is missing
         self.timeline = timeline_for(k)         # kernel and shell session travel in time together
         self.timeline.sync()                    # what Python changed before: a step of its own
         self.last_result = None
@@ -148,9 +147,10 @@ class Lab(StaticFallback, W.VBox):
     def _build(self):
         self.header = W.HTML()
         self.header.add_class("iommulab-header")
-        self.graph = W.HTML(layout=W.Layout(width="62%", overflow="auto"))
+        self.graph = picture_widget(layout=W.Layout(width="62%", overflow="auto"))   # HTML, or the browser's Graphviz
         self.graph.add_class("iommulab-graph")
-        self.plot_view = W.Image(format="png", layout=W.Layout(width="auto", max_width="100%", align_self="flex-start"))
+        self.plot_view = W.Image(format=self.plot.format,             # "png" or "svg+xml"
+                                 layout=W.Layout(width="auto", max_width="100%", align_self="flex-start"))
         self.plot_view.add_class("iommulab-plot")
         self.feedback = W.HTML()
         self.feedback.add_class("iommulab-feedback")
@@ -539,7 +539,7 @@ class Lab(StaticFallback, W.VBox):
     def _redraw(self):
         k = self.k
         svg, text, png = refresh(k, self.plot)
-        self.graph.value = anchored(svg) if svg is not None else f"<pre>{_e(text)}</pre>"
+        show_picture(self.graph, svg, text)
         self.plot_view.value = png
         devices = sorted(k.devices)
         self._choose(self.device, devices)

@@ -107,6 +107,9 @@ def picture(k, groups=None, devices=None):
     dot = graph(m)
     dot.graph_attr["label"] = ""             # the caption above it says what it is
     dot.graph_attr["rankdir"] = "TB"         # the VM below its group: a narrow picture fits beside the goal
+    from ..viz import dot_html, in_browser
+    if in_browser():                         # JupyterLite: the lab's WasmDot lays it out in the page
+        return dot_html(dot.source)
     try:
         return scaled(pipe_svg(dot))
     except DotMissing:

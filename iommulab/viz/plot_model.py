@@ -1,0 +1,445 @@
+"""owner_cnt over time, as plain data: what the plot says, apart from how it is drawn.
+
+One small panel per IOMMU group that changed, one bar per timeline step (the numbering of the Lab's
+slider, undo and picture), each bar stacked from what the count is made of — kernel DMA drivers
+bound, a user-space claim, a leaked count — with event markers in words above it ("driver bound",
+"claimed by user space", "released", "WARN") and notes under it (a bind counted twice, groups not
+drawn, the kernel before 5.19 that keeps no count).
+
+Read from the public surface only: the timeline's steps (`timeline_for(k).steps`, each Moment's
+kernel snapshot and its events), `k.state()` at each step (groups' owner_cnt and owner, devices'
+drivers and `managed`) and the typed events (op, result, marks), never the model's private state.
+
+`Reader.build(k)` gives the data (`plot.data`), `picture()` turns it into a `Picture`: every text,
+bar, marker position, axis range and tick the plot shows, in the data's units (steps, counts) and
+the layout's px. Two drawers draw the same Picture: matplotlib (plot.py) and plain SVG text
+(plot_svg.py, for a Python without matplotlib: Pyodide). This module imports no third-party package."""
+import textwrap
+from dataclasses import dataclass
+
+from .explain import kernel_dma_users
+from .graph import BLACK, BLUE, GREY, SKY, VERMILLION, YELLOW
+
+MARKERS = {"bind": ("^", "driver bound"), "unbind": ("v", "driver unbound"),
+           "claim": ("s", "claimed by user space"), "release": ("D", "released"), "warn": ("X", "WARN")}
+MARKER_COLORS = {"bind": BLUE, "unbind": BLUE, "claim": VERMILLION, "release": VERMILLION, "warn": BLACK}
+# what an owner_cnt is made of: (key, words, face, edge, hatch)
+SEGMENTS = (("kernel", "kernel DMA driver", BLUE, BLUE, ""),
+            ("user", "user-space claim", "#F3C4A6", VERMILLION, "///"),
+            ("leaked", "leaked count", YELLOW, BLACK, "xx"))
+COLORS = {"text": BLACK, "warm": VERMILLION, "quiet": GREY, "cursor": SKY}
+MAX_PANELS = 3                 # the plot stays short: the Lab's buttons sit under it
+WINDOW = 30                    # timeline steps drawn at most (the ones around the step shown); 20 when narrow
+LABELS = 7                     # count labels per panel at most (each text costs a draw on every refresh)
+FONT = 11                      # px: the smallest text
+WIDTH = 300                    # CSS px (the Lab's right column: ~316 px at 1280x720)
+PANEL, AXES, BOTTOM, NOTE = 80, 56, 36, 16   # px
+LEFT, RIGHT = 36, 12           # px between the figure's edges and the axes
+BAR = 0.36                     # half a bar's width, in steps
+MARK_ROW, Y_TOP = 1.72, 2.0    # the markers' row and the axis top, in multiples of a panel's peak
+XLABEL = "timeline step (the slider's numbers)"
+TITLE = "owner_cnt per IOMMU group"
+
+
+def series(events, initial=None):
+    """{group: [(step, owner_cnt)]}: the value at the end of each event step where it changed; plus
+    {group: [(step, kind)]} markers and the steps where one bind counted twice. `initial`: each
+    group's owner_cnt before the first event (when the events are a slice of a longer history)."""
+    values, points, marks, double = dict(initial or {}), {}, {}, []
+    step_start = {}
+    for ev in events:
+        for n, cnt, *_ in ev.groups:
+            if n not in points:
+                points[n] = [(ev.step, cnt)]
+            elif values[n] != cnt:
+                pts = points[n]
+                if pts[-1][0] == ev.step:
+                    pts[-1] = (ev.step, cnt)
+                else:
+                    pts.append((ev.step, cnt))
+            if ev.depth == 0 or (n, ev.step) not in step_start:
+                step_start.setdefault((n, ev.step), values.get(n, cnt))
+            values[n] = cnt
+        kind = _marker_kind(ev)
+        if kind:
+            for n, *_ in ev.groups:
+                if (ev.step, kind) not in marks.setdefault(n, []):
+                    marks[n].append((ev.step, kind))
+    for n, pts in points.items():
+        for step, cnt in pts:
+            start = step_start.get((n, step))
+            if start is not None and cnt - start >= 2 and any(s == step and k == "bind" for s, k in marks.get(n, ())):
+                double.append((n, step, cnt))
+    return points, marks, double
+
+
+def _marker_kind(ev):
+    """From the event's typed kind and operation code (kernel/trace.py), never its name."""
+    if ev.warned:
+        return "warn"
+    if ev.op == "probe" and ev.result == 0:
+        return "bind"
+    if ev.op == "release-driver":
+        return "unbind"
+    if ev.op == "claim" and ev.result == 0:
+        return "claim"
+    if ev.op == "release":
+        return "release"
+    return None
+
+
+def composition(st):
+    """{group: (owner_cnt, kernel, user, leaked)} from k.state(): with an owner (user space claimed
+    the group) the whole count is its claim; without one, each kernel DMA driver bound (`managed`
+    False) holds one, and what is left over nobody holds: leaked."""
+    out = {}
+    for n, g in st["groups"].items():
+        cnt = g["owner_cnt"]
+        if g["owner_ref"] is not None:
+            out[n] = (cnt, 0, cnt, 0)
+        else:
+            kernel = min(cnt, len(kernel_dma_users(st, n)))
+            out[n] = (cnt, kernel, 0, cnt - kernel)
+    return out
+
+
+def _words(cnt, kernel, user, leaked):
+    """owner_cnt 2 = 1 kernel DMA driver + 1 leaked"""
+    parts = []
+    if kernel:
+        parts.append(f"{kernel} kernel DMA driver{'s' if kernel != 1 else ''}")
+    if user:
+        parts.append(f"user space ({user} claim{'s' if user != 1 else ''})")
+    if leaked:
+        parts.append(f"{leaked} leaked")
+    return f"owner_cnt {cnt}" + (" = " + " + ".join(parts) if parts else ": free")
+
+
+def _leaks(now, shown):
+    """Where owner_cnt is above the kernel DMA drivers actually bound (and no user space owns the
+    group), say so."""
+    return [f"group {n}: owner_cnt {now[n][0]}, {now[n][1]} kernel DMA driver{'s' if now[n][1] != 1 else ''} "
+            "bound: leaked" for n in shown if now[n][3]]
+
+
+class Reader:
+    """Reads a kernel's timeline into the plot's data, remembering each step's composition by the
+    Moment it came from, so a refresh computes only the step shown now (steps it never saw, e.g. the
+    middle lines of a multi-line cell, are read once inside `Timeline.excursion()`, which puts kernel
+    and session back as they were)."""
+
+    def __init__(self, window=WINDOW):
+        self.window = window
+        self._cache = {}               # Moment serial -> (Moment, composition): the serial stays when amended
+        self._events = {}              # (serial before, serial, events) -> a step's markers and double counts
+        self._members = {}             # group -> its devices, as last read
+
+    def _history(self, k):
+        from ..shell import timeline_for
+        tl = timeline_for(k)
+        steps, pos = tl.steps, tl.position
+        comps, missing = [None] * len(steps), []
+        for i, m in enumerate(steps):
+            hit = self._cache.get(m.serial)
+            if i == pos:                   # the step shown is the machine now (even after a k.write from Python)
+                comps[i] = self._now(k, steps, pos)
+            elif hit is not None:          # a Moment amended keeps its serial and its state
+                comps[i] = hit[1]
+            else:
+                missing.append(i)
+        if missing:                    # steps never seen (a multi-line cell; a plot made late): look back
+            with tl.excursion():
+                for i in missing:
+                    tl.restore(steps[i])
+                    comps[i] = self._full(k)
+        deltas = []                    # per step: the groups whose composition differs from the step before
+        for i, (m, c) in enumerate(zip(steps, comps)):
+            hit = self._cache.get(m.serial)
+            if hit is not None and i != pos and hit[2] is not None:
+                deltas.append(hit[2])
+            else:
+                before = comps[i - 1] if i else c
+                deltas.append({n for n, v in c.items() if before.get(n) != v} | (set(before) - set(c)))
+        self._cache = {m.serial: (m, c, dl) for m, c, dl in zip(steps, comps, deltas)}
+        return steps, pos, comps, deltas
+
+    def _full(self, k):
+        st = k.state()
+        self._members = {n: g["devices"] for n, g in st["groups"].items()}
+        return composition(st)
+
+    def _now(self, k, steps, pos):
+        """The composition now: the step before's, with the groups that this step's events touched
+        read again (every change of a group is a traced event naming it: a 2,000-device host reads
+        a few groups, not all of them)."""
+        hit = self._cache.get(steps[pos - 1].serial) if pos else None
+        if hit is None or len(hit[1]) != len(k.iommu_groups):
+            return self._full(k)
+        groups, devices = set(), set()
+        for ev in k.events[len(steps[pos - 1].kernel.events):]:
+            groups.update(g[0] for g in ev.groups)
+            devices.update(v for kind, v in ev.refs if kind == "device")
+        if not groups and not devices:
+            return hit[1]
+        for n in groups:
+            if not self._members.get(n):
+                return self._full(k)
+            devices.add(self._members[n][0])
+        st = k.state(devices=devices)
+        if not set(st["groups"]) >= groups:
+            return self._full(k)
+        self._members.update((n, g["devices"]) for n, g in st["groups"].items())
+        return {**hit[1], **composition(st)}
+
+    def build(self, k):
+        """What the plot shows, as plain data: the steps, the panels with their bars and markers,
+        the groups left out, the leaks."""
+        steps, pos, comps, deltas = self._history(k)
+        last = len(steps) - 1
+        marks, double, seen = {}, [], {}
+        for i in range(1, len(steps)):
+            step_marks, step_double = self._step_events(steps, i, comps[i - 1], seen)
+            for n, kinds in step_marks.items():
+                marks.setdefault(n, []).extend((i, kind) for kind in kinds)
+            double += [(n, i, cnt) for n, cnt in step_double]
+        self._events = seen                     # the steps of the timeline now: the rest is forgotten
+        now = comps[pos]
+        leaked_now = {n for n, c in now.items() if c[3]}
+        last_change = {n: 0 for n in leaked_now}
+        for i, delta in enumerate(deltas):
+            for n in delta:
+                last_change[n] = i
+        for n, ms in marks.items():
+            last_change[n] = max([last_change.get(n, 0)] + [i for i, _ in ms])
+        changed = [n for n in last_change if n in now]
+        drawn = sorted(sorted(changed, key=lambda n: (-last_change[n], n))[:MAX_PANELS])
+        hidden = sorted(set(changed) - set(drawn))
+        window = self.window
+        end = last if pos > last - window // 2 else min(last, pos + window // 2)
+        hi = max(9, end // 5 * 5 + 5)                   # the axis grows by fives: most refreshes keep it
+        lo = max(0, hi - window + 1)
+        start = lo
+        panels = []
+        for n in drawn:
+            bars = [(i, *(comps[i].get(n) or (0, 0, 0, 0))[1:]) for i in range(start, end + 1)]
+            peak = max([sum(b[1:]) for b in bars] + [1])
+            panels.append({"group": n, "bars": bars, "now": now.get(n, (0, 0, 0, 0)), "top": peak,
+                           "marks": [(i, kind) for i, kind in marks.get(n, ()) if start <= i <= end],
+                           "double": [(i, cnt) for g, i, cnt in double if g == n and start <= i <= end]})
+        return {"position": pos, "last": last, "steps": (start, end), "axis": (lo, hi), "panels": panels,
+                "hidden": hidden,
+                "unchanged": len(now) - len(changed), "leaks": _leaks(now, drawn),
+                "double": [(n, i, cnt) for n, i, cnt in double if n in drawn]}
+
+    def _step_events(self, steps, i, before, seen):
+        """What timeline step i's own events show: {group: [marker kinds]} and [(group, owner_cnt)]
+        where one bind counted twice; read once per step (by the serials of the step and the one
+        before it), so a refresh reads only the newest step's events, not the whole history."""
+        key = (steps[i - 1].serial, steps[i].serial, len(steps[i].kernel.events))
+        hit = self._events.get(key)
+        if hit is None:
+            events = steps[i].kernel.events[len(steps[i - 1].kernel.events):]
+            _, by_step, double = series(events, initial={n: c[0] for n, c in before.items()})
+            marks = {}
+            for n, ms in by_step.items():
+                for _, kind in ms:
+                    if kind not in marks.setdefault(n, []):
+                        marks[n].append(kind)
+            hit = (marks, [(n, cnt) for n, _, cnt in double])
+        seen[key] = hit
+        return hit
+
+
+# --- the picture: everything the plot shows ------------------------------------------------------
+
+@dataclass(frozen=True)
+class Legend:
+    kind: str                  # a SEGMENTS key (a filled box) or a MARKERS key (a marker)
+    words: str
+    swatch: bool               # True: a segment's box; False: a marker
+
+
+@dataclass(frozen=True)
+class Bar:
+    step: int
+    parts: tuple               # ((segment key, bottom, height), ...) bottom up, the empty ones left out
+
+    @property
+    def total(self):
+        return sum(h for _, _, h in self.parts)
+
+
+@dataclass(frozen=True)
+class Count:
+    """A direct label: the count where it changed, above its bar."""
+    step: int
+    y: float                   # in counts (the bar's top and a little room)
+    text: str
+    doubled: bool              # one bind counted twice: drawn bold and warm
+
+
+@dataclass(frozen=True)
+class Mark:
+    step: int
+    x: float                   # in steps: markers of one step sit side by side around it
+    y: float                   # in counts: the panel's marker row
+    kind: str                  # a MARKERS key
+    words: str
+
+
+@dataclass(frozen=True)
+class Panel:
+    group: int
+    name: str                  # "group 45"
+    words: str                 # "owner_cnt 2 = 2 leaked"
+    leak: bool                 # the words are warm and bold
+    peak: int
+    ylim: tuple
+    yticks: tuple
+    bars: tuple
+    counts: tuple
+    marks: tuple
+    cursor: object             # the step shown, when it is in the window; else None
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    warm: bool
+
+
+@dataclass(frozen=True)
+class Picture:
+    width: int
+    height: int
+    top: int                   # px above the first panel: title and legend
+    ncol: int                  # legend columns (filled column by column)
+    title: str
+    where: str                 # "now: step 7", "step 2 of 7"
+    legend: tuple
+    xlim: tuple
+    xticks: tuple
+    xlabel: str
+    panels: tuple
+    empty: object              # the words in place of panels, or None
+    notes: tuple               # Lines, wrapped to the width
+
+    def frame_key(self):
+        """What changes the frame (sizes, axes, ticks, group names, notes), not the bars."""
+        return (self.notes, self.xlim, self.empty, tuple((p.group, p.peak) for p in self.panels))
+
+    def axes_box(self, j):
+        """Panel j's axes in px: (left, top, right, bottom)."""
+        top = self.top + PANEL * j + (PANEL - AXES)
+        return LEFT, top, self.width - RIGHT, top + AXES
+
+
+LEGEND = tuple([Legend(key, words, True) for key, words, *_ in SEGMENTS]
+               + [Legend(kind, words, False) for kind, (_, words) in MARKERS.items()])
+
+
+def layout(width):
+    """(wide, window, ncol, top) for a plot `width` px across."""
+    wide = width >= 440        # room for a 3-column legend, 30 steps and the longer words
+    ncol = 3 if wide else 2
+    return wide, WINDOW if wide else 20, ncol, 30 + 15 * -(-len(LEGEND) // ncol) + 4
+
+
+def notes_of(d, old, release):
+    """(notes drawn under the panels, annotations: the notes and the leaks in words)."""
+    notes = [f"step {i}: one bind, owner_cnt +2 in group {n}: the self-test probe counted twice"
+             for n, i, _ in d["double"]]
+    annotations = notes + d["leaks"]
+    if old:                                 # nothing to count: the plot says why it stays empty
+        notes.append(f"Linux {release} keeps no owner_cnt (it came with 5.19): VFIO walks each "
+                     "group's drivers when asked")
+    if d["hidden"]:
+        notes.append("also changed, not drawn: " + ", ".join(f"group {n}" for n in d["hidden"][:6])
+                     + (" …" if len(d["hidden"]) > 6 else ""))
+    if d["unchanged"]:
+        notes.append(f"{d['unchanged']} group{'s' if d['unchanged'] != 1 else ''} never changed (left out)")
+    return notes, annotations + notes[len(d["double"]):]
+
+
+def _panel(p, d, wide):
+    peak, (start, end), pos = p["top"], d["steps"], d["position"]
+    bars, labels, prev = [], [], None
+    for step, *heights in p["bars"]:
+        parts, b = [], 0
+        for (key, *_), h in zip(SEGMENTS, heights):
+            if h:
+                parts.append((key, b, h))
+            b += h
+        bars.append(Bar(step, tuple(parts)))
+        if b != prev:                          # direct labels: the count where it changed
+            labels.append((step, b))
+        prev = b
+    labels = labels[:1] + labels[1:][-(LABELS - 1):]     # the first and the latest changes
+    doubled = {i for i, _ in p["double"]}
+    counts = tuple(Count(step, total + 0.08 * peak, f"{total} (+2)" if step in doubled else str(total),
+                         step in doubled) for step, total in labels)
+    by_step = {}
+    for i, kind in p["marks"]:
+        by_step.setdefault(i, []).append(kind)
+    marks = tuple(Mark(i, i + (j - (len(kinds) - 1) / 2) * 0.45, peak * MARK_ROW, kind, MARKERS[kind][1])
+                  for i, kinds in by_step.items() for j, kind in enumerate(kinds))
+    leak = bool(p["now"][3])
+    return Panel(p["group"], f"group {p['group']}",
+                 _words(*p["now"]) + (" (nobody holds it)" if leak and wide else ""), leak,
+                 peak, (0, peak * Y_TOP), tuple(sorted({0, peak})), tuple(bars), counts, marks,
+                 pos if start <= pos <= end else None)
+
+
+def picture(d, width=WIDTH, old=False, release=""):
+    """The Picture of Reader.build's data `d` at `width` px; `old`: a kernel before 5.19 (no owner_cnt)."""
+    wide, _, ncol, top = layout(width)
+    notes, _ = notes_of(d, old, release)
+    lines = tuple(Line(part, note.startswith("step")) for note in notes
+                  for part in textwrap.wrap(note, int((width - 12) / 6.5)))
+    panels = tuple(_panel(p, d, wide) for p in d["panels"])
+    lo, hi = d["axis"]
+    pos, last = d["position"], d["last"]
+    empty = None if panels else ("no owner_cnt to draw before 5.19" if old else
+                                 "no group's owner_cnt has changed yet:\nbind, unbind or claim a device")
+    return Picture(width, top + PANEL * max(1, len(panels)) + BOTTOM + NOTE * len(lines), top, ncol, TITLE,
+                   f"now: step {last}" if pos == last else f"step {pos} of {last}", LEGEND,
+                   (lo - 0.6, hi + 0.6), tuple(range(lo, hi + 1, 1 if hi - lo < 12 else (2 if hi - lo < 24 else 5))),
+                   XLABEL, panels, empty, lines)
+
+
+class Plot:
+    """What every drawer of the plot shares: plot.update(k) reads the kernel and draws it;
+    plot.image() is the picture as bytes of `format` ("png", "svg+xml": an ipywidgets Image's
+    format), plot.svg() as SVG text. After update, `data` holds what was read (steps, panels with
+    their bars and markers, notes), `picture` what is drawn, `annotations` the notes in words."""
+    format = ""
+
+    def __init__(self, width=WIDTH):
+        self.width = width
+        self.wide, self.window, self.ncol, self.top = layout(width)
+        self.reader = Reader(self.window)
+        self.data = None
+        self.picture = None
+        self.annotations = []
+
+    def build(self, k):
+        """What the plot shows, as plain data (drawn by update)."""
+        self.data = self.reader.build(k)
+        return self.data
+
+    def update(self, k):
+        d = self.build(k)
+        old, release = k.f.old_vfio_viability, k.f.release
+        self.annotations = notes_of(d, old, release)[1]
+        self.picture = picture(d, self.width, old, release)
+        self.draw(self.picture)
+        return self
+
+    def draw(self, pic):
+        raise NotImplementedError
+
+    def image(self):
+        raise NotImplementedError
+
+    def svg(self):
+        raise NotImplementedError
