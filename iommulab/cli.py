@@ -43,13 +43,11 @@ def cmd_import_host(args):
             lst = parse_dirs(args.input, args.pci_devices)
         else:
             if args.input == "-":
-                text, source = sys.stdin.read(), "<stdin>"
+                text, source = sys.stdin.read(MAX_LISTING + 1), "<stdin>"
+                if len(text) > MAX_LISTING:
+                    raise ImportError_(source, 0, f"larger than {MAX_LISTING >> 20} MB: not a listing of IOMMU groups")
             else:
-                try:
-                    with open(args.input, encoding="utf-8", errors="replace") as f:
-                        text = f.read(8 << 20)
-                except OSError as e:
-                    raise ImportError_(args.input, 0, e.strerror or str(e)) from None
+                text = _read_listing(args.input, ImportError_)
                 source = args.input
             lst = parse_text(text, source)
         toml = to_toml(to_document(lst, args.version, args.title))
@@ -58,8 +56,13 @@ def cmd_import_host(args):
         print(f"iommulab import-host: {e}", file=sys.stderr)
         return 2
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(toml)
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(toml)
+        except OSError as e:
+            print(f"iommulab import-host: -o {args.output}: {e.strerror or e}"
+                  + (" (make the directory first)" if isinstance(e, FileNotFoundError) else ""), file=sys.stderr)
+            return 2
         print(f"wrote {args.output}: {len(lst.devices)} devices in "
               f"{len({d['group'] for d in lst.devices.values()})} groups", file=sys.stderr)
     else:
@@ -70,6 +73,27 @@ def cmd_import_host(args):
     comparison = derive(lst)
     _print_report(Kernel.from_toml(toml, args.output or "<import>"), sys.stderr, comparison)  # stdout: TOML
     return 0
+
+
+MAX_LISTING = 8 << 20          # bytes: a listing of 20,000 groups is about 3 MB
+
+
+def _read_listing(path, error):
+    """A pasted listing's text: a regular file of at most MAX_LISTING bytes (never a FIFO or a device
+    that would block), else `error` (file, 0, why)."""
+    import os
+    import stat
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise error(path, 0, e.strerror or str(e)) from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise error(path, 0, "not a regular file (a listing is a text file, or - for standard input)")
+        data = f.read(MAX_LISTING + 1)
+    if len(data) > MAX_LISTING:
+        raise error(path, 0, f"larger than {MAX_LISTING >> 20} MB: not a listing of IOMMU groups")
+    return data.decode("utf-8", errors="replace")
 
 
 def _print_reading(lst, out):
@@ -126,8 +150,7 @@ def _why_listing(path):
     from .kernel.scenario import ScenarioError
     from .scenario_file import to_toml
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            lst = parse_text(f.read(8 << 20), path)
+        lst = parse_text(_read_listing(path, ImportError_), path)
         k = Kernel.from_toml(to_toml(to_document(lst)), path)
     except (OSError, ImportError_, ScenarioError) as e:
         print(f"iommulab why: {e}", file=sys.stderr)

@@ -547,6 +547,9 @@ def _show(key, value):
     return f"{value >> 8:04x}" if key == "class" else str(value)
 
 
+MAX_LINE = 4096
+
+
 def parse_text(text, source="<input>"):
     """A pasted listing → Listing, read as a person would: noise around it (prompts, commands,
     /proc/cmdline, fences, dmesg, other commands' output) is skipped, several listings of the
@@ -561,6 +564,9 @@ def parse_text(text, source="<input>"):
         if len(pieces) > 1:                              # a mail or forum that lost the newlines
             r.lst.notes.append((lineno, f"{len(pieces)} lines run together on this line: read one by one"))
         for piece in pieces:
+            if len(piece) > MAX_LINE:                    # no listing line is this long: not a device name
+                r.skip(lineno, piece[:200], f"{len(piece):,} characters long: no line of a listing is")
+                continue
             r.line(lineno, piece)
     lst = r.finish()
     if not lst.devices:
@@ -636,16 +642,23 @@ MAX_READ = 4096
 MAX_ENTRIES = 20000
 
 
-def _read_small(path, root):
-    """Read at most MAX_READ bytes of a file under `root`, never leaving it."""
-    real = os.path.realpath(path)
-    if not real.startswith(os.path.realpath(root) + os.sep):
-        return None
+def _read_small(path, *roots):
+    """At most MAX_READ bytes of a regular file inside one of `roots`, as text; None for anything
+    else (outside, a link out of the tree, a loop, a FIFO or a device node: never opened to block)."""
+    for root in roots:
+        b = hostsysfs.read_bytes(path, os.path.realpath(root), MAX_READ)
+        if b is not None:
+            return b.decode("ascii", "replace").strip()
+    return None
+
+
+def _listed(directory, what):
+    """The names in a directory, at most MAX_ENTRIES of them, and how many more there were."""
     try:
-        with open(real, "rb") as f:
-            return f.read(MAX_READ).decode("ascii", "replace").strip()
-    except OSError:
-        return None
+        names = os.listdir(directory)
+    except OSError as e:
+        raise ImportError_(directory, 0, e.strerror or str(e)) from None
+    return names, max(0, len(names) - MAX_ENTRIES)
 
 
 def _link_name(path):
@@ -660,17 +673,19 @@ def parse_dirs(groups_dir, pci_dir=None, root=None):
     root = root or os.path.dirname(os.path.abspath(groups_dir))
     lst = Listing(groups_dir)
     lst.format = "dir"
-    try:
-        numbers = sorted((int(n) for n in os.listdir(groups_dir) if n.isdigit()))[:MAX_ENTRIES]
-    except OSError as e:
-        raise ImportError_(groups_dir, 0, e.strerror or str(e)) from None
+    entries, _ = _listed(groups_dir, "groups")
+    numbers = sorted(int(n) for n in entries if n.isdigit())
+    if len(numbers) > MAX_ENTRIES:
+        lst.notes.append((0, f"{groups_dir} has {len(numbers)} groups: only the first {MAX_ENTRIES} were read"))
+        numbers = numbers[:MAX_ENTRIES]
     types = {}
     for n in numbers:
         devdir = os.path.join(groups_dir, str(n), "devices")
-        try:
-            names = sorted(os.listdir(devdir))[:MAX_ENTRIES]
-        except OSError as e:
-            raise ImportError_(devdir, 0, e.strerror or str(e)) from None
+        names, more = _listed(devdir, "devices")
+        names = sorted(names)[:MAX_ENTRIES]
+        if more:
+            lst.notes.append((0, f"group {n} lists {len(names) + more} devices: "
+                                 f"only the first {MAX_ENTRIES} were read"))
         for name in names:
             link = os.path.join(devdir, name)
             target = os.readlink(link) if os.path.islink(link) else ""
@@ -682,13 +697,18 @@ def parse_dirs(groups_dir, pci_dir=None, root=None):
     if not lst.devices:
         raise ImportError_(groups_dir, 0, "no IOMMU groups with devices in this directory")
     if pci_dir:
+        roots = (root, pci_dir)
+        unread = []
         for name, d in lst.devices.items():
             if d["bus"] != "pci":
                 continue
             base = os.path.join(pci_dir, name)
-            vid, did = _read_small(os.path.join(base, "vendor"), root), _read_small(os.path.join(base, "device"), root)
-            cls = _read_small(os.path.join(base, "class"), root)
-            rev = _read_small(os.path.join(base, "revision"), root)
+            vid = _read_small(os.path.join(base, "vendor"), *roots)
+            did = _read_small(os.path.join(base, "device"), *roots)
+            cls = _read_small(os.path.join(base, "class"), *roots)
+            rev = _read_small(os.path.join(base, "revision"), *roots)
+            if vid is None and cls is None and os.path.islink(base):
+                unread.append(name)
             try:
                 if vid and did:
                     d["id"] = f"{int(vid, 16):04x}:{int(did, 16):04x}"
@@ -701,6 +721,12 @@ def parse_dirs(groups_dir, pci_dir=None, root=None):
             drv = _link_name(os.path.join(base, "driver"))
             if drv:
                 d["driver"] = drv
+        if unread:
+            links = "entries are links" if len(unread) != 1 else "entry is a link"
+            lst.notes.append((0, f"{pci_dir}: {len(unread)} device {links} "
+                                 "leading out of the copied folder (as in the real /sys/bus/pci/devices), so their "
+                                 "IDs, classes and drivers were not read: copy with `cp -rL` (links followed), or "
+                                 "give the whole copied /sys"))
     lst.types = types
     return lst
 

@@ -69,6 +69,9 @@ def _read_bytes(path, root, limit=MAX_READ):
     return _read_real(real, limit)
 
 
+read_bytes = _read_bytes       # for hostimport's copied trees
+
+
 def _read_real(real, limit):
     try:
         fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
