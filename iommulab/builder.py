@@ -381,5 +381,12 @@ class MachineBuilder:
         return sf.to_toml(self.doc)
 
     def export(self, path):
-        Path(path).write_text(self.to_toml(), encoding="utf-8")
+        """Write the scenario file; a path it cannot write is a BuildError saying why, in words."""
+        if not str(path).strip():
+            raise BuildError("give the file a name (for example my-machine.toml)")
+        try:
+            Path(path).write_text(self.to_toml(), encoding="utf-8")
+        except OSError as e:
+            hint = " (make the directory first)" if isinstance(e, FileNotFoundError) else ""
+            raise BuildError(f"cannot save to {path}: {e.strerror or e}{hint}") from None
         return str(path)

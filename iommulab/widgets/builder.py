@@ -88,8 +88,10 @@ class Builder(StaticFallback, W.VBox):
                 box.unobserve_all("value")
 
     def _guard(self, fn):
+        """Run a callback; its refusal is shown in words, and a later success clears it."""
         try:
             fn()
+            self.error.value = ""
         except NoEffect as e:
             self.error.value = f"not changed: {html.escape(str(e))}"
             self.note.value = ""

@@ -126,6 +126,7 @@ class Lab(StaticFallback, W.VBox):
         super().__init__([W.HTML(CSS), self.header, W.HBox([self.graph, self.side]), self.tabs], **kw)
         self.add_class("iommulab-lab")
         self._redraw()
+        _follow_cells(self)
 
     def on_action(self, fn, remove=False):
         """Call fn() after every action, undo and move of the step slider (remove=True: stop)."""
@@ -280,6 +281,24 @@ class Lab(StaticFallback, W.VBox):
         self._redraw()
         self._tell()
         return r
+
+    def catch_up(self):
+        """Show what changed the kernel outside the lab (`k.sh` or `%%iommush` in another cell, a
+        `k.write`): its steps enter the log and the picture, as the lab's own actions do. Runs after
+        every cell (IPython's post_run_cell); True when there was something new."""
+        tl, k = self.timeline, self.k
+        if self._drawn == (len(tl.attempts), len(tl.steps), tl.position, len(k.events)):
+            return False
+        drawn_attempts, drawn_position = self._drawn[0], min(self._drawn[2], len(tl.steps) - 1)
+        tl.sync()
+        before = state_at(tl, k, drawn_position)
+        entries = self._entries(tl.attempts[drawn_attempts:], before,
+                                (drawn_position, tl.steps[drawn_position].serial))
+        if entries:
+            self._report(entries)
+        self._redraw()
+        self._tell()
+        return True
 
     def _states(self, attempts, before, prev):
         """The machine's state after each attempt that made a step (restoring those steps' snapshots
@@ -568,6 +587,30 @@ class Lab(StaticFallback, W.VBox):
         title = _e(k.scenario.get("title") or "")
         self.header.value = (f"<b>{title}</b> · Linux {_e(k.f.release)} · "
                              f"{len(k.devices)} devices in {len(k.iommu_groups)} groups · {_e(where)}")
+        tl = self.timeline
+        self._drawn = (len(tl.attempts), len(tl.steps), tl.position, len(k.events))
         self.events_view.value = events_html(k, limit=40)
         self.dmesg_view.value = dmesg_html(k, limit=80)
         self.describe_view.value = f"<pre>{_e(describe(k))}</pre>"
+
+
+def _follow_cells(lab):
+    """After every cell of the notebook, the lab catches up with the kernel (Lab.catch_up). The
+    callback holds the lab weakly and removes itself once the lab is gone."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    ip = get_ipython()
+    if ip is None or not hasattr(ip, "events"):
+        return
+    import weakref
+    ref_ = weakref.ref(lab)
+
+    def after_cell(*_):
+        live = ref_()
+        if live is None:
+            ip.events.unregister("post_run_cell", after_cell)
+            return
+        live._guard(live.catch_up)
+    ip.events.register("post_run_cell", after_cell)
