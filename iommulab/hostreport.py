@@ -118,6 +118,21 @@ def _why_compared(cmp, name, others, facts, g):
             "here: " + d.text()]
 
 
+def _override_caution(cmp, name):
+    """A device alone (or with its own functions) only because the ACS override patch said so."""
+    d = cmp.disagreement_of(name)
+    if d is None or d.cause != "acs-override" or name not in cmp.kernel.devices:
+        return []
+    g = cmp.kernel.devices[name].iommu_group
+    others = [x.name for x in g.devices if x.name != name and _slot(x.name) != _slot(name)] if g else []
+    if not others:
+        return []
+    return [f"But its group is this small only because of the ACS override patch (pcie_acs_override= on the "
+            f"kernel's command line): by Linux's own rules it would share a group with {_listing(others)}. "
+            "The patch tells Linux to trust an isolation the hardware does not promise, so these devices may "
+            "still reach each other without the IOMMU seeing it."]
+
+
 def _one(k, name, kind, facts, members, cmp=None):
     f = facts[name]
     g = f["group"]
@@ -154,6 +169,8 @@ def _one(k, name, kind, facts, members, cmp=None):
         s.append(f"The group also holds {_listing(_words(n, facts[n]) for n in stays)}, which may stay "
                  "with the host: a port bound to pcieport, or a bridge with no driver, is not a kernel "
                  "DMA user of the group.")
+    if cmp is not None and cmp.possible and sharing != "shared":
+        s.extend(_override_caution(cmp, name))
     if taken:
         rule = explain.group_rule(k, name)
         if rule != "scenario":

@@ -46,5 +46,12 @@ def test_import_host_live_prints_the_comparison(tmp_path, capsys):
     assert cli.main(["import-host", "--live", "--sys-root", str(sys_root), "-o", str(tmp_path / "mine.toml")]) == 0
     err = capsys.readouterr().err
     assert "Re-derived by Linux's rules" in err and "pcie_acs_override=downstream,multifunction" in err
+    nic = next(p for p in err.split("\n- ") if p.startswith("The network controller 0000:02:00.0"))
+    assert "is alone in IOMMU group 10" in nic                 # as the kernel has it, and yet:
+    assert " ".join(nic.split()).endswith(
+        "But its group is this small only because of the ACS override patch (pcie_acs_override= on the "
+        "kernel's command line): by Linux's own rules it would share a group with 0000:00:1c.0, 0000:00:1c.4 "
+        "and 0000:03:00.0. The patch tells Linux to trust an isolation the hardware does not promise, so "
+        "these devices may still reach each other without the IOMMU seeing it.")
     k = Kernel.from_scenario(str(tmp_path / "mine.toml"))
     assert {g.id: [d.name for d in g.devices] for g in k.iommu_groups.values()} == groups(ACS_OVERRIDE_DESKTOP)
