@@ -214,20 +214,23 @@ def _port_kinds(specs, guessed):
             s["kind"] = "upstream-port" if above in DOWNSTREAM else "downstream-port"
 
 
-def _settle(specs):
-    """Leave out a parent the simulator's topology rules refuse (see hostimport._keep_to_the_rules);
-    the devices whose placement was dropped."""
+def settle(devices):
+    """Make a synthesised topology obey the scenario loader's rules (kernel/pci_probe.py
+    TOPOLOGY_RULES): where a placement breaks one (a virtual function or an ARI function at a device
+    number other than 0 below a port, a link the listing got wrong), leave that parent out, else the
+    kind, rather than write a machine that cannot exist. Returns the devices whose parent went;
+    ValueError when no key is left to drop (a slot without its function 0, in a derivation)."""
     dropped = []
-    for _ in range(len(specs) + 1):
-        problems = topology_problems([dict(x, kind=x.get("kind", DEVICE_DEFAULTS["kind"])) for x in specs])
+    for _ in range(2 * len(devices) + 1):
+        problems = topology_problems([dict(x, kind=x.get("kind", DEVICE_DEFAULTS["kind"])) for x in devices])
         if not problems:
             return dropped
         for i, name, _problem in problems:
-            if specs[i].pop("parent", None) is not None:
+            if devices[i].pop("parent", None) is not None:
                 dropped.append(name)
-            elif specs[i].pop("multifunction", None) is None:
-                specs[i]["multifunction"] = True
-    return dropped
+            elif devices[i].pop("kind", None) is None:
+                raise ValueError(f"{name}: {_problem}")
+    raise ValueError("the topology does not settle")
 
 
 def _boot(specs):
@@ -247,7 +250,7 @@ def _partition(k, names):
 
 def _derive(lst, names, override=None, unknown_acs=True, only=None):
     specs, assumed = _specs(lst, names, override, unknown_acs, only)
-    dropped = _settle(specs)
+    dropped = settle(specs)
     k = _boot(specs)
     return k, _partition(k, names), assumed, dropped
 
@@ -307,7 +310,7 @@ def derive(lst):
             kernel_part[n] = frozenset(members)
     try:
         k, derived, assumed, dropped = _derive(lst, names_set)
-    except ScenarioError as e:
+    except (ScenarioError, ValueError) as e:
         return Comparison(False, missing=f"the simulator cannot build this topology ({e}).")
     override = acs_override(lst.cmdline)
     cmp = Comparison(True, groups=len(by_group), override=override, kernel=k)

@@ -26,8 +26,7 @@ import re
 from . import hostderive, hostlspci, hostsysfs
 from .kernel.drivers import BUILTIN_NAMES
 from .kernel.pcidev import DOWNSTREAM_PORT_KINDS, LSPCI_ADDRESS, bdf_name, parse_lspci_address
-from .kernel.pci_probe import topology_problems
-from .kernel.schema import DEVICE, DEVICE_DEFAULTS, DRIVER, in_order
+from .kernel.schema import DEVICE, DRIVER, in_order
 from .scenario_file import to_toml
 from .pciids import CLASSES, VENDORS
 
@@ -810,24 +809,6 @@ def _topology_facts(devices, lst):
             spec["acs"] = False
 
 
-def _keep_to_the_rules(devices):
-    """The listing's groups are explicit, so a parent is only a picture of where a device sits:
-    where the synthesised placement breaks a topology rule (a virtual function or an ARI function
-    at a device number other than 0 below a port, a link the listing got wrong), leave that parent
-    out rather than write a machine that cannot exist. Returns the devices whose parent went."""
-    dropped = []
-    for _ in range(len(devices) + 1):
-        problems = topology_problems([dict(x, kind=x.get("kind", DEVICE_DEFAULTS["kind"])) for x in devices])
-        if not problems:
-            return dropped
-        for i, name, _problem in problems:
-            if devices[i].pop("parent", None) is not None:
-                dropped.append(name)
-            else:
-                devices[i].pop("kind", None)
-    raise ValueError("the imported topology does not settle")       # cannot happen: each pass removes keys
-
-
 def to_document(lst, version=None, title=None):
     devices, drivers = [], {}
     names = set(lst.devices)
@@ -850,7 +831,7 @@ def to_document(lst, version=None, title=None):
         devices.append(spec)
     _set_kinds(devices, lst)                           # a parent found only through links is a bridge
     _topology_facts(devices, lst)
-    dropped = _keep_to_the_rules(devices)
+    dropped = hostderive.settle(devices)
     doc = {"title": title or f"Imported from {os.path.basename(str(lst.source))}",
            "description": (f"Imported by `iommulab import-host` from {lst.source} ({lst.format} format). "
                            "Groups are as the host listed them."
