@@ -1,4 +1,4 @@
-"""Shell builtins and the lab's own commands: sleep, true, false, pwd, cd, export, unset, exit,
+"""Shell builtins and the lab's own commands: sleep, true (and `:`), false, pwd, cd, export, unset, exit,
 test/[, reboot, help, iommulab-why."""
 import posixpath
 import re
@@ -224,6 +224,6 @@ def set_(sh, argv, io, line):
     return 0
 
 
-COMMANDS = {"shopt": shopt, "set": set_, "sleep": sleep, "true": true, "false": false, "pwd": pwd, "cd": cd,
+COMMANDS = {":": true, "shopt": shopt, "set": set_, "sleep": sleep, "true": true, "false": false, "pwd": pwd, "cd": cd,
             "export": export, "unset": unset, "exit": exit_, "test": test, "[": test, "reboot": reboot, "help": help_,
             "iommulab-why": iommulab_why}

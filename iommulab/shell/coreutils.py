@@ -78,6 +78,7 @@ def printf(sh, argv, io, line):
                 except ValueError:
                     io.error(f"bash: printf: {v}: invalid number")
                     status, v = 1, 0
+            sh.budget.data(max(map(int, re.findall(r"\d+", spec)), default=0))   # %0999999999d: bounded
             return ("%" + spec[1:]) % v
         io.write(re.sub(r"%[-0-9.]*[sdxXo%]", sub, fmt))
     return status

@@ -1,6 +1,9 @@
 """Word expansion as bash does it, in order: parameter and command substitution, field splitting
 of unquoted results, pathname expansion over the simulated tree, quote removal."""
+import functools
 import re
+
+from .arith import evaluate
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _GLOB_CHARS = set("*?[")
@@ -10,34 +13,85 @@ class ExpansionError(Exception):
     """A word bash would reject (e.g. "bad substitution")."""
 
 
-def _pattern_regex(pattern_pieces):
-    """Shell pattern (pieces of (text, quoted)) → compiled regex for whole-string matching."""
-    out = []
-    for text, quoted in pattern_pieces:
-        if quoted:
-            out.append(re.escape(text))
+_CLASSES = {"alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
+            "space": " \\t\\n\\r\\f\\v", "blank": " \\t", "xdigit": "0-9A-Fa-f", "word": "a-zA-Z0-9_",
+            "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"), "cntrl": "\\x00-\\x1f\\x7f",
+            "print": " -~", "graph": "!-~"}
+
+
+def _bracket(chars, i):
+    """The bracket expression opening at chars[i] (a list of (char, quoted)): (regex, next index),
+    or None when it does not close (then `[` is itself). As bash matches: `!` or `^` first negates,
+    a `]` first is a member, a range whose ends are backwards matches nothing."""
+    j, n = i + 1, len(chars)
+    negate = j < n and not chars[j][1] and chars[j][0] in "!^"
+    j += negate
+    start, members = j, []
+    while j < n:
+        c, q = chars[j]
+        if c == "]" and not q and j > start:
+            break
+        if c == "[" and not q and j + 1 < n and chars[j + 1] == (":", False):
+            text = "".join(ch for ch, _ in chars[j + 2:j + 12])
+            m = re.match(r"([a-z]+):\]", text)
+            if m and m.group(1) in _CLASSES:
+                members.append(_CLASSES[m.group(1)])
+                j += 2 + m.end()
+                continue
+        if j + 2 < n and chars[j + 1] == ("-", False) and chars[j + 2] != ("]", False):
+            lo, hi = c, chars[j + 2][0]
+            if lo <= hi:
+                members.append(re.escape(lo) + "-" + re.escape(hi))
+            j += 3
             continue
-        i = 0
-        while i < len(text):
-            c = text[i]
-            if c == "*":
-                out.append(".*")
-            elif c == "?":
-                out.append(".")
-            elif c == "[":
-                j = text.find("]", i + 2)
-                if j == -1:
-                    out.append(re.escape(c))
-                else:
-                    body = text[i + 1:j]
-                    if body.startswith("!"):
-                        body = "^" + body[1:]
-                    out.append("[" + body.replace("\\", "\\\\") + "]")
-                    i = j
-            else:
-                out.append(re.escape(c))
+        members.append(re.escape(c))
+        j += 1
+    if j >= n:
+        return None
+    if not members:
+        return ("[^\\s\\S]" if not negate else "[\\s\\S]"), j + 1
+    return "[" + ("^" if negate else "") + "".join(members) + "]", j + 1
+
+
+def _pattern_regex(pattern_pieces):
+    """Shell pattern (pieces of (text, quoted)) → compiled regex for whole-string matching. Pieces
+    are read as one run of characters: a typed `bu[s]` comes as five one-letter pieces."""
+    chars = [(c, quoted) for text, quoted in pattern_pieces for c in text]
+    out, i = [], 0
+    while i < len(chars):
+        c, quoted = chars[i]
+        if quoted:
+            out.append(re.escape(c))
+        elif c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[" and (b := _bracket(chars, i)) is not None:
+            out.append(b[0])
+            i = b[1]
+            continue
+        elif c == "\\" and i + 1 < len(chars):
+            out.append(re.escape(chars[i + 1][0]))
             i += 1
+        else:
+            out.append(re.escape(c))
+        i += 1
     return re.compile("".join(out), re.S)
+
+
+@functools.lru_cache(maxsize=256)
+def _component_matcher(key):
+    rx = _pattern_regex(key).fullmatch
+    dot = not "".join(t for t, _ in key).startswith(".")
+
+    def match(name):
+        return not (dot and name.startswith(".")) and rx(name) is not None
+    return match
+
+
+def component_regex(pieces):
+    """A matcher for one path component's pattern (match_component, compiled once)."""
+    return _component_matcher(tuple(pieces))
 
 
 def _find_close(raw, i, open_ch, close_ch):
@@ -136,6 +190,15 @@ class Expander:
                     return value[:i]
         return value
 
+    def arithmetic(self, expr):
+        """$((expr)): the text expanded (parameters, $( ), quotes removed), then evaluated."""
+        text = self.expand_string(expr)
+        sh = self.sh
+
+        def set_(name, value):
+            sh.vars[name] = str(value)
+        return str(evaluate(text, sh.vars.get, set_))
+
     # --- scanning ------------------------------------------------------------------------------
 
     def _dollar(self, raw, i):
@@ -144,9 +207,9 @@ class Expander:
             return None, i + 1
         c = raw[i + 1]
         if c == "(":
-            if raw.startswith("((", i + 1):         # the parser refuses $((...)) before this
-                raise ExpansionError("syntax error: arithmetic expansion")
             end = _find_close(raw, i + 1, "(", ")")
+            if raw.startswith("((", i + 1) and _find_close(raw, i + 2, "(", ")") == end - 1:
+                return self.arithmetic(raw[i + 3:end - 1]), end + 1
             return self.sh.capture(raw[i + 2:end]), end + 1
         if c == "{":
             end = _find_close(raw, i + 1, "{", "}")
@@ -247,19 +310,28 @@ class Expander:
 
     def expand_string(self, raw):
         """One string, no splitting or globbing (assignments, redirection targets, ${x:-word})."""
-        return "".join(t for f in self.pieces(raw) for t, _ in f)
+        text = "".join(t for f in self.pieces(raw) for t, _ in f)
+        self.sh.budget.data(len(text))
+        return text
 
     def expand_words(self, raws):
-        """A command's words → argv (split and globbed)."""
+        """A command's words → argv (split and globbed). Each word made and its bytes are work of
+        the call's budget."""
         argv = []
+        budget = self.sh.budget
         for raw in raws:
             for field in self.pieces(raw, split=True):
                 if any(not q and _GLOB_CHARS & set(t) for t, q in field):
                     matches = self.sh.glob(field)
                     if matches or self.sh.options.get("nullglob"):
+                        budget.step(len(matches))
+                        budget.data(sum(map(len, matches)))
                         argv.extend(matches)
                         continue
-                argv.append("".join(t for t, _ in field))
+                word = "".join(t for t, _ in field)
+                budget.step()
+                budget.data(len(word))
+                argv.append(word)
         return argv
 
 
@@ -281,6 +353,4 @@ def has_glob(pieces):
 
 
 def match_component(pieces, name):
-    if name.startswith(".") and not "".join(t for t, _ in pieces).startswith("."):
-        return False
-    return _pattern_regex(pieces).fullmatch(name) is not None
+    return component_regex(pieces)(name)

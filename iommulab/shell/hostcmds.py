@@ -159,11 +159,15 @@ def sh_c(sh, argv, io, line):
         io.error(f"{prog}: -c: option requires an argument" if prog == "bash"
                  else f"{prog}: 0: -c requires an argument")
         return 2
+    from .arith import ArithError
     saved = dict(sh.vars), sh.cwd, dict(sh.options)
     try:
         return sh.run_source(args[1], io)
     except ExitShell as e:
         return e.status
+    except ArithError as e:         # that shell ends; ours goes on
+        io.error(f"{prog}: {e}")
+        return 1
     finally:
         sh.vars, sh.cwd, sh.options = saved[0], saved[1], saved[2]
 

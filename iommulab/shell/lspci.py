@@ -31,6 +31,13 @@ def _parse_selector(sel):
     return tuple(out)
 
 
+def _hex(text):
+    try:
+        return int(text, 16)
+    except ValueError:
+        return None
+
+
 def _matches(sel, name):
     return all(want is None or want == got for want, got in zip(sel, parse_bdf(name)))
 
@@ -225,8 +232,15 @@ def lspci(sh, argv, io, line):
                 return 2
             j += 1
         i += 1
-    devs = sorted((d for d in k.devices.values() if d.bus.name == "pci"), key=lambda d: d.bdf)
-    domains = domains or any(not d.name.startswith("0000:") for d in devs)
+    pci_domains = {n[:-8] for n in k.devices if len(n) > 8 and n[-8] == ":" and n[-5] == ":" and n[-2] == "."}
+    domains = domains or any(d != "0000" for d in pci_domains)
+    if sel is not None and None not in sel[1:]:        # -s BUS:SLOT.FUNC: one lookup per domain
+        names = [f"{d}:{sel[1]:02x}:{sel[2]:02x}.{sel[3]:x}" for d in sorted(pci_domains)
+                 if sel[0] is None or _hex(d) == sel[0]]
+        found = (k.devices.get(n) for n in names)
+        devs = sorted((d for d in found if d is not None and d.bus.name == "pci"), key=lambda d: d.bdf)
+    else:
+        devs = sorted((d for d in k.devices.values() if d.bus.name == "pci"), key=lambda d: d.bdf)
     out = []
     db = pcidb.database() if numeric != 1 or verbose else pcidb.builtin()   # -n needs no names
     for d in devs:

@@ -8,9 +8,9 @@ from .timeline import timeline_for
 
 def _complete(buffered):
     """Whether the text so far is a whole command (bash would not ask for more with PS2)."""
-    import bashlex
+    from .parse import parse
     try:
-        bashlex.parse(buffered)
+        parse(buffered)
         return True
     except Exception as e:      # bashlex raises several types; EOF ones mean "keep reading"
         return "unexpected EOF" not in str(e)

@@ -1,33 +1,71 @@
 """A small bash for the simulated machine: bashlex parses, this walks the tree.
 
-Lists (`;`, `&&`, `||`, `&`, newlines), pipelines, `for`, `if`, `while`, `{ }`, redirections
-(`>`, `>>`, `<`, `2>`, `2>&1`, `&>`), variables and the expansions of expand.py. Commands are
-Python functions over the kernel's file view and processes; nothing touches the real machine.
+Lists (`;`, `&&`, `||`, `&`, newlines), pipelines (`!` too), `for`, `if`, `while`, `{ }`,
+redirections (`>`, `>>`, `<`, `2>`, `2>>`, `2>&1`, `>&2`, `N>&-`, `&>`), variables and the
+expansions of expand.py (`$((…))`: arith.py). Commands are Python functions over the kernel's
+file view and processes; nothing touches the real machine. Each k.sh() call has one Budget of
+work for all it runs; bashlex is reached through parse.py, which guards it.
 """
-import functools
 import posixpath
-
-import bashlex
-import bashlex.errors
+import time
 
 from ..kernel.errno import EACCES, EISDIR, ENOENT, strerror
 from ..kernel.kernel import KernelCrashed
 from ..kernel.pending import PendingWrite
 from .commands import COMMANDS
 from .control import ExitShell
-from .expand import ExpansionError, Expander, glob_pattern_parts, has_glob, match_component
+from .arith import ArithError
+from .expand import ExpansionError, Expander, component_regex, glob_pattern_parts, has_glob
 from .hostcmds import BIN_DIRS, SHELL_ONLY
+from .parse import ParserGaveUp, ParsingError, subst_tree
+from .parse import parse as _parse
 
-MAX_LOOP = 10000
 HISTSIZE = 1000                 # as Debian's default ~/.bashrc sets it
+# The work one k.sh() call may do, all its loops, substitutions and globs together: a step is a
+# command or compound run, a loop round, a word made by expansion or a directory entry a glob
+# looks at; bytes are those of expanded words and of output. Far above any guide's script (the
+# listing loop on the 2,000-device host takes ~55,000 steps), and used up in a second or two.
+MAX_STEPS = 300_000
+MAX_BYTES = 64 << 20
+MAX_SECONDS = 8.0               # and, whatever the steps cost on a busy machine, this much time
+BUDGET_STATUS = 152             # 128 + SIGXCPU: what bash reports for a job stopped by `ulimit -t`
 
 
-@functools.lru_cache(maxsize=1024)
-def _parse(src):
-    """bashlex's trees for a text, kept: the Lab's buttons, a level's hints and the explorer type the
-    same lines again and again, and walking a tree never changes it. (A text that does not parse
-    raises each time: exceptions are not cached.)"""
-    return tuple(bashlex.parse(src))
+class WorkBudgetExceeded(Exception):
+    """This k.sh() call used up its budget (Budget); it ends the whole call."""
+
+
+class Budget:
+    """What is left of one k.sh() call's work."""
+    __slots__ = ("steps", "bytes", "deadline", "check_at")
+
+    def __init__(self, steps=MAX_STEPS, nbytes=MAX_BYTES, seconds=MAX_SECONDS):
+        self.steps, self.bytes = steps, nbytes
+        self.deadline = time.monotonic() + seconds
+        self.check_at = steps - 1000         # the clock is read every 1000 steps
+
+    def step(self, n=1):
+        self.steps -= n
+        if self.steps < self.check_at:
+            if self.steps < 0:
+                raise WorkBudgetExceeded(f"{MAX_STEPS} steps: commands, loop rounds, words, glob entries")
+            self.check_at = self.steps - 1000
+            if time.monotonic() > self.deadline:
+                raise WorkBudgetExceeded(f"{MAX_SECONDS:g} seconds")
+
+    def data(self, n):
+        self.bytes -= n
+        if self.bytes < 0:
+            raise WorkBudgetExceeded(f"{MAX_BYTES >> 20} MB of words and output")
+
+
+UNLIMITED = Budget(1 << 62, 1 << 62, 1e15)      # outside a k.sh() call nothing is metered
+_METER = [UNLIMITED]            # the budget IO.write charges: the running call's
+
+
+def budget_message(what):
+    return (f"iommulab: this command line used up its budget of work ({what}) and was stopped, "
+            "as `ulimit -t` stops a runaway job\nCPU time limit exceeded")
 
 
 class ShResult:
@@ -54,6 +92,7 @@ class IO:
         self.stdin, self.out, self.err = stdin, [], []
 
     def write(self, text):
+        _METER[0].data(len(text))
         self.out.append(text)
 
     def error(self, text):
@@ -111,6 +150,7 @@ class Session:
         self.history_count = 0              # lines typed in all: bash numbers history by it
         self.timeline = None                # the Timeline that owns this session (timeline.py), if any
         self.action = ""                    # the top-level line running now
+        self.budget = UNLIMITED             # the work left to the running k.sh() call
 
     # --- running scripts -------------------------------------------------------------------
 
@@ -120,11 +160,22 @@ class Session:
         self.bg_status = 0          # a job this run started with `&` that already failed: its status
         self.refresh_jobs()
         ended_before = [j for j in self.jobs if j.state != "Running"]
+        outer = self.running        # run() inside a running line shares its budget
+        if not outer:
+            self.budget = Budget()
+        metered, _METER[0] = _METER[0], self.budget
         try:
             status = self.run_source(script, io)
         except ExitShell as e:
             status = e.status
             self.exited = True
+        except WorkBudgetExceeded as e:
+            io.out = ["".join(io.out)[:1 << 20]]        # what it printed so far, within reason
+            io.error(budget_message(e))
+            status = BUDGET_STATUS
+        except ArithError as e:     # bash abandons the whole line (a script: the shell exits)
+            io.error(f"bash: {e}")
+            status = 1
         except KernelCrashed:
             io.error(f"Kernel panic: the kernel has crashed ({self.k.crashed}); type `reboot` to boot it again")
             status = 1
@@ -134,6 +185,10 @@ class Session:
         except Exception as e:  # a bug of ours must never reach a notebook as a traceback
             io.error(f"iommulab: internal error: {type(e).__name__}: {e}")
             status = 70
+        finally:
+            _METER[0] = metered
+            if not outer:
+                self.budget = UNLIMITED
         self._flush_capture_err(io)
         io.err += [n + "\n" for n in self.finished_notices(only=ended_before)]
         self.last_status = status
@@ -141,17 +196,25 @@ class Session:
             self.timeline.settle()
         return ShResult(status, "".join(io.out), "".join(io.err))
 
-    def run_source(self, src, io):
-        if all(not line.strip() or line.lstrip().startswith("#") for line in src.splitlines()):
+    def run_source(self, src, io, parsed=None):
+        """Run a text; `parsed`: (source, trees) already parsed, positions in `source` (a
+        substitution's tree from its enclosing text)."""
+        if parsed is not None:
+            src, trees = parsed
+        elif all(not line.strip() or line.lstrip().startswith("#") for line in src.splitlines()):
             return self.last_status         # blank or comments only (which bashlex cannot parse alone)
-        try:
-            trees = _parse(src)
-        except bashlex.errors.ParsingError as e:
-            io.error(f"bash: syntax error: {_parse_message(e)}")
-            return 2
-        except (NotImplementedError, AssertionError, IndexError, TypeError, AttributeError) as e:
-            io.error(f"bash: syntax error: {e or 'unsupported construct'}")
-            return 2
+        else:
+            try:
+                trees = _parse(src)
+            except ParsingError as e:
+                io.error(f"bash: syntax error: {_parse_message(e)}")
+                return 2
+            except ParserGaveUp as e:
+                io.error(f"bash: syntax error: {e}")
+                return 2
+            except (NotImplementedError, AssertionError, IndexError, TypeError, AttributeError) as e:
+                io.error(f"bash: syntax error: {e or 'unsupported construct'}")
+                return 2
         self._src.append(src)
         try:
             status = self.last_status
@@ -190,10 +253,14 @@ class Session:
     def capture(self, src):
         """$(src): its stdout without trailing newlines; its stderr goes to ours."""
         io = IO()
+        hit = subst_tree(src)
         try:
-            status = self.run_source(src, io)
+            status = self.run_source(src, io, parsed=None if hit is None else (hit[0], (hit[1],)))
         except ExitShell as e:
             status = e.status
+        except ArithError as e:     # the subshell ends; the line goes on
+            io.error(f"bash: {e}")
+            status = 1
         self.last_status = status
         self._pending_err.extend(io.err)
         return "".join(io.out).rstrip("\n")
@@ -208,6 +275,7 @@ class Session:
     # --- the tree ----------------------------------------------------------------------------
 
     def exec(self, node, io):
+        self.budget.step()
         kind = node.kind
         if kind == "list":
             return self.exec_list(node.parts, io)
@@ -265,6 +333,17 @@ class Session:
 
     def exec_pipeline(self, node, io):
         cmds = [p for p in node.parts if p.kind != "pipe"]
+        bangs = 0                           # `! PIPELINE`: its status negated (each `!` once)
+        while cmds and cmds[0].kind == "reservedword" and cmds[0].word == "!":
+            bangs, cmds = bangs + 1, cmds[1:]
+        if bangs:
+            status = self.exec_pipeline_parts(cmds, io)
+            return (1 if status == 0 else 0) if bangs % 2 else status
+        return self.exec_pipeline_parts(cmds, io)
+
+    def exec_pipeline_parts(self, cmds, io):
+        if len(cmds) == 1 and cmds[0].kind == "pipeline":
+            return self.exec_pipeline(cmds[0], io)
         stdin = io.stdin
         status = 0
         for j, cmd in enumerate(cmds):
@@ -295,7 +374,7 @@ class Session:
             return 1
         self._flush_capture_err(io)
         status = 0
-        for item in items[:MAX_LOOP]:
+        for item in items:
             self.vars[name] = item
             status = self.exec(body, io)
         return status
@@ -320,13 +399,11 @@ class Session:
         parts = [p for p in node.parts if p.kind != "reservedword"]
         cond, body = parts[0], parts[1]
         status = 0
-        for _ in range(MAX_LOOP):
+        while True:                         # the call's budget ends a loop that does not
             ok = self.exec(cond, io) == 0
             if ok == until:
                 return status
             status = self.exec(body, io)
-        io.error("bash: loop stopped after 10000 iterations")
-        return 1
 
     # --- simple commands ---------------------------------------------------------------------
 
@@ -378,9 +455,7 @@ class Session:
             return 127
         try:
             return fn(self, argv, io, line)
-        except KernelCrashed:
-            raise
-        except ExitShell:
+        except (KernelCrashed, ExitShell, WorkBudgetExceeded, ArithError):
             raise
         except Exception as e:  # a bug of ours must not become a traceback in a notebook
             io.error(f"iommulab: internal error in {argv[0]}: {type(e).__name__}: {e}")
@@ -392,13 +467,21 @@ class Session:
         stdin = io.stdin
         out_target = None          # (path, append)
         err_mode = None            # None | "devnull" | "stdout" | path
-        both = False
+        both = to_err = False      # &>: both to the file; >&2: stdout to stderr
         for r in redirects:
             fd = r.input if isinstance(r.input, int) else None
             target = r.output
+            if isinstance(target, str):                  # N>&-: fd N closed
+                if fd == 2:
+                    err_mode = "devnull"
+                elif fd in (None, 1):
+                    out_target = None, False
+                continue
             if r.type in (">&",) and isinstance(target, int) or (r.type == ">&" and fd == 2):
                 if fd == 2 and (target == 1 or getattr(target, "word", "") == "1"):
                     err_mode = "stdout"
+                elif fd in (None, 1) and target == 2:
+                    to_err = True
                 continue
             if isinstance(target, int):
                 continue
@@ -416,10 +499,13 @@ class Session:
                 continue
             if r.type == "&>":
                 both = True
+            err = self.check_writable(path)                 # bash opens it first: 2> FILE too
             if fd == 2:
+                if err:
+                    io.error(f"bash: {path}: {strerror(err)}")
+                    return 1
                 err_mode = "devnull" if path == "/dev/null" else ("file", path)
                 continue
-            err = self.check_writable(path)
             if err:
                 io.error(f"bash: {path}: {strerror(err)}")
                 return 1
@@ -432,10 +518,21 @@ class Session:
             out = out + out_err
         if err_mode == "devnull":
             sub.err = []
+        if to_err and out_target is None:
+            sub.err.append(out)
+            out = ""
         if out_target is None:
             io.out.append(out)
+        elif out and out_target[0] is None:             # stdout closed: the write fails
+            io.error(f"bash: {who}: write error: Bad file descriptor" if who in ("echo", "printf")
+                     else f"{who}: standard output: Bad file descriptor")
+            status = 1
         elif out:
             status = self.write_file(out_target[0], out, who, io, status)
+        if isinstance(err_mode, tuple):
+            err_text, sub.err = "".join(sub.err), []
+            if err_text:
+                status = self.write_file(err_mode[1], err_text, who, io, status)
         io.err.extend(sub.err)
         return status
 
@@ -504,26 +601,40 @@ class Session:
     # --- paths and globbing ------------------------------------------------------------------
 
     def glob(self, field):
+        """Pathname expansion of a field over the simulated tree. Every directory entry looked at,
+        and every path component resolved, is a step of the call's budget: sysfs links lead back
+        up (`/*/*/*/…` has no end)."""
         comps = glob_pattern_parts(field)
         absolute = field and field[0][0].startswith("/")
         bases = ["/"] if absolute else [""]
         comps = comps[1:] if absolute else comps
+        budget = self.budget
+        listed = False              # bases are names a directory listed (they exist)
         for comp in comps:
             if not comp:
                 continue
             nxt = []
-            for base in bases:
-                here = self.abspath(base or ".")
-                if has_glob(comp):
+            if has_glob(comp):
+                rx = component_regex(comp)
+                for base in bases:
+                    here = self.abspath(base or ".")
+                    budget.step(here.count("/") + 1)
                     try:
                         names = sorted(self.k.listdir(here))
                     except OSError:
                         continue
-                    nxt += [posixpath.join(base, n) if base else n for n in names if match_component(comp, n)]
-                else:
-                    name = "".join(t for t, _ in comp)
-                    nxt.append(posixpath.join(base, name) if base else name)
+                    budget.step(len(names))
+                    nxt += [posixpath.join(base, n) if base else n for n in names if rx(n)]
+                listed = True
+            else:
+                name = "".join(t for t, _ in comp)
+                budget.step(len(bases))
+                nxt = [posixpath.join(base, name) if base else name for base in bases]
+                listed = False
             bases = nxt
+        if listed:
+            return sorted(bases)
+        budget.step(sum(b.count("/") + 1 for b in bases))
         return sorted(b for b in bases if self.k.exists(self.abspath(b)))
 
     # --- jobs --------------------------------------------------------------------------------
@@ -592,5 +703,7 @@ class Session:
 
 
 def _parse_message(e):
-    msg = str(e)
-    return msg.split(" (position")[0]
+    msg = str(e).split(" (position")[0]
+    if msg.startswith("unexpected EOF while looking for matching '") and msg.endswith("'"):
+        msg = msg[:-3] + "`" + msg[-2:]                 # bash quotes the character `so'
+    return msg
