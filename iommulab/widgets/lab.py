@@ -260,7 +260,11 @@ class Lab(StaticFallback, W.VBox):
     # --- running actions ------------------------------------------------------------------------
 
     def _guard(self, fn):
-        guarded(fn, lambda text: setattr(self.feedback, "value", f'<span class="refused">{text}</span>'))
+        guarded(fn, self.say_refused)
+
+    def say_refused(self, text):
+        """What a callback could not do, in the feedback line."""
+        self.feedback.value = f'<span class="refused">{text}</span>'
 
     def _say(self, text):
         """A note that is no action (nothing ran): only the feedback line shows it."""
@@ -612,5 +616,5 @@ def _follow_cells(lab):
         if live is None:
             ip.events.unregister("post_run_cell", after_cell)
             return
-        live._guard(live.catch_up)
+        guarded(live.catch_up, live.say_refused)
     ip.events.register("post_run_cell", after_cell)
