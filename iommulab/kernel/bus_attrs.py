@@ -53,25 +53,40 @@ def unbind_store(drv, buf):
 
 @traced(lambda dev, buf: dev.iommu_group)
 def driver_override_store(dev, buf):
-    if len(buf) >= PAGE_SIZE:
-        return refuse(dev.k, EINVAL, "buffer-too-long", device=dev, length=len(buf), limit=PAGE_SIZE)
-    text = buf.split("\n", 1)[0]
+    """driver_override_store() → driver_set_override() (drivers/base/driver.c, 5.19; before it
+    pci-sysfs.c's store had the same test): `count >= PAGE_SIZE - 1` is -EINVAL, counted in
+    bytes (the store keeps room for the newline sysfs_emit() adds); then strlen(), so a NUL ends
+    the name; up to the first newline; empty (or just a newline) clears the override."""
+    count = len(buf.encode("utf-8", "surrogatepass"))
+    if count >= PAGE_SIZE - 1:
+        return refuse(dev.k, EINVAL, "buffer-too-long", device=dev, length=count, limit=PAGE_SIZE - 1)
+    text = buf.split("\0", 1)[0].split("\n", 1)[0]
     dev.driver_override = text or None
     return len(buf)
 
 
+def _id_text(vendor, device):
+    return f"{vendor & 0xFFFF:04x}:{device & 0xFFFF:04x}"
+
+
 @traced(lambda drv, buf: None)
 def new_id_store(drv, buf):
-    """Adds a dynamic id and probes unbound devices; -EEXIST if the driver already matches it."""
-    try:
-        vendor, device, subv, subd, cls, mask = pci.parse_new_id(buf)
-    except ValueError:
+    """new_id_store() (drivers/pci/pci-driver.c): sscanf(buf, "%x %x %x %x %x %x %lx") must
+    convert vendor and device (-EINVAL); unless all seven were given, a pci_dev with those ids
+    that the driver already matches (pci_match_device()) is -EEXIST; with a static id table the
+    driver_data must be one of its entries' (-EINVAL); then pci_add_dynid() and driver_attach().
+    PCI_ANY_ID (ffffffff) in vendor or device matches every device; "-1" converts nothing."""
+    fields, (vendor, device, subv, subd, cls, mask, driver_data) = pci.parse_new_id(buf)
+    if fields < 2:
         return refuse(drv.k, EINVAL, "bad-id", driver=drv, value=strip_newline(buf))
-
-    probe = SimpleNamespace(id=f"{vendor & 0xFFFF:04x}:{device & 0xFFFF:04x}", driver_override=None,
-                            kind="endpoint", class_code=cls, vendor_device=(vendor, device))
-    if pci.pci_match_device(drv, probe):            # the fake pci_dev new_id_store() checks with
-        return refuse(drv.k, EEXIST, "id-already-matched", driver=drv, id=probe.id)
+    if fields != 7:
+        probe = SimpleNamespace(id=_id_text(vendor, device), driver_override=None, kind="endpoint",
+                                class_code=cls, vendor_device=(vendor & 0xFFFF, device & 0xFFFF))
+        if pci.pci_match_device(drv, probe):        # the fake pci_dev new_id_store() checks with
+            return refuse(drv.k, EEXIST, "id-already-matched", driver=drv, id=probe.id)
+    table = drv.id_table_driver_data()
+    if table is not None and driver_data not in table:
+        return refuse(drv.k, EINVAL, "bad-id", driver=drv, value=strip_newline(buf))
     drv.dynids.append((vendor, device, subv, subd, cls, mask))
     dd.driver_attach(drv)
     return len(buf)
@@ -79,19 +94,19 @@ def new_id_store(drv, buf):
 
 @traced(lambda drv, buf: None)
 def remove_id_store(drv, buf):
-    fields = buf.split()
-    if len(fields) < 2 or len(fields) > 6:
-        return refuse(drv.k, EINVAL, "bad-id", driver=drv, value=strip_newline(buf))
-    try:
-        vendor, device, subv, subd, cls, mask = pci.parse_new_id(buf)
-    except ValueError:
+    """remove_id_store(): sscanf(buf, "%x %x %x %x %x %x") (more text after six fields is
+    ignored), at least vendor and device (-EINVAL); the first dynamic id with that vendor and
+    device, matching subvendor/subdevice unless PCI_ANY_ID and the class under the written
+    mask, goes; none: -ENODEV."""
+    fields, (vendor, device, subv, subd, cls, mask, _) = pci.parse_new_id(buf, "%x %x %x %x %x %x")
+    if fields < 2:
         return refuse(drv.k, EINVAL, "bad-id", driver=drv, value=strip_newline(buf))
     for i, (v, d, sv, sd, c, _mask) in enumerate(drv.dynids):    # remove_id_store() uses the written mask
         if (v == vendor and d == device and (subv == pci.PCI_ANY_ID or sv == subv)
                 and (subd == pci.PCI_ANY_ID or sd == subd) and not ((c ^ cls) & mask)):
             del drv.dynids[i]
             return len(buf)
-    return refuse(drv.k, ENODEV, "no-such-dynid", driver=drv, id=f"{vendor & 0xFFFF:04x}:{device & 0xFFFF:04x}")
+    return refuse(drv.k, ENODEV, "no-such-dynid", driver=drv, id=_id_text(vendor, device))
 
 
 @traced(lambda bus, buf: None)

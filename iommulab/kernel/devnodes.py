@@ -4,6 +4,7 @@ container.c, device_cdev.c, vfio_main.c and drivers/iommu/iommufd/main.c)."""
 from .errno import EINVAL, ENOENT, ENOTTY, EPERM
 from .iommufd import IommufdCtx, iommufd_ioas_alloc, iommufd_vfio_set_iommu
 from .file import File
+from .kernfs import name_number
 from .reasons import refuse
 from .vfio import (vfio_df_group_close, vfio_group_fops_open,
                    vfio_group_fops_release, vfio_group_ioctl_get_device_fd,
@@ -33,7 +34,7 @@ VFIO_DEVICE_MAJOR = 241
 def _group_of_node(k, name):
     """The vfio_group whose /dev/vfio node is `name` ("N" or "noiommu-N"), or None."""
     num = name[len("noiommu-"):] if name.startswith("noiommu-") else name
-    vg = k.vfio_groups.get(int(num)) if num.isdigit() else None
+    vg = k.vfio_groups.get(name_number(num))
     return vg if vg is not None and vfio_group_devname(vg) == name else None
 
 
@@ -65,9 +66,9 @@ def dev_nodes(k):
 
 def _cdev(k, name):
     """The vfio_device whose /dev/vfio/devices node this is (gone once vfio_device_del() ran)."""
-    if not name.startswith("vfio") or not name[4:].isdigit():
+    if not name.startswith("vfio") or name_number(name[4:]) is None:
         return None
-    vdev = k.cdevs.get(int(name[4:]))
+    vdev = k.cdevs.get(name_number(name[4:]))
     return vdev if vdev is not None and vdev.cdev_added else None
 
 
@@ -94,8 +95,8 @@ def open_node(k, path, p):
         name = path[len("/dev/vfio/"):]
         vg = _group_of_node(k, name)
         if vg is None:
-            if name.isdigit() and int(name) in k.iommu_groups:
-                g = k.iommu_groups[int(name)]
+            if name_number(name) in k.iommu_groups:
+                g = k.iommu_groups[name_number(name)]
                 return refuse(k, ENOENT, "group-has-no-vfio-device", path=path, group=g, devices=g.devices)
             return refuse(k, ENOENT, "no-such-file", path=path)
         if is_noiommu(vg) and "CAP_SYS_RAWIO" not in p.caps:      # vfio_group_fops_open()

@@ -23,7 +23,6 @@ class IommufdCtx(KObject):
         super().__init__(k)
         k.ictx_seq += 1
         self.id = k.ictx_seq
-        self.next_id = 1                  # object ids start at 1
         self.objects = {}
         self.igroups = {}                 # iommu group id -> IommufdGroup
         self.compat_ioas = None
@@ -37,8 +36,14 @@ class IommufdCtx(KObject):
         return ("iommufd", self.id)
 
     def alloc_id(self, obj):
-        oid = self.next_id
-        self.next_id += 1
+        """_iommufd_object_alloc()'s xa_alloc(&ictx->objects, ..., xa_limit_31b) on an xarray
+        made with XA_FLAGS_ALLOC1 (iommufd_fops_open()): the lowest free index from 1. An ID
+        comes free again when its object goes: iommufd_object_abort() after a failed ioctl
+        (a refused VFIO_DEVICE_ATTACH_IOMMUFD_PT's automatic hwpt) and iommufd_object_remove()
+        both store NULL in its slot, so the next allocation gets it back."""
+        oid = 1
+        while oid in self.objects:
+            oid += 1
         self.objects[oid] = obj
         return oid
 

@@ -7,7 +7,7 @@ PF + vf_offset + i * vf_stride, which join IOMMU groups by the same rules as any
 """
 from .device import Device
 from .errno import EBUSY, EINVAL, ENOENT, ERANGE
-from .kstrtox import kstrtoul
+from .kstrtox import kstrtou16
 from .pcidev import bdf_name
 from .pci_sysfs import pci_remove_devices
 from .reasons import refuse
@@ -52,9 +52,11 @@ def _sriov_configure(pf, num):
 
 @traced(lambda pf, buf: pf.iommu_group)
 def sriov_numvfs_store(pf, buf):
-    """Returns the byte count, a negative errno, or (when a VF's driver blocks) a PendingWrite."""
-    num = kstrtoul(buf)
-    if num is None or num < 0 or num > 0xFFFF:
+    """sriov_numvfs_store(): `if (kstrtou16(buf, 0, &num_vfs) < 0) return -EINVAL;` (a value
+    above 0xffff fails kstrtou16() with -ERANGE, which the store turns into -EINVAL). Returns the
+    byte count, a negative errno, or (when a VF's driver blocks) a PendingWrite."""
+    rc, num = kstrtou16(buf, 0)
+    if rc < 0:
         return refuse(pf.k, EINVAL, "bad-value", device=pf, value=buf.strip())
     if num > pf.sriov_totalvfs:
         return refuse(pf.k, ERANGE, "too-many-vfs", device=pf, num=num, total=pf.sriov_totalvfs)

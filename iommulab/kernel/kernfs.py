@@ -2,6 +2,15 @@
 and the two ways a directory finds its children: built once, or looked up lazily."""
 
 
+def name_number(name):
+    """The number a directory entry made with "%d"/"%u" spells (iommu_groups/N, /proc/PID,
+    /proc/PID/fd/N, vfioN), or None: only that spelling exists, so "01", "+1" or "١" (which
+    str.isdigit() and int() take) name nothing."""
+    if name.isascii() and name.isdigit() and (name == "0" or name[0] != "0"):
+        return int(name)
+    return None
+
+
 class Dir:
     __slots__ = ("names", "get")
 

@@ -62,6 +62,17 @@ def rule_parent_is_a_bridge(m, d, p):
     return f"parent {p['name']!r} is {_a(p['kind'])}, not a bridge or port: nothing sits below it"
 
 
+def rule_same_domain_as_parent(m, d, p):
+    """A bridge's secondary bus belongs to the bridge's own PCI domain (pci_add_new_bus() gives
+    the child bus its parent's domain; only a host bridge, such as a VMD controller's, starts a
+    new one, at a root bus with no parent here)."""
+    if p is None or d["bus"] != "pci" or p["bus"] != "pci" or _bdf(d)[0] == _bdf(p)[0]:
+        return None
+    return (f"{d['name']} is in PCI domain {_bdf(d)[0]:04x} but its parent {p['name']} is in domain "
+            f"{_bdf(p)[0]:04x}: the bus below a bridge is in the bridge's own domain (a new domain "
+            "starts at a root bus: give it no parent)")
+
+
 def rule_only_device_0_below_a_port(m, d, p):
     """only_one_child() (drivers/pci/probe.c): below a PCIe root port or switch downstream port
     Linux scans only device 0, because the port's link carries one device (functions 0-7).
@@ -193,7 +204,8 @@ def rule_virtual_function_of_its_pf(m, d, p):
     return None
 
 
-TOPOLOGY_RULES = (rule_same_bus_as_parent, rule_parent_is_a_bridge, rule_root_port_on_a_root_bus,
+TOPOLOGY_RULES = (rule_same_bus_as_parent, rule_parent_is_a_bridge, rule_same_domain_as_parent,
+                  rule_root_port_on_a_root_bus,
                   rule_upstream_port_on_a_link, rule_downstream_port_inside_a_switch,
                   rule_only_device_0_below_a_port, rule_one_secondary_bus, rule_function_0_first,
                   rule_more_functions_need_multifunction, rule_virtual_function_of_its_pf)

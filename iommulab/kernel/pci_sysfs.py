@@ -10,8 +10,9 @@ from .trace import traced
 
 @traced(lambda k, buf: None)
 def rescan_store(k, buf):
-    val = kstrtoul(buf)
-    if val is None:
+    """rescan_store() (bus_attr_rescan): `if (kstrtoul(buf, 0, &val) < 0) return -EINVAL;`."""
+    rc, val = kstrtoul(buf, 0)
+    if rc < 0:
         return refuse(k, EINVAL, "bad-value", value=buf.strip())
     if val:
         pci_rescan_bus(k)
@@ -31,10 +32,11 @@ def pci_rescan_bus(k):
 
 @traced(lambda dev, buf: dev.iommu_group)
 def remove_store(dev, buf):
-    """pci_stop_and_remove_bus_device(): children first; each unbinds, leaves its group, goes."""
+    """remove_store(): kstrtoul(buf, 0, ...) < 0 is -EINVAL; a nonzero value runs
+    pci_stop_and_remove_bus_device(): children first; each unbinds, leaves its group, goes."""
     k = dev.k
-    val = kstrtoul(buf)
-    if val is None:
+    rc, val = kstrtoul(buf, 0)
+    if rc < 0:
         return refuse(k, EINVAL, "bad-value", device=dev, value=buf.strip())
     if not val:
         return len(buf)

@@ -39,7 +39,9 @@ _DRIVER, _DEVICE = types(schema.DRIVER), types(schema.DEVICE)
 ARCHES = ("x86_64", "arm64")
 # The IOMMU drivers modelled, and the architecture each belongs to (the first of an arch is its default)
 IOMMU_DRIVERS = {"intel": "x86_64", "amd": "x86_64", "arm-smmu-v3": "arm64", "arm-smmu": "arm64"}
-_QEMU_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
+_QEMU_VERSION_RE = re.compile(r"(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})(?:\.(0|[1-9][0-9]{0,2}))?")
+QEMU_OLDEST = (7, 0)
+_QEMU_RANGE = f"modelled: 7.0 to {QEMU_NEWEST}.z"
 _TYPE_NAMES = {str: "a string", dict: "a table", list: "an array", bool: "true or false",
                int: "an integer"}
 
@@ -100,21 +102,85 @@ def _qemu_section(source, table):
     """[qemu] version = "9.2": which QEMU's words the shell's qemu-system-* prints."""
     _check_keys(source, "[qemu]", table, _QEMU)
     text = table.get("version", QEMU_NEWEST)
-    m = _QEMU_VERSION_RE.match(text)
+    m = _QEMU_VERSION_RE.fullmatch(text)
     if not m:
-        raise ScenarioError(source, "[qemu]", f"version {text!r} is not \"X.Y\" or \"X.Y.Z\"")
+        raise ScenarioError(source, "[qemu]", f"version {text!r} is not \"X.Y\" or \"X.Y.Z\" (ASCII "
+                            f"digits, at most three each, no leading zeros; {_QEMU_RANGE})")
     version = (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
-    if version < (7, 0, 0):
-        raise ScenarioError(source, "[qemu]", f"version {text!r} is older than 7.0, the oldest modelled")
+    if version[:2] < QEMU_OLDEST:
+        raise ScenarioError(source, "[qemu]", f"version {text!r} is older than 7.0, the oldest modelled "
+                            f"({_QEMU_RANGE})")
+    if version[:2] > tuple(int(x) for x in QEMU_NEWEST.split(".")):
+        raise ScenarioError(source, "[qemu]", f"version {text!r} is newer than {QEMU_NEWEST}, the newest "
+                            f"modelled ({_QEMU_RANGE})")
     return {"version": version, "version_text": text}
+
+
+NAME_MAX = 255            # include/uapi/linux/limits.h: the longest name a path component may have
+MAX_DEPTH = 256           # devices nested deeper than a PCI hierarchy can be (one bus number a level)
+MAX_ERRNO = 4095          # include/linux/err.h
+
+
+def _shown(name):
+    """A name as an entry label shows it: as written, or quoted with escapes when it holds a
+    control character (a newline would split the message)."""
+    return repr(name) if any(ord(c) < 0x20 or ord(c) == 0x7f for c in name) else name
+
+
+def _name_problem(what, name):
+    """Why `name` cannot be a directory of sysfs (a device or driver name), or None. Linux's
+    kobject_set_name_vargs() turns each '/' into '!' (a sysfs name cannot hold one); "." and
+    ".." are the directory itself and its parent; a NUL ends a C string; a newline or other
+    control character is a name no echo > bind can write back (sysfs_streq() drops one trailing
+    newline); a component longer than NAME_MAX bytes cannot be looked up."""
+    if "/" in name:
+        return (f"{what} {name!r} has a '/', which a sysfs name cannot hold (Linux's "
+                f"kobject_set_name_vargs() would call it {name.replace('/', '!')!r})")
+    if name in (".", ".."):
+        return f"{what} {name!r} is not a name: '.' and '..' are the directory and its parent"
+    bad = next((c for c in name if ord(c) < 0x20 or ord(c) == 0x7f), None)
+    if bad is not None:
+        return (f"{what} {name!r} holds the control character {bad!r} (a NUL, newline or other "
+                "control character cannot be part of a sysfs name one can write back)")
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > NAME_MAX:
+        return f"{what} is {size} bytes long; a sysfs name has at most {NAME_MAX} (NAME_MAX)"
+    return None
+
+
+# The integer keys of a [[device]] and the range each can hold: (lowest, highest, why)
+DEVICE_RANGES = {
+    "group": (0, (1 << 31) - 1, "iommu_group_alloc() takes its id from an ida: 0 to INT_MAX"),
+    "streamid": (0, (1 << 32) - 1, "a stream ID is at most 32 bits"),
+    "max_pasids": (0, 1 << 20, "a PCIe PASID has 20 bits"),
+    "class": (0, 0xFFFFFF, "the Class Code register has 24 bits"),
+    "revision": (0, 0xFF, "the Revision ID register has 8 bits"),
+    "sriov_totalvfs": (0, 0xFFFF, "the SR-IOV TotalVFs register has 16 bits"),
+    "vf_offset": (0, 0xFFFF, "the SR-IOV First VF Offset register has 16 bits"),
+    "vf_stride": (0, 0xFFFF, "the SR-IOV VF Stride register has 16 bits"),
+}
+
+
+def _check_ranges(source, entry, table):
+    for key, (lo, hi, why) in DEVICE_RANGES.items():
+        value = table.get(key)
+        if value is None:
+            continue
+        if value < lo:
+            raise ScenarioError(source, entry, f"{key} must not be negative: it is {lo} to {hi:#x} ({why})")
+        if value > hi:
+            raise ScenarioError(source, entry, f"{key} {value:#x} is too big: it is {lo} to {hi:#x} ({why})")
 
 
 def _driver_entry(source, i, table, names):
     name = table.get("name")
-    entry = f"[[driver]] #{i + 1}" + (f" ({name})" if isinstance(name, str) else "")
+    entry = f"[[driver]] #{i + 1}" + (f" ({_shown(name)})" if isinstance(name, str) else "")
     _check_keys(source, entry, table, _DRIVER)
     if not name:
         raise ScenarioError(source, entry, "a driver needs a 'name'")
+    problem = _name_problem("driver name", name)
+    if problem:
+        raise ScenarioError(source, entry, problem)
     if name in BUILTIN_NAMES:
         raise ScenarioError(source, entry, f"{name!r} is a built-in driver; do not redefine it")
     if name in names:
@@ -128,17 +194,26 @@ def _driver_entry(source, i, table, names):
         if bus == "pci" and not PCI_ID_RE.match(pat):
             raise ScenarioError(source, entry, f"PCI id {pat!r} is not \"vendor:device\" in hex "
                                 "(\"*\" allowed for either)")
-    if table.get("probe", _DRV["probe"]) > 0:
-        raise ScenarioError(source, entry, "probe must be 0 or a negative errno such as -19")
+    if not -MAX_ERRNO <= table.get("probe", _DRV["probe"]) <= 0:
+        raise ScenarioError(source, entry, "probe must be 0 or a negative errno such as -19 "
+                            f"(-1 to -{MAX_ERRNO}, MAX_ERRNO)")
     return dict(table, bus=bus)
 
 
 def _device_entry(source, i, table, drivers):
     name = table.get("name")
-    entry = f"[[device]] #{i + 1}" + (f" ({name})" if isinstance(name, str) else "")
+    entry = f"[[device]] #{i + 1}" + (f" ({_shown(name)})" if isinstance(name, str) else "")
     _check_keys(source, entry, table, _DEVICE)
     if not name:
         raise ScenarioError(source, entry, "a device needs a 'name'")
+    problem = _name_problem("device name", name)
+    if problem:
+        raise ScenarioError(source, entry, problem)
+    for key in ("vendor_name", "device_name"):
+        value = table.get(key)
+        if isinstance(value, str) and any(ord(c) < 0x20 or ord(c) == 0x7f for c in value):
+            raise ScenarioError(source, entry, f"{key} {value!r} holds a control character (lspci "
+                                "prints it on one line)")
     bus = table.get("bus", _DEV["bus"])
     if bus not in BUSES:
         raise ScenarioError(source, entry, f"unknown bus {bus!r} (known: {', '.join(BUSES)})")
@@ -155,9 +230,7 @@ def _device_entry(source, i, table, drivers):
         raise ScenarioError(source, entry, f"unknown kind {kind!r} (known: {', '.join(DEVICE_KINDS)})")
     if kind != "endpoint" and bus != "pci":
         raise ScenarioError(source, entry, f"kind {kind!r} is for PCI devices only")
-    for key in ("group", "streamid", "max_pasids", "class", "sriov_totalvfs", "vf_offset", "vf_stride"):
-        if key in table and table[key] < 0:
-            raise ScenarioError(source, entry, f"{key} must not be negative")
+    _check_ranges(source, entry, table)
     for alias in table.get("dma_alias", []):
         if parse_bdf(alias) is None or parse_bdf(alias)[:2] != parse_bdf(name)[:2]:
             raise ScenarioError(source, entry, f"dma_alias {alias!r} must be a PCI address on the "
@@ -165,6 +238,16 @@ def _device_entry(source, i, table, drivers):
     if table.get("sriov_totalvfs") and not table.get("vf_id"):
         raise ScenarioError(source, entry, "a physical function with sriov_totalvfs needs vf_id "
                             "(the virtual functions' vendor:device)")
+    total = table.get("sriov_totalvfs", 0)
+    if total and bus == "pci":
+        dom, pbus, slot, fn = parse_bdf(name)
+        last = (slot << 3 | fn) + table.get("vf_offset", _DEV["vf_offset"]) \
+            + (total - 1) * table.get("vf_stride", _DEV["vf_stride"])
+        if pbus + (last >> 8) > 0xFF:
+            raise ScenarioError(source, entry, f"its last virtual function would be on bus "
+                                f"{pbus + (last >> 8):#x}, beyond bus 0xff (pci_iov_virtfn_bus(): PF "
+                                "routing ID + vf_offset + i × vf_stride): lower vf_offset, vf_stride "
+                                "or sriov_totalvfs")
     vf_id = table.get("vf_id")
     if vf_id is not None and not re.match(r"^[0-9a-f]{4}:[0-9a-f]{4}$", vf_id, re.I):
         raise ScenarioError(source, entry, f"vf_id {vf_id!r} is not \"vendor:device\" in hex")
@@ -180,15 +263,25 @@ def _device_entry(source, i, table, drivers):
 
 
 def _check_topology(source, devices):
+    """Parent links: no loop, at most MAX_DEPTH devices above one (walked without recursion,
+    each device's depth found once), then the PCI scan rules (pci_probe.TOPOLOGY_RULES)."""
     by_name = {d["name"]: d for d in devices}
+    depth = {}
     for i, d in enumerate(devices):
-        p = by_name.get(d.get("parent")) if d.get("parent") is not None else None
-        seen = {d["name"]}
-        while p is not None and p.get("parent") is not None:
-            if p["name"] in seen:
+        chain, p = [], d
+        while p is not None and p["name"] not in depth:
+            if p in chain:
                 raise ScenarioError(source, f"[[device]] #{i + 1} ({d['name']})", "parent links form a loop")
-            seen.add(p["name"])
-            p = by_name.get(p["parent"])
+            chain.append(p)
+            p = by_name.get(p.get("parent")) if p.get("parent") is not None else None
+        below = depth[p["name"]] if p is not None else 0
+        for n, x in enumerate(reversed(chain)):
+            depth[x["name"]] = below + n + 1
+        if depth[d["name"]] > MAX_DEPTH:
+            raise ScenarioError(source, f"[[device]] #{i + 1} ({d['name']})",
+                                f"{depth[d['name']] - 1} devices above it: parent links nest at most "
+                                f"{MAX_DEPTH} deep (deeper than a PCI hierarchy, with its 256 bus "
+                                "numbers, can go)")
     problems = topology_problems(devices)
     if problems:
         i, name, problem = problems[0]
@@ -281,6 +374,9 @@ def load_text(text, source="<string>"):
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ScenarioError(source, "TOML syntax", str(e)) from None
+    except RecursionError:              # tomllib recurses once per nested array or inline table
+        raise ScenarioError(source, "TOML syntax", "arrays or inline tables nested too deep for the "
+                            "TOML parser (a scenario file needs only a few levels)") from None
     return validate(data, source)
 
 

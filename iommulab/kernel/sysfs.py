@@ -19,7 +19,7 @@ from .pending import PendingWrite
 from .reasons import refuse
 from .trace import traced
 from .debugfs import DebugfsFile, debugfs_dir
-from .kernfs import Attr, CharDev, Dir, Link, lazy as _lazy, once as _once
+from .kernfs import Attr, CharDev, Dir, Link, lazy as _lazy, name_number, once as _once
 
 
 # --- tree -------------------------------------------------------------------------------------
@@ -50,14 +50,14 @@ def _sys(k):
 
 def _proc(k):
     def pid_dir(n):
-        p = k.processes.get(int(n)) if n.isdigit() else None
+        p = k.processes.get(name_number(n))
         if p is None:
             return None
         return _lazy({"comm": lambda: Attr(show=lambda: p.name + "\n"),
                       "cmdline": lambda: Attr(show=lambda: p.cmdline + "\n"),
                       "fd": lambda: Dir(lambda: [str(fd) for fd in sorted(p.fds)],
-                                        lambda fd: Link(p.fds[int(fd)].path, absolute=True)
-                                        if fd.isdigit() and int(fd) in p.fds else None)})
+                                        lambda fd: Link(p.fds[name_number(fd)].path, absolute=True)
+                                        if name_number(fd) in p.fds else None)})
     return _lazy({"cmdline": lambda: Attr(show=lambda: saved_command_line(k) + "\n"),
                   "sys": lambda: _lazy({"kernel": lambda: _lazy(
                       {"tainted": lambda: Attr(show=lambda: f"{k.taint}\n")})})},
@@ -230,8 +230,8 @@ def _vfio_dev_dir(k, vdev):
 
 def _groups(k):
     return Dir(lambda: [str(n) for n in sorted(k.iommu_groups)],
-               lambda n: _group_dir(k, k.iommu_groups[int(n)])
-               if n.isdigit() and int(n) in k.iommu_groups else None)
+               lambda n: _group_dir(k, k.iommu_groups[name_number(n)])
+               if name_number(n) in k.iommu_groups else None)
 
 
 def _group_dir(k, g):
@@ -426,8 +426,8 @@ def _write_groups(k, path, data, caps):
             out.append(d.iommu_group)
     if "/iommu_groups/" in path:
         num = path.split("/iommu_groups/")[1].split("/")[0]
-        if num.isdigit() and int(num) in k.iommu_groups:
-            out.append(k.iommu_groups[int(num)])
+        if name_number(num) in k.iommu_groups:
+            out.append(k.iommu_groups[name_number(num)])
     return out
 
 

@@ -10,7 +10,11 @@ RFC_2021 = "rfc-2021-11"
 # The RFC series was posted against v5.16-rc; everything outside its ownership design is 5.16.
 _RFC_BASE = (5, 16, 0)
 
-_VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
+# ASCII digits only (\d would take "٦"), no leading zeros, and no trailing newline ($ would allow one)
+_VERSION_RE = re.compile(r"(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})(?:\.(0|[1-9][0-9]{0,2}))?")
+OLDEST = (5, 18)
+_NEWEST = tuple(int(x) for x in NEWEST.split("."))
+_RANGE = f"modelled: 5.18 to {NEWEST}.y, or {RFC_2021}"
 
 
 class VersionError(ValueError):
@@ -21,12 +25,15 @@ def parse_version(text):
     """'6.1.52' -> (6, 1, 52); 'rfc-2021-11' -> RFC_2021. Raises VersionError."""
     if text == RFC_2021:
         return RFC_2021
-    m = _VERSION_RE.match(str(text))
+    m = _VERSION_RE.fullmatch(str(text))
     if not m:
-        raise VersionError(f"version {text!r} is not \"X.Y\", \"X.Y.Z\" or \"{RFC_2021}\"")
+        raise VersionError(f"version {text!r} is not \"X.Y\", \"X.Y.Z\" or \"{RFC_2021}\" (X, Y "
+                           f"and Z in ASCII digits, at most three each, no leading zeros; {_RANGE})")
     v = (int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
-    if v < (5, 18, 0):
-        raise VersionError(f"version {text!r} is older than 5.18, the oldest modelled")
+    if v[:2] < OLDEST:
+        raise VersionError(f"version {text!r} is older than 5.18, the oldest modelled ({_RANGE})")
+    if v[:2] > _NEWEST:
+        raise VersionError(f"version {text!r} is newer than {NEWEST}, the newest modelled ({_RANGE})")
     return v
 
 

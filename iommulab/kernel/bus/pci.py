@@ -7,6 +7,7 @@ modelled in topology.py); devices reach the IOMMU layer in pci_bus_add_devices()
 puts them below /sys/devices/pciDDDD:00 with the attributes of drivers/pci/pci-sysfs.c.
 """
 from .. import pci_sysfs     # as a module: pci_sysfs reaches the driver core, which reaches back here
+from ..kstrtox import vsscanf
 from ..pcidev import parse_bdf
 from ..topology import pci_device_group
 from ..trace import traced
@@ -126,21 +127,21 @@ add_device, remove_device = pci_device_add, pci_destroy_dev
 
 
 def parse_pci_id(text):
-    """'vendor:device[:subvendor[:subdevice[:class[:class_mask]]]]' (module ids=) → dynid tuple."""
-    parts = text.split(":")
-    if not 2 <= len(parts) <= 6:
+    """One id of vfio-pci's or pci-stub's ids= (vfio_pci_fill_ids(), pci_stub_init()):
+    sscanf(id, "%x:%x:%x:%x:%x:%x") and at least vendor and device, else ValueError. Returns the
+    dynid tuple (vendor, device, subvendor, subdevice, class, class_mask)."""
+    vals = vsscanf(text, "%x:%x:%x:%x:%x:%x")
+    if len(vals) < 2:
         raise ValueError(text)
-    vals = [int(p, 16) for p in parts]
-    vals += [PCI_ANY_ID, PCI_ANY_ID, 0, 0][len(vals) - 2:]
-    return tuple(vals)
+    return tuple(vals + [PCI_ANY_ID, PCI_ANY_ID, 0, 0][len(vals) - 2:])
 
 
-def parse_new_id(buf):
-    """new_id_store()'s sscanf("%x %x %x %x %x %x %lx"): at least vendor and device."""
-    fields = buf.split()
-    if len(fields) < 2 or len(fields) > 7:
-        raise ValueError(buf)
-    vals = [int(f, 16) for f in fields[:6]]
-    defaults = [None, None, PCI_ANY_ID, PCI_ANY_ID, 0, 0]
-    vals += defaults[len(vals):]
-    return tuple(vals)
+NEW_ID_FORMAT = "%x %x %x %x %x %x %lx"      # new_id_store(); remove_id_store() has no %lx
+
+
+def parse_new_id(buf, fmt=NEW_ID_FORMAT):
+    """new_id_store()'s sscanf(buf, "%x %x %x %x %x %x %lx", ...): (fields, the seven values
+    with the store's defaults for those not given: subvendor and subdevice PCI_ANY_ID, class,
+    class_mask and driver_data 0). Fewer than 2 fields is the store's -EINVAL."""
+    vals = vsscanf(buf, fmt)
+    return len(vals), tuple(vals + [0, 0, PCI_ANY_ID, PCI_ANY_ID, 0, 0, 0][len(vals):])

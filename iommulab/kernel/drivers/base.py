@@ -15,6 +15,12 @@ class Driver(DeviceDriver):
         """The driver's static id table names dev (override-only entries never match alone)."""
         return not self.override_only and any(id_matches(p, dev) for p in self.ids)
 
+    def id_table_driver_data(self):
+        """The driver_data of each entry of its static id table (new_id_store() accepts a
+        written driver_data only if one entry has it), or None for a NULL id_table. A scenario
+        driver's table is its `ids`, each with driver_data 0; no ids: no table."""
+        return (0,) * len(self.ids) if self.ids else None
+
     def probe(self, dev):
         rc = self.probe_rc
         if self.probe_hook is not None:
@@ -40,6 +46,12 @@ class BuiltinDriver(Driver):
     NAME = BUS = KIND = MODULE = None
     SINCE = None                 # the first release that has it, where exists() depends on it
     OVERRIDE_ONLY = True
+    # The static table's driver_data values: vfio-pci's vfio_pci_table has one override-only
+    # PCI_ANY_ID entry, pcieport's port_pci_ids carry 0 (see id_table_driver_data())
+    ID_TABLE_DRIVER_DATA: "tuple[int, ...] | None" = (0,)
+
+    def id_table_driver_data(self):
+        return self.ID_TABLE_DRIVER_DATA
 
     @classmethod
     def exists(cls, f):

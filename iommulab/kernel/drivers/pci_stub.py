@@ -4,6 +4,7 @@ from .base import BuiltinDriver
 
 class PciStub(BuiltinDriver):
     NAME, BUS, KIND, MODULE = "pci-stub", "pci", "pci-stub", "pci_stub"
+    ID_TABLE_DRIVER_DATA = None             # stub_driver.id_table = NULL: only dynamic ids
 
     def probe(self, dev):
         """pci_stub_probe(): "claimed by stub"."""
