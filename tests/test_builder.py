@@ -11,10 +11,6 @@ from iommulab.builder import CATALOGUE, BuildError
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def groups(k):
-    return {n: [d.name for d in g.devices] for n, g in k.iommu_groups.items()}
-
-
 def click_add(b, part, parent=None):
     b.part.value = part
     b.parent.value = parent or "(root bus)"
@@ -168,21 +164,32 @@ def test_the_why_panel_follows_the_selection():
 
 # --- export, load, edit, open ---------------------------------------------------------------------
 
+def partition(k):
+    return {frozenset(d.name for d in g.devices) for g in k.iommu_groups.values()}
+
+
 def test_export_then_load_gives_the_same_groups_and_reasons(tmp_path):
     b = Builder()
     port = b.add("root-port")[0]
     b.set(port, acs=False)
     sw = b.add("switch", parent=port)
-    b.add("gpu", parent=sw[1])
-    b.add("nic-sriov", parent=sw[2])
-    b.add("eth-dma-pair")
+    below = list(sw) + b.add("gpu", parent=sw[1]) + b.add("nic-sriov", parent=sw[2])
+    eth, dma = b.add("eth-dma-pair")
+    # Linux's grouping by hand: pci_device_group() walks up from each device and stops at the
+    # first bridge without ACS, so the root port's group takes everything below it; the two
+    # platform masters share one SMMU stream ID, hence one group.
+    want = {frozenset([port, *below]), frozenset([eth, dma])}
+    assert len(below) == 6 and partition(b.machine.kernel) == want
     path = b.export(tmp_path / "built.toml")
     k = Kernel.from_scenario(path)
-    assert groups(k) == groups(b.machine.kernel)
-    for name in k.devices:
-        assert explain_group(k, name) == explain_group(b.machine.kernel, name)
+    assert partition(k) == want
+    for name in below:
+        assert "because root port 0000:00:01.0 has no ACS" in explain_group(k, name)[0], name
+        assert "so everything below it is one group" in explain_group(k, name)[0]
+    assert "it sits on the root bus; this root port has no ACS itself" in explain_group(k, port)[0]
+    assert "share SMMU stream ID 0x800" in " ".join(explain_group(k, dma))
     again = Builder(path)
-    assert groups(again.machine.kernel) == groups(k)
+    assert partition(again.machine.kernel) == want
 
 
 def test_a_library_scenario_can_be_edited(tmp_path):
@@ -202,7 +209,10 @@ def test_a_library_scenario_can_be_edited(tmp_path):
     listed = Builder(str(path))
     listed.derive_b.click()
     assert listed.error.value == "" and not listed.machine.explicit_groups()
-    assert listed.group_of("0000:03:00.1") is not None
+    # The port and both functions have ACS (the schema's default): each function is its own group
+    assert partition(listed.machine.kernel) == {frozenset(["0000:00:10.0"]), frozenset(["0000:03:00.0"]),
+                                                frozenset(["0000:03:00.1"])}
+    assert "every port above it up to the root has ACS" in explain_group(listed.machine.kernel, "0000:03:00.1")[0]
 
 
 def test_open_in_the_lab():

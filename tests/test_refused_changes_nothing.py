@@ -138,13 +138,20 @@ def test_refused_operation_changes_nothing(version, name, kind, target, arg, wan
                 k.write(target, arg)
             elif kind == "override-bind":
                 k.write(f"/sys/bus/pci/devices/{target}/driver_override", arg)
-                before, ids = k.state(), identities(k)
+                before, ids, n_events = k.state(), identities(k), len(k.events)
                 k.write(f"/sys/bus/pci/drivers/{arg}/bind", target)
             else:
                 user_op(p, fds, kind, target, arg)
         assert exc.value.errno == want, exc.value
     assert k.state() == before
     assert identities(k) == ids
-    assert len(k.events) > n_events
-    refused = [e for e in k.events[n_events:] if e.depth == 0]
-    assert refused and (kind in ("api", W, "override-bind") or refused[-1].refused)
+    # One action, traced as the call the table names, that returned the table's errno
+    actions = [e for e in k.events[n_events:] if e.depth == 0]
+    assert len(actions) == 1, actions
+    ev = actions[0]
+    op = {W: "write", "override-bind": "write", "open": "open", "ioctl": "ioctl", "close": "close"}
+    if kind == "api":
+        assert ev.func == target.__name__, ev
+    else:
+        assert ev.op == op[kind], ev
+    assert ev.refused and ev.kind == "refusal" and ev.errno == abs(want), ev

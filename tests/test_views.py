@@ -7,7 +7,7 @@ import pytest
 from iommulab import Kernel
 from iommulab.kernel.iommu import iommu_attach_device_pasid, iommu_attach_group, iommu_paging_domain_alloc
 from iommulab.viz import describe, dmesg_html, events_html, render_svg
-from iommulab.viz.graph import BLUE, GREY, PURPLE, VERMILLION, graph, node_id
+from iommulab.viz.graph import BLUE, GREY, ORANGE, PURPLE, VERMILLION, graph, node_id
 from iommulab.viz.model import build
 from iommulab.viz.plot import OwnerCntPlot, series
 from conftest import bind, dev, drv, leak_story, make, unbind
@@ -19,26 +19,88 @@ def cluster_block(src, n):
     return m.group(1)
 
 
+ATTR = re.compile(r'\s*(\w+)=(?:"((?:[^"\\]|\\.)*)"|([^\s\]"]+))')
+
+
+def dot_attrs(src, pos):
+    """The attributes of the DOT statement that starts at `pos` (a cluster's header, or what
+    follows a node's `[`), read by their syntax: key=value or key="quoted value"."""
+    out = {}
+    while (m := ATTR.match(src, pos)):
+        out[m.group(1)] = m.group(2) if m.group(2) is not None else m.group(3)
+        pos = m.end()
+    return out
+
+
+def node_attrs(block, name):
+    m = re.search(r"\n\t\t%s \[" % re.escape(node_id(name)), block)
+    assert m, f"no node for {name}"
+    return dot_attrs(block, m.end())
+
+
+# What a group's owner label names, as the picture says it (owner tokens as the ground truth writes them)
+OWNER_WORDS = {"vfio_group": "VFIO group {}", "container_file": "VFIO container C{}", "ictx": "iommufd context I{}"}
+
+
+def expected_owner(g):
+    """(kind, words) from the kernel's facts: who owns the group, or how many kernel drivers use it."""
+    if g.owner is not None:
+        kind, _, number = g.owner_label().partition(":")
+        return "user", "user space (" + OWNER_WORDS[kind].format(number.lstrip("IC")) + ")"
+    return ("kernel", "kernel DMA API") if g.owner_cnt else ("free", "free")
+
+
+def expected_domain(g):
+    kind, d = g.domain_kind(), g.domain
+    return {None: "domain: none", "default": f"domain: {d.type} (default)" if d else "",
+            "blocking": "domain: blocked (blocking domain)", "user": f"domain: user ({d.name})" if d else "",
+            "private": f"domain: kernel driver's own ({d.name})" if d else ""}[kind]
+
+
+def expected_driver_line(d):
+    if d.driver is None:
+        return "no driver"
+    if d.driver.driver_managed_dma:
+        return f"{d.driver.name}\n(manages DMA itself)"
+    if not d.bus.dma_hooks:
+        return f"{d.driver.name} (no DMA hooks: never counts)"
+    return f"{d.driver.name} (kernel DMA)"
+
+
 def check_picture(k):
-    """Every group's cluster says what the kernel says; every device shows its driver state."""
+    """Every group's cluster says what the kernel says (its own header: label, border colour and
+    style, never a colour a device inside it carries); every device node shows its driver state."""
     src = graph(k, threshold=10_000).source
     for n, g in k.iommu_groups.items():
         block = cluster_block(src, n)
+        head = dot_attrs(block, 0)
+        label = head["label"]
+        assert f"IOMMU group {n} " in label.split("\n")[0]
+        assert expected_domain(g) in label.split("\n")
         if k.f.old_vfio_viability:          # before 5.19 there is no owner_cnt to show, and the picture says so
-            assert "no owner_cnt before 5.19" in block and "owner_cnt 0" not in block
-            continue
-        assert f"owner_cnt {g.owner_cnt}" in block
-        if g.owner is not None:
-            assert "user space" in block and VERMILLION in block or PURPLE in block
-        elif g.owner_cnt:
-            assert "kernel DMA API" in block
+            assert "no owner_cnt before 5.19" in label and "owner_cnt" not in label.replace("no owner_cnt", "")
+            kernel_drivers = any(d.driver is not None and not d.driver.driver_managed_dma for d in g.devices)
+            kind = "user" if g.domain_kind() == "user" else "kernel" if kernel_drivers else "free"
+            words = {"user": "in user space (VFIO)", "kernel": "kernel drivers bound",
+                     "free": "no kernel driver bound"}[kind]
         else:
-            assert "free" in block
+            kind, words = expected_owner(g)
+            assert f"· owner_cnt {g.owner_cnt} · {words}\n" in label
+        assert words in label
+        colour = {"user": VERMILLION, "kernel": BLUE, "free": GREY}[kind]
+        if label.startswith("▶ "):           # changed in the last step: reddish purple replaces the border colour
+            colour = PURPLE
+        elif label.startswith("✖ "):
+            colour = ORANGE
+        assert head["color"] == colour, (n, head)
+        style = head["style"].split(",")
+        assert ("bold" in style) == (kind == "user") and ("dashed" in style) == (kind == "free" or "✖" in label)
+        nodes = set(re.findall(r"\n\t\t(dev_\w+) \[", block))
+        assert nodes == {node_id(d.name) for d in g.devices}, n
         for d in g.devices:
-            assert node_id(d.name) in block
-            word = "no driver" if d.driver is None else (
-                "manages DMA itself" if d.driver.driver_managed_dma else "kernel DMA")
-            assert word in block
+            node = node_attrs(block, d.name)
+            assert node["label"].removeprefix("▶ ").removeprefix("✖ ").split("\n")[0] == d.name
+            assert expected_driver_line(d) in node["label"], (d.name, node["label"])
     return src
 
 
