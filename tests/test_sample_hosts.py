@@ -29,9 +29,13 @@ def listed(text):
     for line in text.splitlines():
         if m := re.match(r"^IOMMU [Gg]roup (\d+):?\s*$", line):                      # the loop
             group = int(m.group(1))
+        elif m := re.match(rf"^IOMMU [Gg]roup (\d+) ({ADDR}) ", line):                  # the one-line loop
+            groups.setdefault(int(m.group(1)), []).append(full(m.group(2)))
         elif m := re.match(rf"^\s+({ADDR}) ", line):
             last = full(m.group(1))
             groups.setdefault(group, []).append(last)
+        elif m := re.match(rf"^({ADDR}) \S", line):                                      # lspci -vvv's block
+            last = full(m.group(1))
         elif m := re.match(r"^\s+Kernel driver in use: (\S+)$", line):
             drivers[last] = m.group(1)
         elif m := re.match(r"^/sys/kernel/iommu_groups/(\d+)/devices:$", line):       # ls -l
