@@ -244,8 +244,17 @@ def cmd_explore(args):
         for name, (text, _) in GOALS.items():
             print(f"  {name:36} {text}", file=sys.stderr)
         return 2
-    result = explore(k, depth=args.depth, goal=args.goal)
+    for flag, value in (("--max-states", args.max_states), ("--max-memory", args.max_memory),
+                        ("--max-seconds", args.max_seconds)):
+        if value is not None and value <= 0:
+            print(f"iommulab explore: {flag} must be more than 0 (0 is not 'no limit': give a large number)",
+                  file=sys.stderr)
+            return 2
+    result = explore(k, depth=args.depth, goal=args.goal, max_states=args.max_states,
+                     max_memory_mb=args.max_memory, max_seconds=args.max_seconds)
     print(result)
+    if result.limit is not None:
+        return 3
     return 0 if result.found else 1
 
 
@@ -305,10 +314,20 @@ def main(argv=None):
     lab.add_argument("--print-only", action="store_true", help="write the notebook and print the "
                      "command that would open it, without starting JupyterLab")
     lab.set_defaults(func=cmd_lab)
-    ex = sub.add_parser("explore", help="search action sequences for a way to break a rule (or reach a goal)")
+    ex = sub.add_parser("explore", help="search action sequences for a way to break a rule (or reach a goal)",
+                        description="Breadth-first search for the shortest action sequence that breaks a rule "
+                        "(or reaches --goal), within limits on states, memory and time. Exit status: 0 found, "
+                        "1 nothing within --depth, 2 usage error, 3 a limit stopped the search first.")
     ex.add_argument("scenario", help="built-in scenario name or .toml file")
     ex.add_argument("--depth", type=int, default=4, help="longest sequence of actions to try [4]")
     ex.add_argument("--goal", help="reach this instead of breaking a rule (e.g. vm-refused-without-kernel-drivers)")
+    from .check.explore import MAX_MEMORY_MB, MAX_SECONDS, MAX_STATES
+    ex.add_argument("--max-states", type=int, default=MAX_STATES, metavar="N",
+                    help=f"stop after keeping this many distinct states [{MAX_STATES:,}]")
+    ex.add_argument("--max-memory", type=float, default=MAX_MEMORY_MB, metavar="MB",
+                    help=f"stop when the search has added this much resident memory [{MAX_MEMORY_MB}]")
+    ex.add_argument("--max-seconds", type=float, default=MAX_SECONDS, metavar="S",
+                    help=f"stop after this many seconds [{MAX_SECONDS:g}]")
     ex.set_defaults(func=cmd_explore)
     qz = sub.add_parser("quiz", help="a seeded problem to solve (OSTEP style): the same seed gives the same "
                         "problem everywhere; -c prints the answers")

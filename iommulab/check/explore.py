@@ -3,7 +3,19 @@ a goal), with snapshots and de-duplication of states. The answer is a shell scri
 
 Actions: set/clear driver_override, bind, unbind, start a VM (legacy VFIO or iommufd) with a
 group's VFIO-bound devices, stop a VM, write a group's type, rescan, remove a device.
+
+The search is bounded (issue 19: depth 6 on desktop-gpu once took 104 s and 1.7 GB): by the states
+it keeps (MAX_STATES), the memory it adds to the process (MAX_MEMORY_MB, resident set growth) and
+the time it runs (MAX_SECONDS). The defaults are what a laptop, or a 2 GB Binder with the course
+open beside it, survives: 1 GB on top of what the process holds; a minute, as long as anyone waits
+for one command; 200,000 states, a bound that, unlike the other two, gives the same answer on every
+machine — each kept state costs ~9 kB on desktop-gpu (its key, and on the frontier a snapshot that
+shares every unchanged object with the machine's), so there the memory limit comes near 110,000
+states and a bigger machine reaches it sooner. A limit that stops the search says so in the Result
+(`limit`, `searched`: the depth searched in full) and in its text, with the flag that raises it.
 """
+import resource
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -155,6 +167,29 @@ GOALS = {
 }
 
 
+MAX_STATES = 200_000        # distinct states kept
+MAX_MEMORY_MB = 1024        # resident memory the search may add to the process
+MAX_SECONDS = 60.0          # wall-clock time
+
+# The limits by name: (Result.limit, the CLI flag and explore() argument that raise it, unit).
+LIMITS = {"states": ("--max-states", "max_states", ""), "memory": ("--max-memory", "max_memory_mb", " MB"),
+          "time": ("--max-seconds", "max_seconds", " s")}
+_CHECK_EVERY = 64           # transitions between two looks at the clock and the resident memory
+
+
+def rss_mb():
+    """The process's resident memory now (/proc/self/status VmRSS), else its peak (getrusage)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 @dataclass
 class Result:
     found: bool
@@ -165,12 +200,26 @@ class Result:
     transitions: int = 0
     seconds: float = 0.0
     depth: int = 0
+    limit: str | None = None        # "states", "memory" or "time": the limit that stopped the search
+    searched: int = 0               # every sequence of up to this many actions was tried
+    bound: float = 0                # the limit's value (states, MB or seconds)
+    memory_mb: float = 0.0          # resident memory the search added
 
     @property
     def script(self):
         return "\n".join(a.script() for a in self.actions) + ("\n" if self.actions else "")
 
     def __str__(self):
+        if not self.found and self.limit is not None:
+            flag, arg, unit = LIMITS[self.limit]
+            bound = f"{self.bound:,}" if self.limit == "states" else f"{self.bound:g}"
+            within = (f"every sequence of up to {self.searched} action{'s' if self.searched != 1 else ''} was tried"
+                      if self.searched else "not even every single action was tried")
+            name = {"states": "state"}.get(self.limit, self.limit)
+            return (f"stopped by the {name} limit ({bound}{unit}) before the search reached depth "
+                    f"{self.depth}: nothing found; {within} ({self.states} states, {self.transitions} "
+                    f"transitions, {self.seconds:.2f} s, +{self.memory_mb:.0f} MB).\n"
+                    f"To search further raise it: {flag} N (in Python: explore(..., {arg}=N)), or lower --depth.")
         if not self.found:
             return (f"nothing found within {self.depth} actions ({self.states} states, "
                     f"{self.transitions} transitions, {self.seconds:.2f} s)")
@@ -181,9 +230,12 @@ class Result:
         return head + ("\n" + self.script if self.actions else "")
 
 
-def explore(k, depth=4, goal=None, allow=None, max_states=500_000):
+def explore(k, depth=4, goal=None, allow=None, max_states=MAX_STATES, max_memory_mb=MAX_MEMORY_MB,
+            max_seconds=MAX_SECONDS):
     """Shortest action sequence from k's current state that breaks a rule (goal=None), or reaches
-    `goal` (a name from GOALS or a function (k, action, accepted) -> reason or None)."""
+    `goal` (a name from GOALS or a function (k, action, accepted) -> reason or None). The search
+    stops at the first limit reached (None: no such limit): states kept, resident memory added,
+    seconds; the Result then names it (`limit`) and the depth searched in full (`searched`)."""
     if isinstance(goal, str):
         if goal not in GOALS:
             raise ValueError(f"unknown goal {goal!r}; known: {', '.join(GOALS)}")
@@ -193,9 +245,33 @@ def explore(k, depth=4, goal=None, allow=None, max_states=500_000):
     was_enabled, tracer.enabled = tracer.enabled, False
     try:       # the machine's timeline: kernel and shell session come back as they were, steps untouched
         with timeline_for(k).excursion() as tl:
-            return _search(k, tl, tl.snapshot(), depth, goal, allow, max_states, started)
+            limits = _Limits(max_states, max_memory_mb, max_seconds, started)
+            return _search(k, tl, tl.snapshot(), depth, goal, allow, limits)
     finally:
         tracer.enabled = was_enabled
+
+
+class _Limits:
+    def __init__(self, states, memory_mb, seconds, started):
+        self.states, self.memory_mb, self.seconds, self.started = states, memory_mb, seconds, started
+        self.rss0 = rss_mb()
+        self.added = 0.0
+
+    def hit(self, seen, transitions):
+        """The limit reached now, or None (memory and time are looked at every few transitions)."""
+        if self.states is not None and seen > self.states:
+            return "states"
+        if transitions % _CHECK_EVERY:
+            return None
+        if self.seconds is not None and time.perf_counter() - self.started > self.seconds:
+            return "time"
+        self.added = max(self.added, rss_mb() - self.rss0)
+        if self.memory_mb is not None and self.added > self.memory_mb:
+            return "memory"
+        return None
+
+    def bound(self, limit):
+        return {"states": self.states, "memory": self.memory_mb, "time": self.seconds}[limit]
 
 
 def _found(reason, path, violations, seen, transitions, started, depth):
@@ -203,7 +279,8 @@ def _found(reason, path, violations, seen, transitions, started, depth):
                   time.perf_counter() - started, depth)
 
 
-def _search(k, tl, root, depth, goal, allow, max_states, started):
+def _search(k, tl, root, depth, goal, allow, limits):
+    started = limits.started
     log0 = len(k.dmesg_lines)
     if goal is None:
         v = check(k, since_dmesg=log0)
@@ -241,14 +318,16 @@ def _search(k, tl, root, depth, goal, allow, max_states, started):
                     reason = goal(k, a, accepted)
                     if reason:
                         return _found(reason, path + (a,), [], seen, transitions, started, depth)
+                stop = limits.hit(len(seen), transitions)
+                if stop is not None:
+                    return Result(False, (), "", [], len(seen), transitions, time.perf_counter() - started,
+                                  depth, stop, level, limits.bound(stop), limits.added)
                 if k.crashed or key in seen:
                     continue
                 seen.add(key)
-                if len(seen) > max_states:
-                    return Result(False, (), "state limit reached", [], len(seen), transitions,
-                                  time.perf_counter() - started, level + 1)
                 nxt.append((tl.snapshot(), path + (a,)))
         frontier = nxt
         if not frontier:
             break
-    return Result(False, (), "", [], len(seen), transitions, time.perf_counter() - started, depth)
+    return Result(False, (), "", [], len(seen), transitions, time.perf_counter() - started, depth,
+                  searched=depth, memory_mb=limits.added)

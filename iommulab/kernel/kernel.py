@@ -299,7 +299,8 @@ class Kernel:
 
     def snapshot(self, base: Snapshot | None = None) -> Snapshot:
         """A frozen copy of the whole kernel (kobject.take_snapshot); `base`, an earlier snapshot,
-        lets unchanged objects share its copies."""
+        lets unchanged objects (in chunks) and unchanged kernel-level containers share its copies.
+        Events and the log are shared with the last snapshot or restore either way."""
         return take_snapshot(self, _STATE_KEYS, base)
 
     def restore(self, snap: Snapshot) -> None:

@@ -3,7 +3,8 @@
 A step is one *action* that changed the machine: one top-level shell line (a multi-line script is
 several actions) or one button of the Lab (which types a line). After each action the timeline
 takes a snapshot of the kernel (sharing the unchanged objects' copies with the step before) and
-the session's state (jobs, variables, cwd, history, the notes shown); if the kernel's state did not
+the session's state (jobs, variables, cwd, history, the notes shown; what did not change, and the
+history's older lines, shared with the step before: a step costs what it changed); if the kernel's state did not
 change (ls, cat, lspci, a typo, a refused write, a QEMU that could not start: kobject's
 Snapshot.same_state), no step is added and the current step takes the new moment instead (a `cd`
 or a variable survives undoing a later action). Changes made from Python between two lines
@@ -17,9 +18,73 @@ that the shell's own `session_for` can hand out the timeline's session without i
 from contextlib import contextmanager
 
 from ..kernel.kernel import ID_ALLOCATORS
+from ..kernel.kobject import Log
 from .session import Session
 
 OUTSIDE = "(outside the shell)"
+_SEGMENT = 32               # a History's Log links segments of at least this many lines
+
+
+class History:
+    """A session's history window (its last HISTSIZE lines) as a moment keeps it: the lines of the
+    window are the end of a Log that the moments before share, so a timeline of many steps keeps
+    each line once, not once per step. A sequence, equal to the tuple of the same lines."""
+    __slots__ = ("log", "start")
+
+    def __init__(self, log, start):
+        self.log, self.start = log, start
+
+    def __len__(self):
+        return self.log.n - self.start
+
+    def __iter__(self):
+        return iter(self.log[self.start:])
+
+    def __eq__(self, other):
+        if isinstance(other, History) and other.log is self.log and other.start == self.start:
+            return True
+        if isinstance(other, (History, tuple, list)):
+            return len(self) == len(other) and all(a is b or a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @classmethod
+    def of(cls, lines, like):
+        """The window `lines` (a tuple), sharing `like` (a History, or None) when it is like's
+        window with a few lines added at the end (and as many dropped at the start as HISTSIZE
+        asks)."""
+        if isinstance(like, History):
+            old, n = like.log[like.start:], len(lines)
+            for added in range(min(n, 16) + 1):
+                kept = n - added
+                if kept <= len(old) and lines[:kept] == old[len(old) - kept:]:
+                    if added == 0:
+                        return like if kept == len(old) else cls(like.log, like.log.n - n)
+                    last = like.log                # a short last segment is copied, not linked:
+                    if len(last.items) < _SEGMENT:   # the chain stays ~HISTSIZE / _SEGMENT long
+                        log = Log(last.prev, last.items + tuple(lines[kept:]))
+                    else:
+                        log = Log(last, tuple(lines[kept:]))
+                    return cls(log, log.n - n)
+        return cls(Log(None, tuple(lines)), 0)
+
+
+def _shared(state, like):
+    """The session state `state` (Session.save_state) with every part equal to `like`'s (the step
+    before's) replaced by like's, and its history a History sharing like's: a moment costs what
+    the session changed."""
+    if like is None:
+        state["history"] = (state["history"][0], History.of(state["history"][1], None))
+        return state
+    for key, v in state.items():
+        if key != "history" and key in like and like[key] == v:
+            state[key] = like[key]
+    count, lines = state["history"]
+    was = like.get("history")
+    hist = History.of(lines, was[1] if was is not None else None)
+    state["history"] = was if was is not None and was[0] == count and was[1] is hist else (count, hist)
+    return state
 
 
 class Moment:
@@ -65,7 +130,7 @@ class Timeline:
         self.session = Session(k)
         self.session.timeline = self
         first = "boot" if k.tracer.step == 0 else "start"
-        self.steps = [Moment(k.snapshot(), self.session.save_state(), first)]
+        self.steps = [Moment(k.snapshot(), _shared(self.session.save_state(), None), first)]
         self.position = 0
         self.attempts = []                 # every top-level line run, in order (Attempt)
         self.recording = True              # False inside unrecorded(): lines run, no steps are taken
@@ -153,7 +218,7 @@ class Timeline:
             self._amend(snap)
         else:
             del self.steps[self.position + 1:]             # acting in the past starts a new branch
-            self.steps.append(Moment(snap, self.session.save_state(), action))
+            self.steps.append(Moment(snap, _shared(self.session.save_state(), cur.session), action))
             self.position += 1
         self._mark = self._marker()
 
@@ -162,7 +227,7 @@ class Timeline:
         if not self.recording:
             return
         cur = self.steps[self.position]
-        state = self.session.save_state()
+        state = _shared(self.session.save_state(), cur.session)
         if snap is not None or state != cur.session:
             self.steps[self.position] = Moment(cur.kernel if snap is None else snap, state, cur.action, cur.serial)
 
@@ -214,7 +279,10 @@ class Timeline:
     # --- moments off the timeline (the explorer's search) ------------------------------------
 
     def snapshot(self):
-        return Moment(self.k.snapshot(), self.session.save_state(), None)
+        """The machine now, off the timeline; it shares what did not change with the step shown
+        (a search keeps many: each costs the objects its actions changed)."""
+        cur = self.steps[self.position]
+        return Moment(self.k.snapshot(base=cur.kernel), _shared(self.session.save_state(), cur.session), None)
 
     def restore(self, moment):
         """Put kernel and session back as they were at `moment` (same objects, same jobs)."""
