@@ -18,31 +18,19 @@ mean milliseconds per action over that tenth, the timeline's steps, the kernel's
 import gc
 import os
 import random
-import resource
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from iommulab import Kernel  # noqa: E402
+from iommulab.check.explore import rss_mb  # noqa: E402
 from iommulab.shell import lines, timeline_for  # noqa: E402
 
 # Lines a learner types in the shell box between button presses (they read; some change nothing).
 SHELL_LINES = ("ls /sys/kernel/iommu_groups", "lspci -nnk | head -5", "dmesg | tail -3", "steps | tail -2",
                "cat /sys/kernel/iommu_groups/*/type", "jobs", "echo 1 > /sys/bus/pci/rescan")
 GOALS = {"desktop-gpu": (5000, 200), "sriov-2000": (1000, 300)}
-
-
-def rss_mb():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 class LabWalk:
