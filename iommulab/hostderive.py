@@ -85,6 +85,8 @@ def _override_says(d, kind, override):
 
 def acs_of(d, kind, override=None, unknown=True):
     """The scenario's `acs` for one device's facts (see the module docstring)."""
+    if d.get("pcie_type") == "rc-event-collector":      # pci_acs_enabled(): never (kernel-ownership.md §8.1)
+        return False
     if _override_says(d, kind, override):
         return True
     acs = d.get("acs")

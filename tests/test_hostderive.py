@@ -195,3 +195,13 @@ def test_a_paste_with_lspci_tree_and_vvv_is_re_derived_and_its_lines_are_not_ski
     assert [n for n in c.notes if "ACS not known" in n] == [
         "ACS not known for 01:00.1 (ports and multifunction devices, whose ACS registers decide; their "
         "extended capabilities were not read): assumed to isolate."]
+
+
+def test_a_root_complex_event_collector_never_has_acs_whatever_its_registers():
+    # pci_acs_enabled() answers false for PCI_EXP_TYPE_RC_EC (kernel-ownership.md §8.1): as a function
+    # of a multifunction slot it shares a group with the slot's functions that lack ACS.
+    devices = [("00:1f.0", 1, None, {"pcie_type": "rc-endpoint", "class": 0x060100, "acs": "none"}),
+               ("00:1f.7", 1, None, {"pcie_type": "rc-event-collector", "class": 0x080700, "acs": ISOLATING})]
+    assert derive(listing(devices)).agree
+    devices[0] = ("00:1f.0", 2, None, {"pcie_type": "rc-endpoint", "class": 0x060100, "acs": ISOLATING})
+    assert derive(listing(devices)).agree                 # functions join only others lacking ACS too
