@@ -176,13 +176,9 @@ def _specs(lst, names, override=None, unknown_acs=True, only=None):
     for n in names:
         d = lst.devices[n]
         kind, guessed = kind_of(d, n in parents)
-        if guessed:
-            # No readable PCI Express type: a port bound to pcieport is a port (which one follows the
-            # parent's kind, as hostimport does), a bridge otherwise; anything else an endpoint.
+        if guessed:                 # no readable PCI Express type: bridges are guessed below, top-down
             assumed.append(n)
             kind = "endpoint"
-            if _is_bridge(d, n in parents):
-                kind = "root-port" if d.get("driver") == "pcieport" else "pci-bridge"
         spec = {"name": n, "bus": "pci", "kind": kind}
         if d.get("parent") in names:
             spec["parent"] = d["parent"]
@@ -192,28 +188,47 @@ def _specs(lst, names, override=None, unknown_acs=True, only=None):
             spec["class"] = d["class"]
         if d.get("multifunction"):
             spec["multifunction"] = True
-        spec["acs"] = acs_of(d, kind, override, unknown_acs if only is None or n in only else True)
         specs.append(spec)
-    _port_kinds(specs, set(assumed))
+    guessed = {n for n in assumed if _is_bridge(lst.devices[n], n in parents)}
+    guess_bridge_kinds(specs, lst.devices, lambda s: s["name"] in guessed)
+    for spec in specs:
+        n = spec["name"]
+        spec["acs"] = acs_of(lst.devices[n], spec["kind"], override,
+                             unknown_acs if only is None or n in only else True)
     return specs, assumed
+
+
+def port_kind(name, d, parent_kind):
+    """A bridge whose PCI Express type is unknown: a port when pcieport is bound to it, a bridge no
+    driver takes otherwise. Port types alternate as on any real link: below a root or downstream port
+    sits an upstream port, below an upstream port the downstream ports; a port whose place is known
+    (sysfs links, lspci's tree) with no bridge above is a root port; else bus 00 stands for the root bus."""
+    if d.get("driver") != "pcieport":
+        return "pci-bridge"
+    if parent_kind in DOWNSTREAM:
+        return "upstream-port"
+    if parent_kind == "upstream-port":
+        return "downstream-port"
+    if (d.get("linked") or d.get("placed")) and parent_kind is None:
+        return "root-port"
+    return "root-port" if name.split(":")[1] == "00" else "downstream-port"
 
 
 def _depth(spec, by):
     n, seen = 0, set()
-    while "parent" in spec and spec["name"] not in seen:
+    while spec.get("parent") in by and spec["name"] not in seen:
         seen.add(spec["name"])
         spec, n = by[spec["parent"]], n + 1
     return n
 
 
-def _port_kinds(specs, guessed):
-    """A pcieport-bound bridge whose type was not readable, top-down: an upstream port below a root or
-    downstream port, a downstream port below an upstream port, a root port on a root bus."""
+def guess_bridge_kinds(specs, facts, which):
+    """port_kind() for the specs `which` selects, top-down, so that each port knows its parent's kind."""
     by = {s["name"]: s for s in specs}
     for s in sorted(specs, key=lambda s: _depth(s, by)):
-        if s["name"] in guessed and s["kind"] == "root-port" and "parent" in s:
-            above = by[s["parent"]]["kind"]
-            s["kind"] = "upstream-port" if above in DOWNSTREAM else "downstream-port"
+        if which(s):
+            parent = by.get(s.get("parent"))
+            s["kind"] = port_kind(s["name"], facts[s["name"]], parent.get("kind") if parent else None)
 
 
 def settle(devices):

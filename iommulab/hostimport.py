@@ -754,40 +754,14 @@ def parse_live(sys_root="/sys", cmdline_path=None):
 
 # --- to a scenario -------------------------------------------------------------------------------
 
-def _bridge_kind(name, d, parent_kind=None):
-    """A port when the listing shows pcieport bound (so boot binds it again); otherwise a bridge
-    no driver takes, so the imported machine boots with exactly the drivers it listed. Where the
-    sysfs links show the parent, the PCIe port types alternate as on any real link: below a root
-    or downstream port sits an upstream port, below an upstream port the downstream ports, and a
-    port with no bridge above it is a root port. Without links, bus 00 stands for the root bus."""
-    if d.get("driver") != "pcieport":
-        return "pci-bridge"
-    if parent_kind in DOWNSTREAM_PORT_KINDS:
-        return "upstream-port"
-    if parent_kind == "upstream-port":
-        return "downstream-port"
-    if d.get("linked") and parent_kind is None:
-        return "root-port"
-    return "root-port" if name[5:7] == "00" else "downstream-port"
-
-
-def _depth(name, specs):
-    n, seen = 0, set()
-    while name in specs and specs[name].get("parent") and name not in seen:
-        seen.add(name)
-        name, n = specs[name]["parent"], n + 1
-    return n
-
-
 def _set_kinds(devices, lst):
-    """Bridge kinds top-down, so that each port knows its parent's kind."""
-    specs = {spec["name"]: spec for spec in devices}
-    for spec in sorted(devices, key=lambda x: _depth(x["name"], specs)):
+    """A bridge's kind where the listing shows only a class or a child: a port when the listing shows
+    pcieport bound (so boot binds it again), otherwise a bridge no driver takes, so the imported machine
+    boots with exactly the drivers it listed (hostderive.port_kind, top-down)."""
+    def is_bridge(spec):
         d = lst.devices[spec["name"]]
-        if spec["bus"] != "pci" or not (d.get("class", 0) >> 8 == 0x0604 or d.get("is_parent")):
-            continue
-        parent = specs.get(spec.get("parent"))
-        spec["kind"] = _bridge_kind(spec["name"], d, parent.get("kind") if parent else None)
+        return spec["bus"] == "pci" and (d.get("class", 0) >> 8 == 0x0604 or bool(d.get("is_parent")))
+    hostderive.guess_bridge_kinds(devices, lst.devices, is_bridge)
 
 
 def _topology_facts(devices, lst):
