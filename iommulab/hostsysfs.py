@@ -57,7 +57,7 @@ def _forbidden(real):
     return _under(real, "/dev") or _under(real, "/proc")
 
 
-def _read_bytes(path, root, limit=MAX_READ):
+def read_bytes(path, root, limit=MAX_READ):
     """At most `limit` bytes of the regular file at `path`, whose real path must be inside `root`
     (itself a real path); None for anything else (outside, a loop, missing, unreadable, not a file)."""
     try:
@@ -67,9 +67,6 @@ def _read_bytes(path, root, limit=MAX_READ):
     if not _under(real, root) or real == root or _forbidden(real):
         return None
     return _read_real(real, limit)
-
-
-read_bytes = _read_bytes       # for hostimport's copied trees
 
 
 def _read_real(real, limit):
@@ -99,13 +96,13 @@ def _read_fd(fd, limit):
 
 
 def _read_in(real_dir, fname, root, limit=MAX_READ):
-    """_read_bytes() of a file in a directory already resolved inside `root`: a file that is no
+    """read_bytes() of a file in a directory already resolved inside `root`: a file that is no
     link is inside too and is opened at once; a link is resolved and checked first."""
     path = os.path.join(real_dir, fname)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:                               # ELOOP: it is a link (or it is missing)
-        return _read_bytes(path, root, limit)
+        return read_bytes(path, root, limit)
     return _read_fd(fd, limit)
 
 
