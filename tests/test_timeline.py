@@ -227,6 +227,21 @@ def test_a_change_made_from_python_is_a_step_of_its_own():
     assert k.devices["0000:00:1f.6"].driver_override is None and k.devices[AUDIO].driver is None
 
 
+def test_back_to_now_after_a_change_from_python_in_the_past_ends_its_new_branch():
+    k = Kernel.from_scenario("desktop-gpu")
+    for line in (f"echo {AUDIO} > /sys/bus/pci/drivers/snd_hda_intel/unbind",
+                 f"echo {GPU} > /sys/bus/pci/drivers/nouveau/unbind",
+                 f"echo {GPU} > /sys/bus/pci/drivers/nouveau/bind"):
+        k.sh(line)
+    tl = timeline_for(k)
+    tl.go(1)
+    k.write("/sys/bus/pci/devices/0000:00:1f.6/driver_override", "pci-stub")   # looking back, from Python
+    tl.now()                                                    # was IndexError: the branch cut the later steps
+    assert [m.action for m in tl.steps][2:] == ["(outside the shell)"] and tl.position == 2
+    assert k.devices[GPU].driver.name == "nouveau" and k.devices[AUDIO].driver is None
+    assert k.devices["0000:00:1f.6"].driver_override == "pci-stub"
+
+
 def test_a_crash_and_a_reboot_can_be_undone():
     k = Kernel.from_scenario("desktop-gpu")
     k.sh(f"echo {AUDIO} > /sys/bus/pci/drivers/snd_hda_intel/unbind")

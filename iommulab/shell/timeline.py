@@ -269,6 +269,7 @@ class Timeline:
         self._mark = self._marker()
 
     def now(self):
+        self.sync()                        # a change from Python while looking back is a new branch: its end
         self.go(len(self.steps) - 1)
 
     def listing(self):
