@@ -300,6 +300,24 @@ def test_log_and_describe():
     assert "<pre class=\"iommulab-dmesg\">" in dmesg_html(k)
 
 
+def test_the_event_table_of_the_last_actions_is_the_end_of_the_whole_table():
+    """events_html reads back from the end only as far as its last `limit` actions go (issue 19: a
+    refresh must not walk a long session's history); its rows are the whole table's last rows."""
+    import random
+    import re
+    from iommulab.check.explore import possible_actions
+    k = leak_story()
+    rng = random.Random(3)
+    for _ in range(60):
+        acts = possible_actions(k)
+        k.sh(rng.choice(acts).script() if acts and rng.random() < 0.8 else "echo 1 > /sys/bus/pci/rescan")
+    rows = lambda table: re.findall(r"<tr class=.*?</tr>", table)        # noqa: E731
+    whole = rows(events_html(k, limit=10 ** 9))
+    assert len(whole) > 12
+    for limit in (1, 5, 12):
+        assert rows(events_html(k, limit=limit)) == whole[-limit:]
+
+
 def test_view_model_kinds_of_owner_and_driver():
     """(What views may import and read is checked in test_layers.py.)"""
     k = Kernel.from_scenario("desktop-gpu")

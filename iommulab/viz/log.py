@@ -55,14 +55,27 @@ def changes(before, after):
     return out
 
 
+def _last_actions(events, limit):
+    """The last `limit` top-level events and every event of their steps, read from the end back
+    only as far as they go (a long session's history is not walked on every refresh)."""
+    tops, by_step = [], {}
+    for i in range(len(events) - 1, -1, -1):
+        e = events[i]
+        if len(tops) == limit and e.step < tops[-1].step:
+            break
+        by_step.setdefault(e.step, []).append(e)
+        if e.depth == 0 and len(tops) < limit:
+            tops.append(e)
+    for evs in by_step.values():
+        evs.reverse()
+    tops.reverse()
+    return tops, by_step
+
+
 def events_html(k, limit=100):
     """The last `limit` actions: step, action, result (errno name and Linux's text), changed state,
     and what happened inside (WARNs, refused inner calls)."""
-    events = k.events
-    tops = [e for e in events if e.depth == 0][-limit:]
-    by_step = {}
-    for e in events:
-        by_step.setdefault(e.step, []).append(e)
+    tops, by_step = _last_actions(k.events, limit)
     rows = []
     for ev in tops:
         inner = [e for e in by_step.get(ev.step, []) if e.depth > 0]

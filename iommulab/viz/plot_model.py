@@ -14,7 +14,9 @@ drivers and `managed`) and the typed events (op, result, marks), never the model
 bar, marker position, axis range and tick the plot shows, in the data's units (steps, counts) and
 the layout's px. Two drawers draw the same Picture: matplotlib (plot.py) and plain SVG text
 (plot_svg.py, for a Python without matplotlib: Pyodide). This module imports no third-party package."""
+import operator
 import textwrap
+from bisect import bisect_left, insort
 from dataclasses import dataclass
 
 from .explain import kernel_dma_users
@@ -122,65 +124,232 @@ def _leaks(now, shown):
             "bound: leaked" for n in shown if now[n][3]]
 
 
+CHECKPOINT = 32                # every 32nd step keeps its whole composition; the others only what changed
+
+
+class _Row:
+    """What the plot knows of one timeline step: its Moment, the groups whose composition it changed
+    (`changes`: group -> (owner_cnt, kernel, user, leaked), None where the group went away), the
+    whole composition on a checkpoint step, the markers and double counts of its own events, and
+    the groups it counts as changed (`touched`)."""
+    __slots__ = ("moment", "nevents", "changes", "whole", "marks", "double", "touched")
+
+    def __init__(self, moment, changes, whole, marks, double):
+        self.moment, self.nevents = moment, len(moment.kernel.events)
+        self.changes, self.whole, self.marks, self.double = changes, whole, marks, double
+        self.touched = set(changes) | set(marks)
+
+
+def _diff(before, after):
+    """{group: after's value} where it differs from before's, None for a group that went away."""
+    out = {n: v for n, v in after.items() if before.get(n) != v}
+    out.update((n, None) for n in before if n not in after)
+    return out
+
+
+def own_events(before, after):
+    """The events of a step whose step before logged `before`: those of `after` past the history
+    the two share (events are shared objects). Normally `before` is where `after` began; not after
+    a reboot (a new log), nor when the step before was amended (it went on in the past: a refused
+    line while the slider looked back)."""
+    n = len(before)
+    if n <= len(after) and (not n or after[n - 1] is before[n - 1]):
+        return after[n:]
+    lo, hi = 0, min(n, len(after))              # the longest shared start: once apart, never together
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if after[mid - 1] is before[mid - 1]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return after[lo:]
+
+
+def _unrecorded(k, moment):
+    """Whether the kernel has changed since the step's snapshot (every change is a traced event)."""
+    then = moment.kernel.events
+    return len(k.events) != len(then) or bool(then) and k.events[-1] is not then[-1]
+
+
 class Reader:
-    """Reads a kernel's timeline into the plot's data, remembering each step's composition by the
-    Moment it came from, so a refresh computes only the step shown now (steps it never saw, e.g. the
-    middle lines of a multi-line cell, are read once inside `Timeline.excursion()`, which puts kernel
-    and session back as they were)."""
+    """Reads a kernel's timeline into the plot's data, one row per step, kept between refreshes:
+    a refresh reads only the steps it has not seen (normally the newest, from the events it
+    touched; steps never seen — the middle lines of a multi-line cell — once, inside
+    `Timeline.excursion()`, which puts kernel and session back as they were) and draws the steps
+    around the one shown, so its cost does not grow with the session's length. The rows follow
+    the timeline: a step taken back or branched off is forgotten, an amended step (same serial,
+    same state, maybe longer logs) keeps its composition."""
 
     def __init__(self, window=WINDOW):
         self.window = window
-        self._cache = {}               # Moment serial -> (Moment, composition): the serial stays when amended
-        self._events = {}              # (serial before, serial, events) -> a step's markers and double counts
+        self._rows = []                # one _Row per timeline step, in order
+        self._moments = []             # the rows' Moments, to find the steps that changed at C speed
+        self._changed = {}             # group -> ascending indices of the rows that touched it
+        self._memo = {}                # row index -> its whole composition, the last few put together
+        self._live = None              # the row read from a kernel changed since its step (a k.write from Python)
         self._members = {}             # group -> its devices, as last read
 
-    def _history(self, k):
+    # --- the rows ----------------------------------------------------------------------------
+
+    def _follow(self, steps):
+        """Forget the rows of steps the timeline dropped or replaced by another branch."""
+        if len(self._rows) > len(steps):
+            self._cut(len(steps))
+        same, i = list(map(operator.is_, self._moments, steps)), 0
+        while True:
+            try:
+                i = same.index(False, i)
+            except ValueError:
+                return
+            if steps[i].serial != self._moments[i].serial:       # another branch from here on
+                self._cut(i)
+                return
+            self._amended(i, steps)
+            i += 1
+
+    def _cut(self, i):
+        for j in range(len(self._rows) - 1, i - 1, -1):
+            self._unindex(j)
+        del self._rows[i:], self._moments[i:]
+        self._memo.clear()
+
+    def _amended(self, i, steps):
+        """An amended step keeps its state; its own events may be longer (a refused line's)."""
+        row = self._rows[i]
+        self._moments[i] = row.moment = steps[i]
+        if len(steps[i].kernel.events) != row.nevents and i:
+            self._unindex(i)
+            row.marks, row.double = self._step_events(steps, i, self._comp(i - 1))
+            row.nevents = len(steps[i].kernel.events)
+            row.touched = set(row.changes) | set(row.marks)
+            self._index(i)
+
+    def _index(self, i):
+        for n in self._rows[i].touched:
+            insort(self._changed.setdefault(n, []), i)
+
+    def _unindex(self, i):
+        for n in self._rows[i].touched:
+            at = self._changed[n]
+            at.pop(bisect_left(at, i))
+            if not at:
+                del self._changed[n]
+
+    def _append(self, steps, comp, before):
+        i = len(self._rows)
+        marks, double = self._step_events(steps, i, before) if i else ({}, [])
+        changes = _diff(before, comp) if i else {}
+        self._rows.append(_Row(steps[i], changes, comp if i % CHECKPOINT == 0 else None, marks, double))
+        self._moments.append(steps[i])
+        self._index(i)
+        self._remember(i, comp)
+
+    def _replace(self, i, comp):
+        """Step i reads differently: its row takes `comp`, and the step after it counts its changes
+        from it (every row's changes are those from the step before, as read)."""
+        rows = self._rows
+        nxt = self._comp(i + 1) if i + 1 < len(rows) else None
+        before = self._comp(i - 1) if i else None
+        for j, was, now in ((i, before, comp), (i + 1, comp, nxt)):
+            if j >= len(rows) or was is None and j:
+                continue
+            row = rows[j]
+            self._unindex(j)
+            row.changes = _diff(was, now) if j else {}
+            row.whole = now if row.whole is not None or j == i + 1 else None
+            row.touched = set(row.changes) | set(row.marks)
+            self._index(j)
+        self._memo = {i: comp}
+
+    def _comp(self, i):
+        """Step i's whole composition: its checkpoint's, with the changes of the steps since."""
+        if i in self._memo:
+            return self._memo[i]
+        rows, j = self._rows, i
+        while rows[j].whole is None:
+            j -= 1
+        comp = dict(rows[j].whole)
+        for row in rows[j + 1:i + 1]:
+            for n, v in row.changes.items():
+                if v is None:
+                    comp.pop(n, None)
+                else:
+                    comp[n] = v
+        self._remember(i, comp)
+        return comp
+
+    def _remember(self, i, comp):
+        if len(self._memo) >= 4:
+            del self._memo[next(iter(self._memo))]
+        self._memo[i] = comp
+
+    def _value(self, n, start, end):
+        """Group n's composition at each step from start to end (None where it does not exist)."""
+        rows, j = self._rows, start
+        while rows[j].whole is None and n not in rows[j].changes:
+            j -= 1
+        v = rows[j].changes[n] if n in rows[j].changes else rows[j].whole.get(n)
+        out = [v] if j == start else []
+        for i in range(j + 1, end + 1):
+            c = rows[i].changes
+            if n in c:
+                v = c[n]
+            if i >= start:
+                out.append(v)
+        return out
+
+    def _read(self, k):
+        """Rows for the steps not read yet, and the composition of the step shown now."""
         from ..shell import timeline_for
         tl = timeline_for(k)
         steps, pos = tl.steps, tl.position
-        comps, missing = [None] * len(steps), []
-        for i, m in enumerate(steps):
-            hit = self._cache.get(m.serial)
-            if i == pos:                   # the step shown is the machine now (even after a k.write from Python)
-                comps[i] = self._now(k, steps, pos)
-            elif hit is not None:          # a Moment amended keeps its serial and its state
-                comps[i] = hit[1]
-            else:
-                missing.append(i)
+        self._follow(steps)
+        live, self._live = self._live, None
+        first = len(self._rows)
+        missing = [i for i in range(first, len(steps)) if i != pos]
+        if live is not None and live < first and live != pos:
+            missing.append(live)       # read while the kernel had changes no step recorded: read it again
+        comps = {}
         if missing:                    # steps never seen (a multi-line cell; a plot made late): look back
             with tl.excursion():
                 for i in missing:
                     tl.restore(steps[i])
                     comps[i] = self._full(k)
-        deltas = []                    # per step: the groups whose composition differs from the step before
-        for i, (m, c) in enumerate(zip(steps, comps)):
-            hit = self._cache.get(m.serial)
-            if hit is not None and i != pos and hit[2] is not None:
-                deltas.append(hit[2])
-            else:
-                before = comps[i - 1] if i else c
-                deltas.append({n for n, v in c.items() if before.get(n) != v} | (set(before) - set(c)))
-        self._cache = {m.serial: (m, c, dl) for m, c, dl in zip(steps, comps, deltas)}
-        return steps, pos, comps, deltas
+        if live in comps:
+            self._replace(live, comps[live])
+        before = self._comp(first - 1) if first else {}
+        for i in range(first, len(steps)):
+            comp = comps[i] if i != pos else self._now(k, steps, pos, before)
+            self._append(steps, comp, before)
+            before = comp
+        if pos < first:                # the step shown is the machine now (even after a k.write from Python)
+            comp = self._now(k, steps, pos, self._comp(pos - 1) if pos else None)
+            if comp != self._comp(pos):
+                self._replace(pos, comp)
+        if _unrecorded(k, steps[pos]):
+            self._live = pos
+        return steps, pos, self._comp(pos)
 
     def _full(self, k):
         st = k.state()
         self._members = {n: g["devices"] for n, g in st["groups"].items()}
         return composition(st)
 
-    def _now(self, k, steps, pos):
+    def _now(self, k, steps, pos, before):
         """The composition now: the step before's, with the groups that this step's events touched
         read again (every change of a group is a traced event naming it: a 2,000-device host reads
         a few groups, not all of them)."""
-        hit = self._cache.get(steps[pos - 1].serial) if pos else None
-        if hit is None or len(hit[1]) != len(k.iommu_groups):
+        if before is None or len(before) != len(k.iommu_groups):
             return self._full(k)
+        first, then = len(steps[pos - 1].kernel.events), steps[pos - 1].kernel.events
+        if len(k.events) < first or (first and k.events[first - 1] is not then[-1]):
+            return self._full(k)               # not the step before's history continued (a reboot)
         groups, devices = set(), set()
-        for ev in k.events[len(steps[pos - 1].kernel.events):]:
+        for ev in k.events[first:]:
             groups.update(g[0] for g in ev.groups)
             devices.update(v for kind, v in ev.refs if kind == "device")
         if not groups and not devices:
-            return hit[1]
+            return before
         for n in groups:
             if not self._members.get(n):
                 return self._full(k)
@@ -189,28 +358,17 @@ class Reader:
         if not set(st["groups"]) >= groups:
             return self._full(k)
         self._members.update((n, g["devices"]) for n, g in st["groups"].items())
-        return {**hit[1], **composition(st)}
+        return {**before, **composition(st)}
+
+    # --- what the plot shows -----------------------------------------------------------------
 
     def build(self, k):
         """What the plot shows, as plain data: the steps, the panels with their bars and markers,
         the groups left out, the leaks."""
-        steps, pos, comps, deltas = self._history(k)
+        steps, pos, now = self._read(k)
         last = len(steps) - 1
-        marks, double, seen = {}, [], {}
-        for i in range(1, len(steps)):
-            step_marks, step_double = self._step_events(steps, i, comps[i - 1], seen)
-            for n, kinds in step_marks.items():
-                marks.setdefault(n, []).extend((i, kind) for kind in kinds)
-            double += [(n, i, cnt) for n, cnt in step_double]
-        self._events = seen                     # the steps of the timeline now: the rest is forgotten
-        now = comps[pos]
-        leaked_now = {n for n, c in now.items() if c[3]}
-        last_change = {n: 0 for n in leaked_now}
-        for i, delta in enumerate(deltas):
-            for n in delta:
-                last_change[n] = i
-        for n, ms in marks.items():
-            last_change[n] = max([last_change.get(n, 0)] + [i for i, _ in ms])
+        last_change = {n: 0 for n, c in now.items() if c[3]}          # a leak is drawn even if it never moved
+        last_change.update((n, at[-1]) for n, at in self._changed.items())
         changed = [n for n in last_change if n in now]
         drawn = sorted(sorted(changed, key=lambda n: (-last_change[n], n))[:MAX_PANELS])
         hidden = sorted(set(changed) - set(drawn))
@@ -219,35 +377,32 @@ class Reader:
         hi = max(9, end // 5 * 5 + 5)                   # the axis grows by fives: most refreshes keep it
         lo = max(0, hi - window + 1)
         start = lo
+        rows = self._rows[start:end + 1]
+        double = [(n, i, cnt) for i, row in enumerate(rows, start) for n, cnt in row.double]
         panels = []
         for n in drawn:
-            bars = [(i, *(comps[i].get(n) or (0, 0, 0, 0))[1:]) for i in range(start, end + 1)]
+            bars = [(i, *(c or (0, 0, 0, 0))[1:]) for i, c in enumerate(self._value(n, start, end), start)]
             peak = max([sum(b[1:]) for b in bars] + [1])
             panels.append({"group": n, "bars": bars, "now": now.get(n, (0, 0, 0, 0)), "top": peak,
-                           "marks": [(i, kind) for i, kind in marks.get(n, ()) if start <= i <= end],
-                           "double": [(i, cnt) for g, i, cnt in double if g == n and start <= i <= end]})
+                           "marks": [(i, kind) for i, row in enumerate(rows, start) for kind in row.marks.get(n, ())],
+                           "double": [(i, cnt) for g, i, cnt in double if g == n]})
         return {"position": pos, "last": last, "steps": (start, end), "axis": (lo, hi), "panels": panels,
                 "hidden": hidden,
                 "unchanged": len(now) - len(changed), "leaks": _leaks(now, drawn),
                 "double": [(n, i, cnt) for n, i, cnt in double if n in drawn]}
 
-    def _step_events(self, steps, i, before, seen):
+    def _step_events(self, steps, i, before):
         """What timeline step i's own events show: {group: [marker kinds]} and [(group, owner_cnt)]
-        where one bind counted twice; read once per step (by the serials of the step and the one
-        before it), so a refresh reads only the newest step's events, not the whole history."""
-        key = (steps[i - 1].serial, steps[i].serial, len(steps[i].kernel.events))
-        hit = self._events.get(key)
-        if hit is None:
-            events = steps[i].kernel.events[len(steps[i - 1].kernel.events):]
-            _, by_step, double = series(events, initial={n: c[0] for n, c in before.items()})
-            marks = {}
-            for n, ms in by_step.items():
-                for _, kind in ms:
-                    if kind not in marks.setdefault(n, []):
-                        marks[n].append(kind)
-            hit = (marks, [(n, cnt) for n, _, cnt in double])
-        seen[key] = hit
-        return hit
+        where one bind counted twice."""
+        events = own_events(steps[i - 1].kernel.events, steps[i].kernel.events)
+        named = {g[0] for ev in events for g in ev.groups}
+        _, by_step, double = series(events, initial={n: before[n][0] for n in named if n in before})
+        marks = {}
+        for n, ms in by_step.items():
+            for _, kind in ms:
+                if kind not in marks.setdefault(n, []):
+                    marks[n].append(kind)
+        return marks, [(n, cnt) for n, _, cnt in double]
 
 
 # --- the picture: everything the plot shows ------------------------------------------------------
