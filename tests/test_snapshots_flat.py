@@ -301,3 +301,20 @@ def test_the_steps_share_the_shell_history_and_restore_it_exactly(monkeypatch):
         assert (session_for(k).history, session_for(k).history_count) == (history, count), i
         assert len(history) == min(HISTSIZE, max(i, 1)) or len(history) == min(HISTSIZE, i + 1)
         assert k.devices[AUDIO].driver_override == ("vfio-pci" if i % 2 else None)
+
+
+def test_a_timeline_makes_full_collections_rarer_but_keeps_thresholds_someone_set():
+    """Full collections walk every snapshot's objects: a timeline makes them ten times rarer
+    (timeline.fewer_full_collections), but only from CPython's defaults, never over a choice."""
+    import gc
+    from iommulab.shell.timeline import FULL_COLLECTIONS_EVERY, Timeline
+    was = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        Timeline(Kernel.from_scenario("desktop-gpu"))
+        assert gc.get_threshold() == (700, 10, FULL_COLLECTIONS_EVERY) and FULL_COLLECTIONS_EVERY > 10
+        gc.set_threshold(500, 5, 5)
+        Timeline(Kernel.from_scenario("desktop-gpu"))
+        assert gc.get_threshold() == (500, 5, 5)
+    finally:
+        gc.set_threshold(*was)
