@@ -3,6 +3,7 @@
     python bench/memory.py                      # both machines (several minutes)
     python bench/memory.py desktop-gpu 5000     # one machine, that many actions
     python bench/memory.py sriov-2000 1000 --shell
+    python bench/memory.py desktop-gpu 5000 --no-reboot   # one boot's history only grows (no reboot resets it)
 
 A seeded random walk of lab actions, driven the way the Lab drives them: by default through the
 Lab widget's own callbacks (choose a device and a driver, press bind / unbind / override / start VM /
@@ -36,9 +37,9 @@ GOALS = {"desktop-gpu": (5000, 200), "sriov-2000": (1000, 300)}
 class LabWalk:
     """Presses the Lab's buttons (its own callbacks, as a click runs them)."""
 
-    def __init__(self, k):
+    def __init__(self, k, reboot=True):
         from iommulab.widgets.lab import Lab
-        self.k, self.lab = k, Lab(k)
+        self.k, self.lab, self.reboot = k, Lab(k), reboot
 
     def device(self, rng):
         names = sorted(self.k.devices)
@@ -93,7 +94,8 @@ class LabWalk:
                 lab.gtype.value = rng.choice(list(lab.gtype.options))
                 lab.on_type()
         elif r < 0.8205:
-            lab.on_reboot()
+            if self.reboot:
+                lab.on_reboot()
         elif r < 0.83:
             lab.on_undo()
         elif r < 0.89:
@@ -113,9 +115,8 @@ class LabWalk:
 class ShellWalk:
     """The same lines through k.sh() and the timeline the Lab uses, with no widget."""
 
-    def __init__(self, k):
-        self.k, self.tl = k, timeline_for(k)
-        self.jobs = 0
+    def __init__(self, k, reboot=True):
+        self.k, self.tl, self.reboot = k, timeline_for(k), reboot
 
     def step(self, rng):
         k, tl = self.k, self.tl
@@ -148,7 +149,8 @@ class ShellWalk:
             k.sh(lines.group_type(rng.choice(sorted(k.iommu_groups)),
                                   rng.choice(["identity", "DMA", "DMA-FQ", "auto"])))
         elif r < 0.8205:
-            k.sh("reboot")
+            if self.reboot:
+                k.sh("reboot")
         elif r < 0.83:
             tl.undo()
         elif r < 0.89:
@@ -164,15 +166,16 @@ class ShellWalk:
         return len(self.tl.steps)
 
 
-def run(scenario, actions, shell=False, seed=19):
+def run(scenario, actions, shell=False, seed=19, reboot=True):
     gc.collect()
     start_rss = rss_mb()
     k = Kernel.from_scenario(scenario)
-    walk = (ShellWalk if shell else LabWalk)(k)
+    walk = (ShellWalk if shell else LabWalk)(k, reboot)
     rng = random.Random(seed)
     gc.collect()
     print(f"{scenario}, {'k.sh + Timeline' if shell else 'Lab callbacks'}, {actions} actions (seed {seed}): "
-          f"RSS {start_rss:.0f} MB before boot, {rss_mb():.0f} MB with the machine shown", flush=True)
+          f"{'' if reboot else 'no reboot, '}RSS {start_rss:.0f} MB before boot, "
+          f"{rss_mb():.0f} MB with the machine shown", flush=True)
     tenth = max(1, actions // 10)
     done, t0, times = 0, time.perf_counter(), []
     while done < actions:
@@ -198,13 +201,13 @@ def run(scenario, actions, shell=False, seed=19):
 
 
 def main(argv):
-    shell = "--shell" in argv
+    shell, reboot = "--shell" in argv, "--no-reboot" not in argv
     args = [a for a in argv if not a.startswith("--")]
     if args:
-        run(args[0], int(args[1]) if len(args) > 1 else GOALS.get(args[0], (1000,))[0], shell)
+        run(args[0], int(args[1]) if len(args) > 1 else GOALS.get(args[0], (1000,))[0], shell, reboot=reboot)
         return
     for scenario, (n, _) in GOALS.items():
-        run(scenario, n, shell)
+        run(scenario, n, shell, reboot=reboot)
 
 
 if __name__ == "__main__":
