@@ -1,12 +1,14 @@
 """Issue 11, second pass: the driver-core, version-table, platform and IOMMU-driver rows of
 ../shared/spec/kernel-ownership.md §0.1, each checked on both sides of its version boundary."""
 import errno
+import re
 
 import pytest
 
+from iommulab import Kernel
 from iommulab.kernel.iommu import iommu_device_use_default_domain
 from iommulab.kernel.scenario import ScenarioError
-from conftest import bind, dev, drv, errno_of, make, st, unbind
+from conftest import bind, dev, drv, errno_of, make, st, to_toml, unbind
 
 
 # --- test_remove fix (f429378a9bf8; stable 6.1.53, 6.4.16, 6.5.3) ---------------------------
@@ -19,6 +21,26 @@ def test_test_remove_leaks_a_count_only_where_the_fix_is_missing(version, leaks)
              drivers=[drv("igb", ids=["8086:1533"])], config={"CONFIG_DEBUG_TEST_DRIVER_REMOVE": True})
     assert k.devices["0000:01:00.0"].driver.name == "igb"
     assert st(k, 1)[0] == (2 if leaks else 1)
+
+
+def _self_test(version, reverted):
+    doc = {"title": "t", "kernel": {"version": version, "config": {"CONFIG_DEBUG_TEST_DRIVER_REMOVE": True},
+                                    "reverted": reverted},
+           "driver": [drv("igb", ids=["8086:1533"])], "device": [dev("0000:01:00.0", id="8086:1533", group=1)]}
+    return Kernel.from_toml(to_toml(doc), "selftest.toml")
+
+
+def test_a_kernel_built_with_the_fix_reverted_leaks_as_before_it():
+    """[kernel] reverted: 6.12 built without f429378a9bf8 (the conformance suite boots such a build)
+    leaks the count the self-test's second probe takes, as 6.5.2 does."""
+    assert st(_self_test("6.12", ["f429378a9bf8"]), 1)[0] == 2
+    assert st(_self_test("6.12", ["f429378a"]), 1)[0] == 2             # an abbreviated id, as git prints it
+    assert st(_self_test("6.12", []), 1)[0] == 1
+    for reverted, words in ((["f429378a9bf8"], "version 6.5.2 does not have f429378a9bf8 to revert"),
+                            (["0123456789ab"], "'0123456789ab' is not a commit the model can revert"),
+                            (["f42"], "'f42' is not a commit")):
+        with pytest.raises(ScenarioError, match=re.escape(words)):
+            _self_test("6.5.2" if "6.5.2" in words else "6.12", reverted)
 
 
 # --- -EPROBE_DEFER without a default domain (b46064a18810: 6.15; 6.14.2, 6.6.90) --------------
@@ -215,6 +237,23 @@ def test_noiommu_group_goes_with_the_unbind_and_the_mode_can_be_set_at_runtime()
     assert "vfio-pci 0000:00:03.0: Removing from iommu group 0" in k.dmesg()
     assert "noiommu-0" not in k.listdir("/dev/vfio")
     assert k.taint == 64                                             # a taint stays
+
+
+def test_without_config_vfio_noiommu_the_parameter_and_the_mode_do_not_exist():
+    """Debian builds VFIO without CONFIG_VFIO_NOIOMMU (recorded on 6.1, 6.12 and 6.18 in QEMU,
+    conformance probe 15): vfio then has no parameters at all, so no parameters directory, and
+    the command line cannot turn the mode on."""
+    k = make("6.12", devices=[dev("0000:00:03.0", id="8086:1533", iommu=False)],
+             config={"CONFIG_VFIO_NOIOMMU": False}, cmdline="vfio.enable_unsafe_noiommu_mode=1")
+    assert "vfio" in k.listdir("/sys/module")
+    assert errno_of(k.listdir, "/sys/module/vfio/parameters") == errno.ENOENT
+    assert errno_of(k.read, "/sys/module/vfio/parameters/enable_unsafe_noiommu_mode") == errno.ENOENT
+    r = k.sh("ls /sys/module/vfio/parameters")
+    assert r.status == 2 and "No such file or directory" in r.stderr
+    assert errno_of(bind, k, "0000:00:03.0", "vfio-pci") == errno.EINVAL
+    assert k.iommu_groups == {} and k.taint == 0
+    on = _noiommu()                                                  # the default: built in
+    assert on.listdir("/sys/module/vfio/parameters") == ["enable_unsafe_noiommu_mode"]
 
 
 def test_a_normal_container_takes_no_noiommu_group():

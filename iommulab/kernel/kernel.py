@@ -71,7 +71,7 @@ class Kernel:
         self.scenario = scenario
         kern = scenario["kernel"]
         self.version = kern["version"]
-        self.f = features_for(self.version)
+        self.f = features_for(self.version, kern.get("reverted", ()))
         self.config = dict(kern["config"])
         self.cmdline = kern["cmdline"]
         self.msi_isolation = kern["msi_isolation"]
@@ -95,7 +95,7 @@ class Kernel:
         self.free_group_minors, self.group_minor_next = [], 0     # vfio.group_ida
         self.free_groups, self.group_next = [], 0
         self.reserved_groups = {d["group"] for d in scenario["devices"] if "group" in d}
-        self.params = params_from_cmdline(self.cmdline, self.f, self.arch)
+        self.params = params_from_cmdline(self.cmdline, self.f, self.arch, self.config)
         self.default_domain_type = default_domain_type(self.params, self.arch)
         self.buses = make_buses(self)
         self._boot()

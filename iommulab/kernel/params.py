@@ -4,12 +4,13 @@ from .iommu import DOMAIN_DMA, DOMAIN_DMA_FQ, DOMAIN_IDENTITY
 from .kstrtox import kstrtobool
 
 
-def params_from_cmdline(cmdline, f, arch="x86_64"):
+def params_from_cmdline(cmdline, f, arch="x86_64", config=None):
     """Module and early parameters of the command line. A bool module parameter goes through
     param_set_bool() (kernel/params.c): no "=" means true, otherwise kstrtobool(), and a value it
     refuses leaves the default. iommu.strict= and iommu.passthrough= are early_params whose
     handlers (iommu_dma_setup(), iommu_set_def_domain_type()) call kstrtobool() on the value:
-    without one, or with one it refuses, they stay unset."""
+    without one, or with one it refuses, they stay unset. vfio's enable_unsafe_noiommu_mode exists
+    only with CONFIG_VFIO_NOIOMMU (its module_param_named() sits in an #if in vfio_main.c)."""
     params = {"iommufd.allow_unsafe_interrupts": False,
               "vfio_iommu_type1.allow_unsafe_interrupts": False,
               "vfio_platform.reset_required": True, "vfio.enable_unsafe_noiommu_mode": False,
@@ -31,6 +32,8 @@ def params_from_cmdline(cmdline, f, arch="x86_64"):
             _set_bool(params, key, value if eq else "1", f)
         else:
             params[key] = value
+    if config is not None and not config.get("CONFIG_VFIO_NOIOMMU", True):
+        del params["vfio.enable_unsafe_noiommu_mode"]
     return params
 
 

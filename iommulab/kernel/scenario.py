@@ -15,14 +15,14 @@ from .pci_probe import topology_problems
 from .drivers import BUILTIN, BUILTIN_NAMES
 from . import schema
 from .schema import DEVICE_DEFAULTS as _DEV, DRIVER_DEFAULTS as _DRV, KERNEL_DEFAULTS as _KER, QEMU_NEWEST, types
-from .version import VersionError, features_for, parse_version
+from .version import REVERTIBLE, VersionError, features_for, parse_version, revertible
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 PCI_ID_RE = re.compile(r"^([0-9a-f]{4}|\*):([0-9a-f]{4}|\*)$", re.I)
 
 CONFIG_SYMBOLS = ("CONFIG_DEBUG_TEST_DRIVER_REMOVE", "CONFIG_IOMMUFD", "CONFIG_VFIO_DEVICE_CDEV",
-                  "CONFIG_IOMMUFD_VFIO_CONTAINER", "CONFIG_IOMMU_DMA")
+                  "CONFIG_IOMMUFD_VFIO_CONTAINER", "CONFIG_IOMMU_DMA", "CONFIG_VFIO_NOIOMMU")
 
 
 class ScenarioError(ValueError):
@@ -65,10 +65,19 @@ def _kernel_section(source, table):
         version = parse_version(text)
     except VersionError as e:
         raise ScenarioError(source, entry, str(e)) from None
-    f = features_for(version)
+    reverted = []
+    for commit in table.get("reverted", ()):
+        key = revertible(commit) if isinstance(commit, str) else None
+        if key is None:
+            raise ScenarioError(source, entry, f"reverted: {commit!r} is not a commit the model can revert "
+                                f"(modelled: {', '.join(REVERTIBLE)})")
+        if not getattr(features_for(version), REVERTIBLE[key]):
+            raise ScenarioError(source, entry, f"reverted: version {text} does not have {key} to revert")
+        reverted.append(key)
+    f = features_for(version, reverted)
     config = {"CONFIG_DEBUG_TEST_DRIVER_REMOVE": False, "CONFIG_IOMMUFD": f.iommufd,
               "CONFIG_VFIO_DEVICE_CDEV": f.vfio_cdev, "CONFIG_IOMMUFD_VFIO_CONTAINER": False,
-              "CONFIG_IOMMU_DMA": True}
+              "CONFIG_IOMMU_DMA": True, "CONFIG_VFIO_NOIOMMU": True}
     for sym, val in table.get("config", {}).items():
         if sym not in CONFIG_SYMBOLS:
             raise ScenarioError(source, entry, f"unknown Kconfig symbol {sym!r} in config "
@@ -92,7 +101,7 @@ def _kernel_section(source, table):
     if IOMMU_DRIVERS[iommu_driver] != arch:
         raise ScenarioError(source, entry, f"iommu_driver {iommu_driver!r} is an "
                             f"{IOMMU_DRIVERS[iommu_driver]} IOMMU, not one an {arch} machine has")
-    return {"version": version, "version_text": text, "config": config,
+    return {"version": version, "version_text": text, "config": config, "reverted": tuple(reverted),
             "cmdline": table.get("cmdline", _KER["cmdline"]),
             "msi_isolation": table.get("msi_isolation", _KER["msi_isolation"]),
             "arch": arch, "iommu_driver": iommu_driver}
@@ -416,7 +425,7 @@ def _check_release_facts(source, kernel, drivers, devices):
     """Things the chosen release or IOMMU driver cannot have: a bus or built-in driver the release
     has not got (the cdx bus before 6.4, vfio-cdx before 6.5), a driver field its bus has not got
     (cdx_driver.driver_managed_dma before 6.5), a require_direct USB/graphics device on VT-d."""
-    f = features_for(kernel["version"])
+    f = features_for(kernel["version"], kernel["reverted"])
     text = kernel["version_text"]
     for i, d in enumerate(drivers):
         entry = f"[[driver]] #{i + 1} ({d['name']})"

@@ -48,11 +48,14 @@ TOP = (
 
 KERNEL = (
     Key("version", str, NEWEST, '"X.Y" or "X.Y.Z" from 5.18 on, or "rfc-2021-11" (the unmerged first design)'),
-    Key("config", dict, Rule("CONFIG_IOMMUFD from 6.2, CONFIG_VFIO_DEVICE_CDEV from 6.6 and CONFIG_IOMMU_DMA "
-                             "on; CONFIG_DEBUG_TEST_DRIVER_REMOVE and CONFIG_IOMMUFD_VFIO_CONTAINER off"),
+    Key("config", dict, Rule("CONFIG_IOMMUFD from 6.2, CONFIG_VFIO_DEVICE_CDEV from 6.6, CONFIG_IOMMU_DMA and "
+                             "CONFIG_VFIO_NOIOMMU on; CONFIG_DEBUG_TEST_DRIVER_REMOVE and "
+                             "CONFIG_IOMMUFD_VFIO_CONTAINER off"),
         "Kconfig symbols, true or false"),
     Key("cmdline", str, "", "kernel parameters, such as iommu.strict=1 vfio-pci.ids=10de:2204"),
     Key("msi_isolation", bool, True, "the platform remaps interrupts (iommufd's MSI isolation check)"),
+    Key("reverted", list, (), "commits the kernel was built without (a developer's revert), such as "
+        '["f429378a9bf8"]: the self-test path\'s dma_cleanup() fix', extension=True),
     Key("arch", str, "x86_64", "the machine's architecture: x86_64 or arm64", extension=True),
     Key("iommu_driver", str, Rule("the architecture's first: intel on x86_64, arm-smmu-v3 on arm64"),
         "the IOMMU driver: intel, amd, arm-smmu-v3 or arm-smmu", extension=True),

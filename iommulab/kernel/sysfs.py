@@ -267,8 +267,11 @@ def _modules(k):
     mods = sorted(set(_MODULE_PARAMS) | {d.module for d in k.drivers.values() if d.registered})
 
     def module(m):
-        params = _MODULE_PARAMS.get(m, ())
-        t = {"parameters": lambda: _lazy({p: (lambda p=p: _param_attr(k, f"{m}.{p}")) for p in params})}
+        params = [p for p in _MODULE_PARAMS.get(m, ()) if f"{m}.{p}" in k.params]
+        # module_param_sysfs_setup(): no parameters, no directory (vfio without CONFIG_VFIO_NOIOMMU);
+        # a module whose parameters the model does not list keeps an empty one
+        t = {"parameters": lambda: _lazy({p: (lambda p=p: _param_attr(k, f"{m}.{p}")) for p in params})} \
+            if params or m not in _MODULE_PARAMS else {}
         drvs = [d for d in k.drivers.values() if d.module == m]
         if drvs:
             t["drivers"] = lambda: _lazy({f"{d.bus.name}:{d.name}": (lambda d=d: Link(

@@ -2,6 +2,7 @@
 
 The feature table follows ../shared/spec/kernel-ownership.md §10 (version flags) and §9.5.
 """
+import dataclasses
 from dataclasses import dataclass
 import re
 
@@ -87,8 +88,28 @@ class Features:
         return not self.has_ownership and not self.rfc2021
 
 
-def features_for(version):
-    """The Features of a parsed version (a tuple or RFC_2021)."""
+# Fixes a kernel can be built without ([kernel] reverted in a scenario: a kernel developer's build
+# with the commit reverted, as the conformance suite boots one): commit -> the feature it brought
+REVERTIBLE = {"f429378a9bf8": "test_remove_cleanup_fix"}
+
+
+def revertible(commit):
+    """The REVERTIBLE key an abbreviated or full commit id names, or None."""
+    c = commit.lower()
+    if len(c) < 7 or any(ch not in "0123456789abcdef" for ch in c):
+        return None
+    return next((key for key in REVERTIBLE if key.startswith(c) or c.startswith(key)), None)
+
+
+def features_for(version, reverted=()):
+    """The Features of a parsed version (a tuple or RFC_2021), less the fixes `reverted` (REVERTIBLE
+    commit ids) brought."""
+    f = _features_for(version)
+    gone = {REVERTIBLE[c]: False for c in reverted}
+    return dataclasses.replace(f, **gone) if gone else f
+
+
+def _features_for(version):
     if version == RFC_2021:
         v, rfc = _RFC_BASE, True
         release = RFC_2021
