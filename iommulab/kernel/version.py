@@ -81,6 +81,8 @@ class Features:
                                         # space printed before an empty "(set via kernel command line)"
     kstrtobool_true_false: bool     # kstrtobool() takes t/T and f/F ("true"/"false"), 5.19
     kstrtobool_enabled_disabled: bool   # and e/E and d/D ("enabled"/"disabled"), ae5b3500856f (6.16)
+    pci_reset_logged: bool          # "resetting"/"reset done" around a function reset: recorded on 6.18.15,
+    #                                 not on 6.12.117 (conformance suite); the commit between was not identified
 
     @property
     def old_vfio_viability(self):
@@ -151,4 +153,5 @@ def _features_for(version):
         iommu_log_no_trailing_space=v >= (6, 5, 0),
         kstrtobool_true_false=v >= (5, 19, 0),
         kstrtobool_enabled_disabled=v >= (6, 16, 0),
+        pci_reset_logged=v >= (6, 18, 0),
     )

@@ -428,10 +428,23 @@ def vfio_df_group_open(vdev):
             return rc
         vdev.iommufd_device = idev
         vdev.iommufd_attached = True
+    if vdev.open_count == 0:
+        vfio_pci_core_enable(vdev)
     vdev.open_count += 1
     if vg.container is not None:
         vg.container_users += 1
     return 0
+
+
+def vfio_pci_core_enable(vdev):
+    """The first open of a PCI device (vfio_df_open() -> open_device -> vfio_pci_core_enable()):
+    vfio-pci resets the function with pci_try_reset_function(), which from 6.18 logs around it
+    (every PCI device of the model can be reset). The reset on the last close goes through
+    __pci_reset_function_locked(), which logs nothing (what the recordings show)."""
+    dev = vdev.dev
+    if dev.bus.name == "pci" and dev.k.f.pci_reset_logged:
+        dev.k.printk(f"{dev.log_prefix()}: resetting")
+        dev.k.printk(f"{dev.log_prefix()}: reset done")
 
 
 def vfio_df_group_close(vdev):

@@ -69,6 +69,8 @@ def vfio_df_ioctl_bind_iommufd(df, iommufd_file):
     if isinstance(idev, int):
         vfio_device_unblock_group(vdev)
         return idev
+    from .vfio import vfio_pci_core_enable
+    vfio_pci_core_enable(vdev)
     vdev.open_count = 1
     vdev.iommufd_device = idev
     df.access_granted = True
