@@ -432,3 +432,21 @@ def test_an_rmrr_device_joining_a_group_on_a_user_domain(version):
     else:
         assert new.iommu_group is None
         assert "pci 0000:00:14.2: Failed to add to iommu group 3: -1" in k.dmesg()
+
+
+@pytest.mark.parametrize("version,logged", [("6.12", False), ("6.18", True)])
+def test_the_first_open_of_a_vfio_pci_device_resets_it_and_6_18_says_so(version, logged):
+    """Recorded in QEMU (conformance probes 08, 11, 12, 16): Debian's 6.18.15 logs the function reset of
+    vfio_pci_core_enable() on the first GET_DEVICE_FD, 6.12.117 does not; a second open does not reset."""
+    k = make(version, devices=[dev("0000:01:00.0", id="8086:1533", group=1, driver="vfio-pci")])
+    p = k.spawn("qemu")
+    c, g = p.open("/dev/vfio/vfio"), p.open("/dev/vfio/1")
+    p.ioctl(g, "VFIO_GROUP_SET_CONTAINER", c)
+    p.ioctl(c, "VFIO_SET_IOMMU", "VFIO_TYPE1v2_IOMMU")
+    before = len(k.dmesg())
+    p.ioctl(g, "VFIO_GROUP_GET_DEVICE_FD", "0000:01:00.0")
+    want = ["vfio-pci 0000:01:00.0: resetting", "vfio-pci 0000:01:00.0: reset done"] if logged else []
+    assert k.dmesg()[before:] == want
+    before = len(k.dmesg())
+    p.ioctl(g, "VFIO_GROUP_GET_DEVICE_FD", "0000:01:00.0")
+    assert k.dmesg()[before:] == []
