@@ -450,3 +450,41 @@ def test_the_first_open_of_a_vfio_pci_device_resets_it_and_6_18_says_so(version,
     before = len(k.dmesg())
     p.ioctl(g, "VFIO_GROUP_GET_DEVICE_FD", "0000:01:00.0")
     assert k.dmesg()[before:] == []
+
+
+def _compat(noiommu=True):
+    return make("6.12", devices=[dev("0000:01:00.0", id="8086:1533", group=1, driver="vfio-pci")],
+                config={"CONFIG_IOMMUFD_VFIO_CONTAINER": True, "CONFIG_VFIO_NOIOMMU": noiommu})
+
+
+def test_where_iommufd_provides_dev_vfio_vfio_there_is_no_type1_module_and_it_says_so_once():
+    """Recorded on the 6.12 build with CONFIG_IOMMUFD_VFIO_CONTAINER (conformance probes 08, 13, 22):
+    iommufd_fops_open() says once that it provides /dev/vfio/vfio; vfio_iommu_type1 is not built;
+    iommufd_vfio_check_extension() answers VFIO_NOIOMMU_IOMMU from the Kconfig alone."""
+    k = _compat()
+    mods = k.listdir("/sys/module")
+    assert "iommufd" in mods and "vfio" in mods and "vfio_iommu_type1" not in mods
+    p = k.spawn("qemu")
+    c = p.open("/dev/vfio/vfio")
+    p.open("/dev/vfio/vfio")
+    assert k.dmesg().count("iommufd: IOMMUFD is providing /dev/vfio/vfio, not VFIO.") == 1
+    assert p.ioctl(c, "VFIO_CHECK_EXTENSION", "VFIO_NOIOMMU_IOMMU") == 1          # the mode is off
+    assert p.ioctl(c, "VFIO_CHECK_EXTENSION", "VFIO_TYPE1v2_IOMMU") == 1
+    off = _compat(noiommu=False)
+    q = off.spawn("qemu")
+    assert q.ioctl(q.open("/dev/vfio/vfio"), "VFIO_CHECK_EXTENSION", "VFIO_NOIOMMU_IOMMU") == 0
+    legacy = make("6.12", devices=[dev("0000:01:00.0", id="8086:1533", group=1)])
+    r = legacy.spawn("qemu")
+    assert r.ioctl(r.open("/dev/vfio/vfio"), "VFIO_CHECK_EXTENSION", "VFIO_NOIOMMU_IOMMU") == 0   # mode off
+    assert "vfio_iommu_type1" in legacy.listdir("/sys/module") and "IOMMUFD is providing" not in \
+        " ".join(legacy.dmesg())
+
+
+def test_a_kernel_without_iommufd_has_no_iommufd_module():
+    """Debian's kernels build no iommufd (conformance probe 26): no /sys/module/iommufd at all."""
+    k = make("6.12", devices=[dev("0000:01:00.0", id="8086:1533", group=1)], config={"CONFIG_IOMMUFD": False,
+                                                                                    "CONFIG_VFIO_DEVICE_CDEV": False})
+    assert "iommufd" not in k.listdir("/sys/module")
+    assert errno_of(k.read, "/sys/module/iommufd/parameters/allow_unsafe_interrupts") == errno.ENOENT
+    assert make("6.1").listdir("/sys/module").count("iommufd") == 0                 # before 6.2: none at all
+    assert "allow_unsafe_interrupts" in make("6.12").listdir("/sys/module/iommufd/parameters")

@@ -80,6 +80,7 @@ def open_node(k, path, p):
         return _open_iommufd(k, path)
     if path == "/dev/vfio/vfio":
         if k.config["CONFIG_IOMMUFD_VFIO_CONTAINER"]:
+            k.printk_once("iommufd: IOMMUFD is providing /dev/vfio/vfio, not VFIO.")   # iommufd_fops_open()
             return _open_iommufd(k, path)
         return File(k, "vfio-container", VfioContainer(k), path)
     if path.startswith("/dev/vfio/devices/") and k.cdev_enabled:
@@ -147,6 +148,14 @@ def _container_check_extension(p, f, arg):
     if arg == VFIO_NOIOMMU_IOMMU:               # vfio_noiommu_ops: only while the mode is on
         return 1 if vfio_noiommu_enabled(p.k) else 0
     return 1 if arg in IOMMU_TYPES else 0
+
+
+def _iommufd_check_extension(p, f, arg):
+    """iommufd_vfio_check_extension() (vfio_compat.c): no-IOMMU whenever it is built in, whatever
+    the mode parameter says; the type1 types unless a no-IOMMU device made the context one."""
+    if arg == VFIO_NOIOMMU_IOMMU:
+        return 1 if p.k.config["CONFIG_VFIO_NOIOMMU"] else 0
+    return 1 if arg in IOMMU_TYPES and not f.obj.no_iommu_mode else 0
 
 
 def _container_set_iommu(p, f, arg):
@@ -233,7 +242,7 @@ _IOCTLS = {
     ("vfio-cdev", "VFIO_DEVICE_DETACH_IOMMUFD_PT"): _cdev_detach,
     ("iommufd", "IOMMU_IOAS_ALLOC"): _iommufd_ioas_alloc,
     ("iommufd", "VFIO_GET_API_VERSION"): _api_version,
-    ("iommufd", "VFIO_CHECK_EXTENSION"): _container_check_extension,
+    ("iommufd", "VFIO_CHECK_EXTENSION"): _iommufd_check_extension,
     ("iommufd", "VFIO_SET_IOMMU"): _iommufd_set_iommu,
 }
 IOCTL_NAMES = tuple(sorted({r for _, r in _IOCTLS}))

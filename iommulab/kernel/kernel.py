@@ -43,7 +43,8 @@ _STATE_KEYS = ("devices", "hotplug", "drivers", "iommu_groups", "vfio_groups", "
                "pci_bus_index", "buses",
                "deferred_probe", "unregistering", "pending", "params", "crashed", "retrying_deferred", "taint",
                "domain_seq", "container_seq", "ictx_seq", "pid_seq", "free_cdev", "cdev_next",
-               "free_group_minors", "group_minor_next", "free_groups", "group_next", "reserved_groups")
+               "free_group_minors", "group_minor_next", "free_groups", "group_next", "reserved_groups",
+               "printed_once")
 # Of those, the id allocators: an action that failed may have used an id up and changed nothing else.
 ID_ALLOCATORS = ("pid_seq", "domain_seq", "container_seq", "ictx_seq", "cdev_next", "free_cdev",
                  "group_minor_next", "free_group_minors")
@@ -91,6 +92,7 @@ class Kernel:
         self.deferred_probe, self.unregistering, self.pending = [], [], []
         self.domain_seq = self.container_seq = self.ictx_seq = 0
         self.pid_seq = 1000
+        self.printed_once = frozenset()      # pr_info_once() lines already printed this boot
         self.free_cdev, self.cdev_next = [], 0
         self.free_group_minors, self.group_minor_next = [], 0     # vfio.group_ida
         self.free_groups, self.group_next = [], 0
@@ -247,6 +249,12 @@ class Kernel:
 
     def printk(self, line):
         self.dmesg_lines.append(line)
+
+    def printk_once(self, line):
+        """pr_info_once(): the line, the first time this boot only."""
+        if line not in self.printed_once:
+            self.printed_once = self.printed_once | {line}
+            self.dmesg_lines.append(line)
 
     def warn(self, file, func, text=""):
         """A WARN splat: the first line starts with WARNING: and names the function."""

@@ -10,7 +10,9 @@ def params_from_cmdline(cmdline, f, arch="x86_64", config=None):
     refuses leaves the default. iommu.strict= and iommu.passthrough= are early_params whose
     handlers (iommu_dma_setup(), iommu_set_def_domain_type()) call kstrtobool() on the value:
     without one, or with one it refuses, they stay unset. vfio's enable_unsafe_noiommu_mode exists
-    only with CONFIG_VFIO_NOIOMMU (its module_param_named() sits in an #if in vfio_main.c)."""
+    only with CONFIG_VFIO_NOIOMMU (its module_param_named() sits in an #if in vfio_main.c), and
+    vfio_iommu_type1 is not built where iommufd provides /dev/vfio/vfio (CONFIG_VFIO_CONTAINER depends
+    on !CONFIG_IOMMUFD_VFIO_CONTAINER, drivers/vfio/Kconfig)."""
     params = {"iommufd.allow_unsafe_interrupts": False,
               "vfio_iommu_type1.allow_unsafe_interrupts": False,
               "vfio_platform.reset_required": True, "vfio.enable_unsafe_noiommu_mode": False,
@@ -34,6 +36,10 @@ def params_from_cmdline(cmdline, f, arch="x86_64", config=None):
             params[key] = value
     if config is not None and not config.get("CONFIG_VFIO_NOIOMMU", True):
         del params["vfio.enable_unsafe_noiommu_mode"]
+    if config is not None and config.get("CONFIG_IOMMUFD_VFIO_CONTAINER"):    # VFIO_CONTAINER off: no type1
+        del params["vfio_iommu_type1.allow_unsafe_interrupts"]
+    if config is not None and not (f.iommufd and config.get("CONFIG_IOMMUFD")):   # no iommufd built
+        del params["iommufd.allow_unsafe_interrupts"]
     return params
 
 

@@ -264,7 +264,12 @@ _READ_ONLY_PARAMS = frozenset(("vfio_platform.reset_required",))
 
 
 def _modules(k):
-    mods = sorted(set(_MODULE_PARAMS) | {d.module for d in k.drivers.values() if d.registered})
+    mods = set(_MODULE_PARAMS) | {d.module for d in k.drivers.values() if d.registered}
+    if k.config["CONFIG_IOMMUFD_VFIO_CONTAINER"]:
+        mods.discard("vfio_iommu_type1")            # CONFIG_VFIO_CONTAINER is off: not built
+    if not (k.f.iommufd and k.config["CONFIG_IOMMUFD"]):
+        mods.discard("iommufd")                     # not built (every Debian kernel)
+    mods = sorted(mods)
 
     def module(m):
         params = [p for p in _MODULE_PARAMS.get(m, ()) if f"{m}.{p}" in k.params]
