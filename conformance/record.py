@@ -1,8 +1,8 @@
-"""Record real kernels: boot each Debian kernel in QEMU on each machine of machines.toml, run the
-probes of probes/*.toml, and store what the guest printed as JSON under
-tests/data/real-kernels/<uname -r>/<machine>.json.
+"""Record real kernels: boot each kernel (Debian's, and the variants conformance/build/ describes)
+in QEMU on each machine of machines.toml, run the probes of probes/*.toml, and store what the
+guest printed as JSON under tests/data/real-kernels/<uname -r>/<machine>.json.
 
-Run by scripts/conformance.sh record (which installs QEMU and fetches the kernels first):
+Run by scripts/conformance.sh record (which installs QEMU, fetches and builds the kernels first):
     python conformance/record.py CACHE [--kernel SUBSTRING] [--machine NAME]
 CACHE holds the unpacked kernels (CACHE/k/<package>/) and the helper (CACHE/vfh).
 """
@@ -26,6 +26,10 @@ sys.path.insert(0, str(HERE))
 import probes as probes_mod  # noqa: E402
 
 MODULES = ["vfio-pci", "vfio_iommu_type1", "pci-stub", "e1000e", "e1000", "nvme"]
+# each module's Kconfig symbol: a kernel without the module file must say why (built in, or not
+# configured: vfio_iommu_type1 where iommufd provides the container)
+MODULE_SYMBOLS = {"vfio-pci": "VFIO_PCI", "vfio_iommu_type1": "VFIO_IOMMU_TYPE1", "pci-stub": "PCI_STUB",
+                  "e1000e": "E1000E", "e1000": "E1000", "nvme": "BLK_DEV_NVME"}
 BASE_CMDLINE = "console=ttyS0 intel_iommu=on iommu.strict=1 no_timer_check panic=-1 loglevel=4 rdinit=/init"
 HOST_PROGRAMS = ["bash", "cat", "ls", "readlink", "basename", "sleep", "head", "true", "false", "uname"]
 
@@ -43,8 +47,14 @@ def kernels(cache):
     return out
 
 
-def module_files(moddir):
-    """The modules to insmod, dependencies first, from modules.dep."""
+def kconfig_value(config, symbol):
+    m = re.search(rf"^CONFIG_{symbol}=(\S+)", config, re.M)
+    return m.group(1) if m else "n"
+
+
+def module_files(moddir, config):
+    """The modules to insmod, dependencies first, from modules.dep. A module of MODULES that the
+    kernel does not have is left out when its config says it is built in or not configured."""
     deps = {}
     for line in (moddir / "modules.dep").read_text().splitlines():
         mod, _, rest = line.partition(":")
@@ -56,7 +66,11 @@ def module_files(moddir):
     by_name = {base(m): m for m in deps}
     order = []
     for want in MODULES:
-        path = by_name[want.replace("_", "-")]
+        path = by_name.get(want.replace("_", "-"))
+        if path is None:
+            if kconfig_value(config, MODULE_SYMBOLS[want]) == "m":
+                raise SystemExit(f"record: {moddir}: CONFIG_{MODULE_SYMBOLS[want]}=m but no module {want}")
+            continue
         for m in list(reversed(deps[path])) + [path]:
             if m not in order:
                 order.append(m)
@@ -74,7 +88,11 @@ def copy_program(prog, root):
         shutil.copy2(os.path.realpath(f), dest)
 
 
-def build_initramfs(cache, moddir, steps_text, work):
+def kernel_config(kernel):
+    return next((kernel[1] / "boot").glob("config-*")).read_text()
+
+
+def build_initramfs(cache, moddir, config, steps_text, work):
     root = work / "root"
     shutil.rmtree(root, ignore_errors=True)
     (root / "bin").mkdir(parents=True)
@@ -97,7 +115,7 @@ def build_initramfs(cache, moddir, steps_text, work):
     shutil.copy2(HERE / "guest" / "runner.sh", root / "runner.sh")
     (root / "steps.txt").write_text(steps_text)
     load = []
-    for m in module_files(moddir):
+    for m in module_files(moddir, config):
         src = moddir / m
         name = src.name
         data = src.read_bytes()
@@ -238,13 +256,12 @@ def device_facts(name, vendor, device, cls, rev, path, group, driver, config):
 def record_one(cache, kernel, machine, accel, timeout, qver):
     stem, root, moddir, release, version = kernel
     vmlinuz = next((root / "boot").glob("vmlinuz-*"))
-    config = next((root / "boot").glob("config-*")).read_text()
-    kconfig = {s: (m.group(1) if m else "n") for s in probes_mod.CONFIG_SYMBOLS
-               for m in [re.search(rf"^CONFIG_{s}=(\S+)", config, re.M)]}
+    config = kernel_config(kernel)
+    kconfig = {s: kconfig_value(config, s) for s in probes_mod.CONFIG_SYMBOLS}
     plan = probes_mod.plan_for(machine["name"])
     with tempfile.TemporaryDirectory(prefix="conf-") as tmp:
         work = Path(tmp)
-        initrd = build_initramfs(cache, moddir, probes_mod.steps_text(plan), work)
+        initrd = build_initramfs(cache, moddir, config, probes_mod.steps_text(plan), work)
         text, console, took, timed_out = boot(vmlinuz, initrd, machine, accel, timeout, work)
     facts, results, complete = parse(text, plan)
     if not facts.get("release"):
@@ -282,7 +299,7 @@ def main():
     accel = a.accel
     if not accel:
         with tempfile.TemporaryDirectory(prefix="conf-") as tmp:
-            initrd = build_initramfs(a.cache, ks[0][2], "", Path(tmp))
+            initrd = build_initramfs(a.cache, ks[0][2], kernel_config(ks[0]), "", Path(tmp))
             accel = pick_accel(next((ks[0][1] / "boot").glob("vmlinuz-*")), initrd, Path(tmp))
     print(f"accelerator: {accel}; {len(ks)} kernels x {len(ms)} machines, {a.jobs} at a time", flush=True)
     from concurrent.futures import ThreadPoolExecutor

@@ -5,7 +5,8 @@
  * Commands (file descriptors are named, so fd numbers never matter):
  *   open FD PATH | close FD | exit
  *   ioctl FD REQUEST [ARG...]   REQUEST by its uapi name; ARG a named fd, a device name or a type
- * Answers: "ok", "ok VALUE" for requests that return a value, or the errno's name. */
+ * Answers: "ok", "ok VALUE" for requests that return a value (VFIO_GET_API_VERSION, CHECK_EXTENSION,
+ * GROUP_GET_STATUS's flags, the IDs iommufd writes back), or the errno's name. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -40,10 +41,12 @@ static const char *ename(int e) {
   E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(EBADF) E(EAGAIN) E(ENOMEM)
   E(EACCES) E(EFAULT) E(EBUSY) E(EEXIST) E(EXDEV) E(ENODEV) E(ENOTDIR) E(EISDIR) E(EINVAL)
   E(ENFILE) E(EMFILE) E(ENOTTY) E(ENOSPC) E(ENOSYS) E(EOPNOTSUPP) E(EPROTO) E(EDEADLK)
-  E(ENOTEMPTY) E(ELOOP) E(ENAMETOOLONG) E(EOVERFLOW) E(ESPIPE) E(EROFS)
+  E(ENOTEMPTY) E(ELOOP) E(ENAMETOOLONG) E(EOVERFLOW) E(ESPIPE) E(EROFS) E(EBADFD)
 #undef E
   }
-  return "E?";
+  static char num[16];
+  snprintf(num, sizeof num, "E%d", e);   /* as the replay names a number it has no name for */
+  return num;
 }
 
 static int value_of(const char *s) {   /* an extension or IOMMU type, by name or number */
@@ -84,17 +87,22 @@ static void run(char *line, char *out, size_t n) {
       if (r >= 0) { keep(argv[3], (int)r); r = 0; }
     }
 #ifdef HAVE_IOMMUFD
+    /* The IDs the kernel writes back (out_ioas_id, out_devid, pt_id) are the answer's value; an
+     * IOAS ID is kept under the name given (per process) for a later ATTACH, which also takes a number. */
     else if (!strcmp(q, "IOMMU_IOAS_ALLOC") && argc == 4) {
       struct iommu_ioas_alloc s = {.size = sizeof s};
       r = ioctl(fd, IOMMU_IOAS_ALLOC, &s);
-      if (r == 0) { char v[16]; snprintf(v, sizeof v, "%u", s.out_ioas_id); setenv(argv[3], v, 1); }
+      if (r == 0) { char v[16]; snprintf(v, sizeof v, "%u", s.out_ioas_id); setenv(argv[3], v, 1);
+                    r = s.out_ioas_id; value = 1; }
     } else if (!strcmp(q, "VFIO_DEVICE_BIND_IOMMUFD") && argc == 4) {
       struct vfio_device_bind_iommufd s = {.argsz = sizeof s, .iommufd = lookup(a)};
       r = ioctl(fd, VFIO_DEVICE_BIND_IOMMUFD, &s);
+      if (r == 0) { r = s.out_devid; value = 1; }
     } else if (!strcmp(q, "VFIO_DEVICE_ATTACH_IOMMUFD_PT") && argc == 4) {
       const char *v = getenv(a);
-      struct vfio_device_attach_iommufd_pt s = {.argsz = sizeof s, .pt_id = v ? atoi(v) : 0};
+      struct vfio_device_attach_iommufd_pt s = {.argsz = sizeof s, .pt_id = v ? atoi(v) : atoi(a)};
       r = ioctl(fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &s);
+      if (r == 0) { r = s.pt_id; value = 1; }
     } else if (!strcmp(q, "VFIO_DEVICE_DETACH_IOMMUFD_PT")) {
       struct vfio_device_detach_iommufd_pt s = {.argsz = sizeof s};
       r = ioctl(fd, VFIO_DEVICE_DETACH_IOMMUFD_PT, &s);
