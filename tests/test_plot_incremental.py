@@ -1,4 +1,4 @@
-"""The owner_cnt plot reads a timeline incrementally (viz.plot_model.Reader keeps one row per step:
+"""The owner_cnt plot reads a timeline incrementally (viz.plot_reader.Reader keeps one row per step:
 what the step changed, a whole composition every CHECKPOINT steps, its markers), so a refresh
 costs the same after 5,000 steps as after 5 (issue 19). What it draws must be what reading every
 step afresh gives, after anything a learner can do to the timeline: act, undo, look at the past
@@ -14,8 +14,8 @@ from iommulab import Kernel
 from iommulab.check.explore import possible_actions
 from iommulab.shell import timeline_for
 from iommulab.shell.timeline import Timeline
-from iommulab.viz import model, plot_model
-from iommulab.viz.plot_model import Reader, composition
+from iommulab.viz import model, plot_reader
+from iommulab.viz.plot_reader import Reader, composition
 
 SCENARIOS = sorted(p.stem for p in (Path(model.__file__).parent.parent / "scenarios").glob("*.toml")
                    if p.stem != "sriov-2000")
@@ -79,10 +79,10 @@ def act(k, rng):
     return line
 
 
-@pytest.mark.parametrize("every", [1, 3, plot_model.CHECKPOINT])
+@pytest.mark.parametrize("every", [1, 3, plot_reader.CHECKPOINT])
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_the_plot_read_step_by_step_is_the_plot_read_afresh(name, every, monkeypatch):
-    monkeypatch.setattr(plot_model, "CHECKPOINT", every)
+    monkeypatch.setattr(plot_reader, "CHECKPOINT", every)
     rng = random.Random(f"{name}-{every}")
     k = Kernel.from_scenario(name)
     reader = Reader()
@@ -102,11 +102,11 @@ def test_a_long_session_crosses_many_checkpoints_and_a_window_in_the_past_is_rig
     rng = random.Random(19)
     reader = Reader()
     tl = timeline_for(k)
-    while len(tl.steps) < 3 * plot_model.CHECKPOINT + 5:
+    while len(tl.steps) < 3 * plot_reader.CHECKPOINT + 5:
         acts = possible_actions(k)
         k.sh(rng.choice(acts).script() if acts else "echo 1 > /sys/bus/pci/rescan")
         reader.build(k)
-    for i in (1, plot_model.CHECKPOINT, 2 * plot_model.CHECKPOINT + 3, len(tl.steps) - 1):
+    for i in (1, plot_reader.CHECKPOINT, 2 * plot_reader.CHECKPOINT + 3, len(tl.steps) - 1):
         tl.go(i)
         got = reader.build(k)
         assert got == Reader().build(k)

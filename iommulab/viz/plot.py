@@ -11,8 +11,8 @@ import io
 import os
 
 from .plot_model import (  # noqa: F401  (the names the plot has always offered)
-    AXES, BOTTOM, COLORS, FONT, LABELS, LEFT, MARKER_COLORS, MARKERS, MAX_PANELS, NOTE, PANEL, RIGHT,
-    SEGMENTS, WIDTH, WINDOW, Plot, composition, series)
+    AXES, BOTTOM, COLORS, FONT, LABELS, LEFT, MARKER_COLORS, MARKERS, NOTE, PANEL, RIGHT, SEGMENTS, WIDTH, Plot)
+from .plot_reader import MAX_PANELS, WINDOW, composition, series  # noqa: F401
 
 DPI = 72                       # at 72 dpi 1 pt = 1 px
 DRAWERS = ("matplotlib", "svg")
