@@ -45,6 +45,13 @@ class LabWalk:
         names = sorted(self.k.devices)
         return rng.choice(names) if names else None
 
+    def with_a_driver(self, rng, press):
+        """Choose one of the drivers the Lab offers for the device chosen, then press the button."""
+        drivers = list(self.lab.driver.options)
+        if drivers:
+            self.lab.driver.value = rng.choice(drivers)
+            press()
+
     def step(self, rng):
         lab, k = self.lab, self.k
         r = rng.random()
@@ -58,16 +65,10 @@ class LabWalk:
             if dev.driver is not None:
                 lab.on_unbind()
             else:
-                drivers = list(lab.driver.options)
-                if drivers:
-                    lab.driver.value = rng.choice(drivers)
-                    lab.on_bind()
+                self.with_a_driver(rng, lab.on_bind)
         elif r < 0.42:
             lab.device.value = name
-            drivers = list(lab.driver.options)
-            if drivers:
-                lab.driver.value = rng.choice(drivers)
-                lab.on_override()
+            self.with_a_driver(rng, lab.on_override)
         elif r < 0.48:
             lab.device.value = name
             lab.on_clear_override()
